@@ -1,0 +1,27 @@
+"""Domain exceptions. Services raise these; the API and commands map them to responses."""
+
+
+class MdmError(Exception):
+    """Base of every domain error."""
+
+
+class UnknownEntity(MdmError):
+    def __init__(self, name: object) -> None:
+        super().__init__(f"unknown entity type: {name!r}")
+        self.name = name
+
+
+class UnknownSourceSystem(MdmError):
+    def __init__(self, code: object) -> None:
+        super().__init__(f"unknown source system: {code!r}")
+        self.code = code
+
+
+class GoldenRecordNotFound(MdmError):
+    def __init__(self, golden_id: object) -> None:
+        super().__init__(f"no golden record {golden_id!r}")
+        self.golden_id = golden_id
+
+
+class InvalidResolution(MdmError):
+    """A link/merge/split that would break an invariant (wrong entity, inactive record, …)."""

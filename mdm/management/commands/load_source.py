@@ -1,0 +1,63 @@
+"""python manage.py load_source PATH --system CODE --entity ENTITY"""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from mdm.entities import ENTITIES
+from mdm.errors import MdmError
+from mdm.services.ingest import ingest_records
+from mdm.source_files import UnsupportedFile, count_records, read_rows
+
+SHOWN_PROBLEMS = 50
+
+
+class Command(BaseCommand):
+    help = (
+        "Load a CSV or NDJSON file of source records (columns: source_key, canonical attributes, "
+        "optional source_updated_at and reference keys). Bad rows become rejections."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--system", required=True, help="source system code, created if new")
+        parser.add_argument("--entity", required=True, choices=sorted(ENTITIES))
+        parser.add_argument("--reason", default="", help="change reason written to history")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, path: Path, system: str, entity: str, reason: str, **options):
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        try:
+            total = count_records(path)
+            bar = tqdm(
+                total=total,
+                unit="rec",
+                desc=path.name,
+                disable=options["no_progress"] or total < 5000,
+                file=self.stderr._out,
+            )
+            with bar:
+                summary = ingest_records(
+                    entity_type=entity,
+                    system_code=system,
+                    rows=read_rows(path),
+                    actor=f"command:load_source:{system}",
+                    reason=reason or f"load_source {path.name}",
+                    origin=path.name,
+                    create_system=True,
+                    on_progress=bar.update,
+                )
+        except (UnsupportedFile, MdmError) as error:
+            raise CommandError(str(error)) from error
+        for line, problem in summary.rejections[:SHOWN_PROBLEMS]:
+            self.stdout.write(f"rejected line {line}: {problem}")
+        for line, attribute, problem in summary.flagged[:SHOWN_PROBLEMS]:
+            self.stdout.write(f"flagged line {line}: {attribute}: {problem} (kept raw)")
+        hidden = max(len(summary.rejections) - SHOWN_PROBLEMS, 0) + max(
+            len(summary.flagged) - SHOWN_PROBLEMS, 0
+        )
+        if hidden:
+            self.stdout.write(f"… {hidden} more; rejections are listed in the admin")
+        self.stdout.write(f"{path.name}: {summary.line()}")

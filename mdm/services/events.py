@@ -1,0 +1,70 @@
+"""Outbox events, written in the transaction of the change they describe.
+
+Event types: golden.created, golden.updated, golden.merged, golden.split, xref.changed.
+Merge and split events carry the cross-reference sets before and after, so a consumer can
+re-key without a second call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from mdm.context import correlation_id
+from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
+from mdm.services.audit import Actor, actor_label
+
+GOLDEN_CREATED = "golden.created"
+GOLDEN_UPDATED = "golden.updated"
+GOLDEN_MERGED = "golden.merged"
+GOLDEN_SPLIT = "golden.split"
+XREF_CHANGED = "xref.changed"
+
+
+def xrefs(records: Iterable[SourceRecord]) -> list[dict[str, str]]:
+    return sorted(
+        (
+            {"system": r.source_system.code, "source_key": r.source_key}
+            for r in records
+            if not r.deleted
+        ),
+        key=lambda x: (x["system"], x["source_key"]),
+    )
+
+
+def event(event_type: str, golden: GoldenRecord, payload: dict) -> OutboxEvent:
+    return OutboxEvent(
+        event_type=event_type,
+        entity_type=golden.entity_type,
+        golden_id=golden.id,
+        payload={"id": golden.id, "entity": golden.entity_type, "status": golden.status, **payload},
+    )
+
+
+def golden_created(golden: GoldenRecord, members: Sequence[SourceRecord]) -> OutboxEvent:
+    return event(GOLDEN_CREATED, golden, {"values": golden.values, "xrefs": xrefs(members)})
+
+
+def golden_updated(golden: GoldenRecord, *, before: dict) -> OutboxEvent:
+    changed = sorted(
+        k
+        for k in set(before["values"]) | set(golden.values)
+        if before["values"].get(k) != golden.values.get(k)
+    )
+    return event(
+        GOLDEN_UPDATED,
+        golden,
+        {"values": golden.values, "changed": changed, "previous_status": before["status"]},
+    )
+
+
+def emit_many(outbox: Sequence[OutboxEvent], *, actor: Actor) -> None:
+    if not outbox:
+        return
+    label, correlation = actor_label(actor), correlation_id()
+    for item in outbox:
+        item.actor, item.correlation_id = label, correlation
+    OutboxEvent.objects.bulk_create(outbox, batch_size=1000)
+
+
+def emit(event_type: str, golden: GoldenRecord, payload: dict, *, actor: Actor) -> None:
+    emit_many([event(event_type, golden, payload)], actor=actor)

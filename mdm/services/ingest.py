@@ -1,0 +1,500 @@
+"""Ingest: validate, normalize and upsert source records, idempotently and in bulk.
+
+Rows are processed in chunks; each chunk is one transaction (all or nothing) with a bounded
+number of queries whatever its size. Per record:
+
+- unusable (no source_key, wrong entity or system, a non-scalar value, a bad timestamp)
+  → an IngestRejection with the line and reason; the rest of the chunk loads;
+- a value that fails normalization → kept raw in `invalid`, the record still loads;
+- unchanged payload → no write at all (no history row);
+- older `source_updated_at` than stored → ignored and counted as stale;
+- `deleted` → tombstone; the golden record is recomputed without it (retired when empty);
+- new → its own new golden record (matching links and merges later).
+
+After the chunk commits, `mdm.signals.source_records_changed` fires for the changed records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from mdm.context import audit_context
+from mdm.entities import EntityType, get_entity
+from mdm.errors import UnknownSourceSystem
+from mdm.models import (
+    GoldenRecord,
+    IngestRejection,
+    LinkMethod,
+    SourceRecord,
+    SourceReference,
+    SourceSystem,
+    new_golden_id,
+)
+from mdm.normalize import normalize_record
+from mdm.source_files import Unparseable
+from mdm.services.audit import Actor, actor_label, bulk_create_tracked, bulk_update_tracked
+from mdm.services.golden import (
+    SurvivorshipInputs,
+    create_goldens,
+    recompute_goldens,
+    referrer_goldens,
+)
+from mdm.signals import source_records_changed
+
+META_COLUMNS = ("source_key", "source_updated_at", "entity", "source_system", "deleted")
+TRUE_WORDS = {"1", "true", "yes", "y", "t", "deleted"}
+FALSE_WORDS = {"", "0", "false", "no", "n", "f"}
+SCALARS = (str, int, float, bool, date)
+
+LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED = (
+    "loaded",
+    "updated",
+    "unchanged",
+    "stale",
+    "deleted",
+    "rejected",
+)
+OUTCOMES = (LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED)
+
+UPDATE_FIELDS = (
+    "raw",
+    "attributes",
+    "match_keys",
+    "invalid",
+    "extra",
+    "references",
+    "payload_hash",
+    "source_updated_at",
+    "updated_at",
+    "deleted",
+    "deleted_at",
+    "golden",
+    "link_method",
+    "linked_at",
+)
+
+
+class RecordRejected(Exception):
+    """A record that cannot be loaded; the message is the reason an operator reads."""
+
+
+@dataclass
+class IncomingRecord:
+    line: int | None
+    source_key: str
+    raw: dict[str, Any]
+    values: dict[str, Any]
+    keys: dict[str, str]
+    invalid: dict[str, dict]
+    extra: dict[str, Any]
+    references: dict[str, str]
+    source_updated_at: datetime | None
+    deleted: bool
+    payload_hash: str
+
+
+@dataclass
+class RecordOutcome:
+    line: int | None
+    source_key: str
+    outcome: str
+    golden_id: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class IngestSummary:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    rejections: list[tuple[int | None, str]] = field(default_factory=list)
+    flagged: list[tuple[int | None, str, str]] = field(default_factory=list)
+    results: list[RecordOutcome] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        return ", ".join(f"{name} {self.counts[name]}" for name in OUTCOMES)
+
+
+Row = tuple[int | None, Any]  # (line number or None, the record as parsed)
+
+
+def get_source_system(code: str, *, create: bool = False) -> SourceSystem:
+    code = (code or "").strip().lower()
+    if not code:
+        raise UnknownSourceSystem(code)
+    system = SourceSystem.objects.filter(code=code).first()
+    if system is None:
+        if not create:
+            raise UnknownSourceSystem(code)
+        system, _ = SourceSystem.objects.get_or_create(code=code, defaults={"name": code.upper()})
+    return system
+
+
+def ingest_records(
+    *,
+    entity_type: str,
+    system_code: str,
+    rows: Iterable[Row],
+    actor: Actor,
+    reason: str = "ingest",
+    origin: str = "",
+    create_system: bool = False,
+    chunk_size: int | None = None,
+    collect_results: bool = False,
+    store_rejections: bool = True,
+    on_progress: Callable[[int], None] | None = None,
+) -> IngestSummary:
+    """Upsert `rows` of one entity type from one source system; returns the counts.
+
+    Raises UnknownEntity / UnknownSourceSystem before writing anything when the whole load is
+    misaddressed; everything wrong with a single row becomes a rejection instead.
+    """
+    entity = get_entity(entity_type)
+    system = get_source_system(system_code, create=create_system)
+    chunk_size = chunk_size or settings.KEYSTONE_INGEST_CHUNK_SIZE
+    summary = IngestSummary()
+    with audit_context(actor=actor_label(actor)):
+        for chunk in _chunks(rows, chunk_size):
+            with transaction.atomic():
+                changed_ids = _ingest_chunk(
+                    entity,
+                    system,
+                    chunk,
+                    summary,
+                    actor=actor,
+                    reason=reason,
+                    origin=origin,
+                    collect_results=collect_results,
+                    store_rejections=store_rejections,
+                )
+                if changed_ids:
+                    transaction.on_commit(
+                        lambda ids=changed_ids: source_records_changed.send(
+                            sender=SourceRecord, entity_type=entity.name, source_record_ids=ids
+                        )
+                    )
+            if on_progress:
+                on_progress(len(chunk))
+    return summary
+
+
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _ingest_chunk(
+    entity: EntityType,
+    system: SourceSystem,
+    chunk: list[Row],
+    summary: IngestSummary,
+    *,
+    actor: Actor,
+    reason: str,
+    origin: str,
+    collect_results: bool,
+    store_rejections: bool,
+) -> list[int]:
+    now = timezone.now()
+    incoming: list[IncomingRecord] = []
+    rejections: list[IngestRejection] = []
+    outcomes: list[RecordOutcome] = []
+    for line, row in chunk:
+        try:
+            record = prepare_record(entity, system, row, line=line)
+        except RecordRejected as rejected:
+            key = row.get("source_key") if isinstance(row, Mapping) else None
+            key = "" if key is None else str(key)[:255]
+            rejections.append(
+                IngestRejection(
+                    entity_type=entity.name,
+                    source_system=system.code,
+                    source_key=key,
+                    origin=origin[:255],
+                    line_number=line,
+                    reason=str(rejected),
+                    payload=_jsonable(row),
+                )
+            )
+            summary.rejections.append((line, str(rejected)))
+            outcomes.append(RecordOutcome(line, key, REJECTED, reason=str(rejected)))
+            continue
+        incoming.append(record)
+        for attribute, problem in record.invalid.items():
+            summary.flagged.append((line, attribute, problem["reason"]))
+
+    existing = {
+        r.source_key: r
+        for r in SourceRecord.objects.filter(
+            entity_type=entity.name,
+            source_system=system,
+            source_key__in={r.source_key for r in incoming},
+        )
+    }
+    to_create: dict[str, SourceRecord] = {}
+    to_update: dict[str, SourceRecord] = {}
+    for record in incoming:
+        current = to_create.get(record.source_key) or existing.get(record.source_key)
+        outcome = _classify(current, record)
+        outcomes.append(RecordOutcome(record.line, record.source_key, outcome))
+        if outcome in (UNCHANGED, STALE):
+            continue
+        if current is None:
+            current = SourceRecord(
+                entity_type=entity.name, source_system=system, source_key=record.source_key
+            )
+            to_create[record.source_key] = current
+        elif current.pk is not None:
+            to_update[record.source_key] = current
+        _apply(current, record, now)
+
+    # New live records get a new golden record each; a revived tombstone that never had one too.
+    new_goldens: dict[str, GoldenRecord] = {}
+    for record in [*to_create.values(), *to_update.values()]:
+        if not record.deleted and record.golden_id is None:
+            golden = GoldenRecord(id=new_golden_id(entity.name), entity_type=entity.name)
+            new_goldens[record.source_key] = golden
+            record.golden_id = golden.id
+            record.link_method = LinkMethod.NEW
+            record.linked_at = now
+    affected = {
+        r.golden_id for r in to_update.values() if r.golden_id and r.source_key not in new_goldens
+    }
+
+    bulk_create_tracked(SourceRecord, list(to_create.values()), actor=actor, reason=reason)
+    bulk_update_tracked(SourceRecord, list(to_update.values()), UPDATE_FIELDS, actor=actor, reason=reason)
+    _store_references(entity, system, [*to_create.values(), *to_update.values()], to_update)
+    if new_goldens:
+        members = {
+            golden.id: [_by_key(to_create, to_update, key)] for key, golden in new_goldens.items()
+        }
+        pending = {(entity.name, system.code, key): g.id for key, g in new_goldens.items()}
+        create_goldens(
+            list(new_goldens.values()),
+            members,
+            inputs=SurvivorshipInputs.load({entity.name}),
+            pending_xref=pending,
+            actor=actor,
+            reason=reason,
+        )
+        affected |= referrer_goldens(entity.name, system.pk, new_goldens) - {
+            g.id for g in new_goldens.values()
+        }
+    recompute_goldens(golden_ids=affected, actor=actor, reason=reason)
+    if store_rejections:
+        bulk_create_tracked(
+            IngestRejection, _not_yet_recorded(rejections), actor=actor, reason=f"rejected: {reason}"
+        )
+
+    for outcome in outcomes:
+        summary.counts[outcome.outcome] += 1
+    if collect_results:
+        golden_by_key = {
+            key: r.golden_id for key, r in {**existing, **to_create, **to_update}.items()
+        }
+        for outcome in outcomes:
+            outcome.golden_id = golden_by_key.get(outcome.source_key)
+        summary.results.extend(outcomes)
+    return [r.pk for r in [*to_create.values(), *to_update.values()]]
+
+
+def _not_yet_recorded(rejections: list[IngestRejection]) -> list[IngestRejection]:
+    """Loading the same bad file twice lists each bad row once, not once per load."""
+    if not rejections:
+        return []
+    first = rejections[0]
+    open_rows = IngestRejection.objects.filter(
+        status="open",
+        entity_type=first.entity_type,
+        source_system=first.source_system,
+        origin=first.origin,
+        line_number__in=[r.line_number for r in rejections],
+    ).values_list("line_number", "reason", "payload")
+    seen = {(line, reason, json.dumps(payload, sort_keys=True)) for line, reason, payload in open_rows}
+    return [
+        r
+        for r in rejections
+        if (r.line_number, r.reason, json.dumps(r.payload, sort_keys=True)) not in seen
+    ]
+
+
+def _by_key(to_create, to_update, key):
+    return to_create.get(key) or to_update[key]
+
+
+def _classify(current: SourceRecord | None, record: IncomingRecord) -> str:
+    if current is None:
+        return DELETED if record.deleted else LOADED
+    if (
+        record.source_updated_at
+        and current.source_updated_at
+        and record.source_updated_at < current.source_updated_at
+    ):
+        return STALE
+    if current.payload_hash == record.payload_hash:
+        return UNCHANGED
+    return DELETED if record.deleted else UPDATED
+
+
+def _apply(target: SourceRecord, record: IncomingRecord, now: datetime) -> None:
+    target.raw = record.raw
+    target.attributes = record.values
+    target.match_keys = record.keys
+    target.invalid = record.invalid
+    target.extra = record.extra
+    target.references = record.references
+    target.payload_hash = record.payload_hash
+    target.source_updated_at = record.source_updated_at or target.source_updated_at
+    target.updated_at = now
+    if record.deleted and not target.deleted:
+        target.deleted_at = now
+    if not record.deleted:
+        target.deleted_at = None
+    target.deleted = record.deleted
+
+
+def _store_references(entity, system, records, updated) -> None:
+    if not entity.references:
+        return
+    SourceReference.objects.filter(referrer__in=[r.pk for r in updated.values()]).delete()
+    SourceReference.objects.bulk_create(
+        [
+            SourceReference(
+                referrer=r,
+                column=ref.column,
+                target_entity=ref.target,
+                source_system=system,
+                target_key=r.references[ref.column],
+            )
+            for r in records
+            for ref in entity.references
+            if r.references.get(ref.column)
+        ],
+        batch_size=1000,
+    )
+
+
+def prepare_record(
+    entity: EntityType, system: SourceSystem, row: Any, *, line: int | None = None
+) -> IncomingRecord:
+    """Validate and normalize one row; raise RecordRejected with the reason if unusable."""
+    if isinstance(row, Unparseable):
+        raise RecordRejected(row.reason)
+    if not isinstance(row, Mapping):
+        raise RecordRejected(f"expected an object with named fields, got {_type_name(row)}")
+    if None in row:
+        raise RecordRejected("row has more cells than the header")
+    row = {str(k).strip(): v for k, v in row.items()}
+    for column, expected in (("entity", entity.name), ("source_system", system.code)):
+        given = _text(row.get(column))
+        if given and given.lower() != expected:
+            raise RecordRejected(f"{column}: row says {given!r} but this load is {expected!r}")
+    source_key = _text(row.get("source_key"))
+    if not source_key:
+        raise RecordRejected("source_key: missing")
+    if len(source_key) > 255:
+        raise RecordRejected("source_key: longer than 255 characters")
+    declared = set(entity.attribute_names) | set(entity.reference_columns)
+    for column in declared:
+        value = row.get(column)
+        if value is not None and not isinstance(value, SCALARS):
+            raise RecordRejected(f"{column}: expected a single value, got {_type_name(value)}")
+    deleted = _flag(row.get("deleted"))
+    source_updated_at = _timestamp(row.get("source_updated_at"))
+    normalized = normalize_record(entity, row)
+    references = {
+        column: _text(row.get(column)) for column in entity.reference_columns if _text(row.get(column))
+    }
+    extra = {
+        k: v for k, v in row.items() if k not in declared and k not in META_COLUMNS and not _blank(v)
+    }
+    content = {
+        "attributes": {c: _canonical(row.get(c)) for c in entity.attribute_names if not _blank(row.get(c))},
+        "references": references,
+        "extra": {k: _canonical(v) for k, v in extra.items()},
+        "deleted": deleted,
+    }
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    return IncomingRecord(
+        line=line,
+        source_key=source_key,
+        raw=_jsonable(row),
+        values=normalized.values,
+        keys=normalized.keys,
+        invalid=normalized.invalid,
+        extra=_jsonable(extra),
+        references=references,
+        source_updated_at=source_updated_at,
+        deleted=deleted,
+        payload_hash=digest,
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value).strip()
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _canonical(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = _text(value).lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise RecordRejected(f"deleted: expected true or false, got {value!r}")
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if _blank(value):
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = _text(value)
+        try:
+            parsed = parse_datetime(text.replace("Z", "+00:00"))
+            if parsed is None and (day := parse_date(text)):
+                parsed = datetime(day.year, day.month, day.day)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise RecordRejected(f"source_updated_at: not an ISO 8601 date-time: {text!r}")
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "list"}.get(type(value), type(value).__name__)
+
+
+def _jsonable(value: Any) -> Any:
+    """The row as JSON: values that JSON cannot hold become their text, nothing is dropped."""
+    if isinstance(value, Unparseable):
+        return {"unparsed_line": value.text}
+    return json.loads(json.dumps(value, default=str))

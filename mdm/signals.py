@@ -1,0 +1,20 @@
+"""Signals: history stamping, and the hook other apps use to react to committed ingests."""
+
+from django.dispatch import Signal, receiver
+from simple_history.signals import pre_create_historical_record
+
+from mdm.context import correlation_id, current_actor
+
+# Sent after the transaction that created or changed source records commits.
+# kwargs: entity_type (str), source_record_ids (list[int]). Matching connects here, so `mdm`
+# never imports `matching`.
+source_records_changed = Signal()
+
+
+@receiver(pre_create_historical_record)
+def stamp_history(sender, instance, history_instance, history_user=None, **kwargs) -> None:
+    if not getattr(history_instance, "actor", None):
+        user_name = history_user.get_username() if history_user is not None else ""
+        history_instance.actor = current_actor() or (f"user:{user_name}" if user_name else "")
+    if hasattr(history_instance, "correlation_id") and not history_instance.correlation_id:
+        history_instance.correlation_id = correlation_id()
