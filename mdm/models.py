@@ -166,6 +166,9 @@ class Entitlement(GoldenRecord):
 
 
 GOLDEN_PROXIES = {"customer": Customer, "product": Product, "contract": Contract, "entitlement": Entitlement}
+for _proxy in GOLDEN_PROXIES.values():
+    # Proxies share GoldenRecord's history table; tell simple-history's admin where it is.
+    _proxy._meta.simple_history_manager_attribute = "history"
 
 
 class LinkMethod(models.TextChoices):

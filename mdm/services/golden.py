@@ -29,6 +29,8 @@ from mdm.survivorship import Candidate, Pin, Rule, survive
 XrefKey = tuple[str, str, str]
 
 GOLDEN_FIELDS = ("status", "display_name", "values", "lineage", *GoldenRecord.RELATION_FIELDS)
+# The same, as attributes that never touch the database (relations by id).
+_STATE = ("status", "display_name", "values", "lineage", *(f"{r}_id" for r in GoldenRecord.RELATION_FIELDS))
 
 
 @dataclass
@@ -89,7 +91,7 @@ def apply_survivorship(
     for golden in goldens:
         entity = get_entity(golden.entity_type)
         result = survived[golden.id]
-        before = tuple(getattr(golden, f) for f in GOLDEN_FIELDS)
+        before = tuple(getattr(golden, f) for f in _STATE)
         golden.values = {k: v for k, v in result.values.items() if k in entity.attribute_names}
         golden.lineage = result.lineage
         golden.display_name = entity.display_name(golden.values)
@@ -100,7 +102,7 @@ def apply_survivorship(
             golden.status = GoldenStatus.RETIRED
         elif golden.status == GoldenStatus.RETIRED and has_live:
             golden.status = GoldenStatus.ACTIVE
-        if tuple(getattr(golden, f) for f in GOLDEN_FIELDS) != before or golden._state.adding:
+        if tuple(getattr(golden, f) for f in _STATE) != before or golden._state.adding:
             changed.append(golden)
     return changed
 

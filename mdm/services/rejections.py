@@ -33,6 +33,7 @@ def replay_rejections(*, rejections: Iterable[IngestRejection], actor: Actor) ->
                     actor=actor,
                     reason="replay rejection",
                     origin="replay",
+                    create_system=True,
                     collect_results=True,
                     store_rejections=False,
                 )

@@ -1,7 +1,6 @@
 """python manage.py export_golden ENTITY [--output FILE]"""
 
 import csv
-import sys
 
 from django.core.management.base import BaseCommand
 
@@ -27,7 +26,7 @@ class Command(BaseCommand):
             records = records.filter(status="active")
         columns = ["golden_id", "golden_status", "merged_into", *declaration.attribute_names]
         columns += [f"{relation}_id" for relation in relations]
-        handle = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
+        handle = open(output, "w", newline="", encoding="utf-8") if output else self.stdout._out
         try:
             writer = csv.writer(handle)
             writer.writerow(columns)

@@ -1,7 +1,6 @@
 """python manage.py export_xref ENTITY [--output FILE]"""
 
 import csv
-import sys
 
 from django.core.management.base import BaseCommand
 
@@ -22,7 +21,7 @@ class Command(BaseCommand):
             .order_by("golden_id", "source_system__code", "source_key")
             .values_list("golden_id", "source_system__code", "source_key")
         )
-        handle = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
+        handle = open(output, "w", newline="", encoding="utf-8") if output else self.stdout._out
         try:
             writer = csv.writer(handle)
             writer.writerow(["golden_id", "source_system", "source_key"])

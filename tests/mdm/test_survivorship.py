@@ -1,0 +1,669 @@
+"""Unit tests for the pure survivorship function: no database, plain data in and out."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from mdm.entities import LONGEST, MOST_FREQUENT, MOST_RECENT, SOURCE_PRIORITY, STRATEGIES
+from mdm.survivorship import PIN, RUNNER_UP_LIMIT, Candidate, Pin, Rule, Survived, is_empty, survive
+
+EARLY = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
+MIDDLE = datetime(2024, 3, 15, 12, 30, tzinfo=UTC)
+LATE = datetime(2024, 6, 1, 18, 45, tzinfo=UTC)
+
+# Global trust ranking: lower is more trusted. "legacy" is deliberately absent.
+TRUST = {"erp": 0, "crm": 1, "web": 2}
+
+
+def candidate(record_id, system, observed_at=MIDDLE, source_key="", **values):
+    return Candidate(
+        record_id=record_id,
+        system=system,
+        source_key=source_key or f"{system}-{record_id}",
+        observed_at=observed_at,
+        values=values,
+    )
+
+
+# --- source_priority ------------------------------------------------------------------------
+
+
+def test_source_priority_prefers_the_first_listed_system():
+    candidates = [
+        candidate(1, "erp", name="Acme ERP"),
+        candidate(2, "crm", name="Acme CRM"),
+        candidate(3, "web", name="Acme Web"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY, system_order=("crm", "web", "erp"))}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme CRM"}
+
+
+def test_source_priority_without_system_order_follows_trust_rank():
+    candidates = [
+        candidate(1, "web", name="Acme Web"),
+        candidate(2, "crm", name="Acme CRM"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme CRM"}
+
+
+def test_unlisted_system_follows_by_trust_rank():
+    candidates = [
+        candidate(1, "web", name="Acme Web"),
+        candidate(2, "crm", name="Acme CRM"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY, system_order=("legacy",))}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme CRM"}
+
+
+def test_listed_system_beats_a_more_trusted_unlisted_one():
+    candidates = [
+        candidate(1, "erp", name="Acme ERP"),
+        candidate(2, "web", name="Acme Web"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY, system_order=("web",))}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme Web"}
+
+
+def test_system_missing_from_trust_rank_ranks_last():
+    candidates = [
+        candidate(1, "legacy", LATE, name="Acme Legacy"),
+        candidate(2, "web", EARLY, name="Acme Web"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme Web"}
+
+
+def test_source_priority_same_rank_tie_breaks_by_most_recent():
+    candidates = [
+        candidate(1, "crm", EARLY, name="Acme Old"),
+        candidate(2, "crm", LATE, name="Acme New"),
+        candidate(3, "crm", MIDDLE, name="Acme Mid"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme New"}
+
+
+def test_source_priority_same_rank_and_time_tie_breaks_by_lowest_record_id():
+    candidates = [
+        candidate(7, "crm", MIDDLE, name="Acme Seven"),
+        candidate(3, "crm", MIDDLE, name="Acme Three"),
+        candidate(5, "crm", MIDDLE, name="Acme Five"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme Three"}
+
+
+# --- most_recent ----------------------------------------------------------------------------
+
+
+def test_most_recent_prefers_the_latest_observation():
+    candidates = [
+        candidate(1, "erp", EARLY, email="old@acme.test"),
+        candidate(2, "web", LATE, email="new@acme.test"),
+        candidate(3, "crm", MIDDLE, email="mid@acme.test"),
+    ]
+    rules = {"email": Rule(MOST_RECENT)}
+
+    result = survive(fields=["email"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"email": "new@acme.test"}
+
+
+def test_most_recent_compares_instants_across_timezones():
+    plus_five = timezone(timedelta(hours=5))
+    candidates = [
+        # 2024-03-15 14:00 at +05:00 is 09:00 UTC: earlier, despite the larger wall-clock time.
+        candidate(1, "erp", datetime(2024, 3, 15, 14, 0, tzinfo=plus_five), email="a@acme.test"),
+        candidate(2, "web", datetime(2024, 3, 15, 10, 0, tzinfo=UTC), email="b@acme.test"),
+    ]
+    rules = {"email": Rule(MOST_RECENT)}
+
+    result = survive(fields=["email"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"email": "b@acme.test"}
+
+
+def test_most_recent_tie_breaks_by_source_rank():
+    candidates = [
+        candidate(1, "web", LATE, email="web@acme.test"),
+        candidate(2, "erp", LATE, email="erp@acme.test"),
+        candidate(3, "crm", EARLY, email="crm@acme.test"),
+    ]
+    rules = {"email": Rule(MOST_RECENT, system_order=("web", "erp"))}
+
+    result = survive(fields=["email"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"email": "web@acme.test"}
+
+
+def test_most_recent_same_instant_in_different_timezones_is_a_tie():
+    plus_two = timezone(timedelta(hours=2))
+    candidates = [
+        candidate(1, "web", datetime(2024, 3, 15, 12, 0, tzinfo=UTC), email="web@acme.test"),
+        candidate(2, "erp", datetime(2024, 3, 15, 14, 0, tzinfo=plus_two), email="erp@acme.test"),
+    ]
+    rules = {"email": Rule(MOST_RECENT)}
+
+    result = survive(fields=["email"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"email": "erp@acme.test"}
+
+
+def test_most_recent_same_time_and_rank_tie_breaks_by_lowest_record_id():
+    candidates = [
+        candidate(9, "crm", LATE, email="nine@acme.test"),
+        candidate(4, "crm", LATE, email="four@acme.test"),
+    ]
+    rules = {"email": Rule(MOST_RECENT)}
+
+    result = survive(fields=["email"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"email": "four@acme.test"}
+
+
+# --- most_frequent --------------------------------------------------------------------------
+
+
+def test_most_frequent_prefers_the_most_common_value():
+    candidates = [
+        candidate(1, "erp", country="DE"),
+        candidate(2, "crm", country="FR"),
+        candidate(3, "web", country="FR"),
+    ]
+    rules = {"country": Rule(MOST_FREQUENT)}
+
+    result = survive(fields=["country"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"country": "FR"}
+
+
+def test_most_frequent_tie_breaks_by_source_rank():
+    candidates = [
+        candidate(1, "web", LATE, country="FR"),
+        candidate(2, "crm", EARLY, country="DE"),
+        candidate(3, "web", LATE, country="FR"),
+        candidate(4, "erp", EARLY, country="DE"),
+    ]
+    rules = {"country": Rule(MOST_FREQUENT)}
+
+    result = survive(fields=["country"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"country": "DE"}
+
+
+def test_most_frequent_same_rank_tie_breaks_by_most_recent():
+    candidates = [
+        candidate(1, "crm", EARLY, country="DE"),
+        candidate(2, "crm", LATE, country="FR"),
+    ]
+    rules = {"country": Rule(MOST_FREQUENT)}
+
+    result = survive(fields=["country"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"country": "FR"}
+
+
+def test_most_frequent_same_rank_and_time_tie_breaks_by_lowest_record_id():
+    candidates = [
+        candidate(8, "crm", MIDDLE, country="FR"),
+        candidate(6, "crm", MIDDLE, country="DE"),
+    ]
+    rules = {"country": Rule(MOST_FREQUENT)}
+
+    result = survive(fields=["country"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"country": "DE"}
+
+
+def test_most_frequent_ignores_empty_values_when_counting():
+    candidates = [
+        candidate(1, "erp", country=None),
+        candidate(2, "crm", country=""),
+        candidate(3, "web", country="   "),
+        candidate(4, "legacy", country="NL"),
+    ]
+    rules = {"country": Rule(MOST_FREQUENT)}
+
+    result = survive(fields=["country"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"country": "NL"}
+
+
+def test_most_frequent_counts_unhashable_values():
+    candidates = [
+        candidate(1, "erp", tags=["a"]),
+        candidate(2, "crm", tags=["b", "c"]),
+        candidate(3, "web", tags=["b", "c"]),
+    ]
+    rules = {"tags": Rule(MOST_FREQUENT)}
+
+    result = survive(fields=["tags"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"tags": ["b", "c"]}
+    assert result.lineage["tags"]["runner_ups"] == [
+        {"value": ["a"], "record_id": 1, "system": "erp", "source_key": "erp-1"}
+    ]
+
+
+# --- longest --------------------------------------------------------------------------------
+
+
+def test_longest_prefers_the_longest_value():
+    candidates = [
+        candidate(1, "erp", name="Acme"),
+        candidate(2, "web", name="Acme Corporation GmbH"),
+        candidate(3, "crm", name="Acme Corp"),
+    ]
+    rules = {"name": Rule(LONGEST)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme Corporation GmbH"}
+
+
+def test_longest_strips_whitespace_before_measuring():
+    candidates = [
+        candidate(1, "web", name="      Acme Co      "),
+        candidate(2, "crm", name="Acme Corp"),
+    ]
+    rules = {"name": Rule(LONGEST)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme Corp"}
+
+
+def test_longest_measures_non_string_values_by_their_text():
+    candidates = [
+        candidate(1, "erp", quantity=7),
+        candidate(2, "web", quantity=1200),
+    ]
+    rules = {"quantity": Rule(LONGEST)}
+
+    result = survive(fields=["quantity"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"quantity": 1200}
+
+
+def test_longest_tie_breaks_by_source_rank():
+    candidates = [
+        candidate(1, "web", LATE, name="Acme AG"),
+        candidate(2, "crm", EARLY, name="Acme SA"),
+    ]
+    rules = {"name": Rule(LONGEST)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme SA"}
+
+
+def test_longest_same_rank_tie_breaks_by_most_recent():
+    candidates = [
+        candidate(1, "crm", EARLY, name="Acme AG"),
+        candidate(2, "crm", LATE, name="Acme SA"),
+    ]
+    rules = {"name": Rule(LONGEST)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme SA"}
+
+
+def test_longest_same_rank_and_time_tie_breaks_by_lowest_record_id():
+    candidates = [
+        candidate(12, "crm", MIDDLE, name="Acme AG"),
+        candidate(11, "crm", MIDDLE, name="Acme SA"),
+    ]
+    rules = {"name": Rule(LONGEST)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme SA"}
+
+
+# --- empty values ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", "\t\n"])
+def test_is_empty_for_none_and_blank_strings(value):
+    assert is_empty(value) is True
+
+
+@pytest.mark.parametrize("value", [0, False, "0", " x ", [], {}])
+def test_is_empty_is_false_for_filled_values(value):
+    assert is_empty(value) is False
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("empty", [None, "", "   "])
+def test_empty_value_never_beats_a_filled_one(strategy, empty):
+    candidates = [
+        # The empty value comes from the favoured system, most recently, twice, lowest id and
+        # (for "   ") with the longest raw text: it would win every rule if it counted.
+        candidate(1, "erp", LATE, name=empty),
+        candidate(2, "erp", LATE, name=empty),
+        candidate(3, "web", EARLY, name="A"),
+    ]
+    rules = {"name": Rule(strategy, system_order=("erp",))}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "A"}
+    assert result.lineage["name"]["record_id"] == 3
+
+
+def test_missing_key_counts_as_empty():
+    candidates = [
+        candidate(1, "erp", LATE),
+        candidate(2, "web", EARLY, name="Acme Web"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme Web"}
+
+
+def test_zero_is_a_filled_value():
+    candidates = [
+        candidate(1, "erp", quantity=0),
+        candidate(2, "web", quantity=5),
+    ]
+    rules = {"quantity": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["quantity"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"quantity": 0}
+
+
+def test_field_no_member_fills_is_absent():
+    candidates = [
+        candidate(1, "erp", name="Acme", phone=None),
+        candidate(2, "crm", name="Acme", phone="  "),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY), "phone": Rule(MOST_RECENT)}
+
+    result = survive(
+        fields=["name", "phone"], candidates=candidates, rules=rules, system_rank=TRUST
+    )
+
+    assert "phone" not in result.values
+    assert "phone" not in result.lineage
+
+
+def test_no_candidates_yields_an_empty_result():
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=[], rules=rules)
+
+    assert result == Survived(values={}, lineage={})
+
+
+def test_only_requested_fields_are_decided():
+    candidates = [candidate(1, "erp", name="Acme", city="Berlin")]
+    rules = {"name": Rule(SOURCE_PRIORITY), "city": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"name": "Acme"}
+    assert set(result.lineage) == {"name"}
+
+
+# --- pins -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_pin_beats_every_rule(strategy):
+    candidates = [
+        candidate(1, "erp", LATE, name="Acme Corporation GmbH"),
+        candidate(2, "erp", LATE, name="Acme Corporation GmbH"),
+    ]
+    rules = {"name": Rule(strategy, system_order=("erp",))}
+    pins = {"name": Pin("ACME", reason="legal name", pinned_by="steward")}
+
+    result = survive(
+        fields=["name"], candidates=candidates, rules=rules, pins=pins, system_rank=TRUST
+    )
+
+    assert result.values == {"name": "ACME"}
+    assert result.lineage["name"]["rule"] == PIN
+
+
+def test_pin_with_no_candidates_sets_the_field():
+    pins = {"tax_id": Pin("DE123456789", reason="from contract", pinned_by="alice")}
+
+    result = survive(fields=["tax_id"], candidates=[], rules={}, pins=pins)
+
+    assert result.values == {"tax_id": "DE123456789"}
+    assert result.lineage["tax_id"] == {
+        "value": "DE123456789",
+        "rule": PIN,
+        "record_id": None,
+        "system": None,
+        "source_key": None,
+        "pinned_by": "alice",
+        "reason": "from contract",
+        "runner_ups": [],
+    }
+
+
+def test_pin_sets_a_field_no_member_fills():
+    candidates = [candidate(1, "erp", tax_id=None), candidate(2, "crm", tax_id="")]
+    rules = {"tax_id": Rule(SOURCE_PRIORITY)}
+    pins = {"tax_id": Pin("DE123456789")}
+
+    result = survive(
+        fields=["tax_id"], candidates=candidates, rules=rules, pins=pins, system_rank=TRUST
+    )
+
+    assert result.values == {"tax_id": "DE123456789"}
+    assert result.lineage["tax_id"]["runner_ups"] == []
+
+
+def test_pin_lineage_lists_the_values_it_beat_without_the_pinned_one():
+    candidates = [
+        candidate(3, "web", source_key="W-3", name="Acme Web"),
+        candidate(1, "erp", source_key="E-1", name="Acme ERP"),
+        candidate(2, "crm", source_key="C-2", name="ACME"),
+        candidate(4, "crm", source_key="C-4", name=" "),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+    pins = {"name": Pin("ACME", reason="legal name", pinned_by="bob")}
+
+    result = survive(
+        fields=["name"], candidates=candidates, rules=rules, pins=pins, system_rank=TRUST
+    )
+
+    assert result.lineage["name"] == {
+        "value": "ACME",
+        "rule": PIN,
+        "record_id": None,
+        "system": None,
+        "source_key": None,
+        "pinned_by": "bob",
+        "reason": "legal name",
+        "runner_ups": [
+            {"value": "Acme ERP", "record_id": 1, "system": "erp", "source_key": "E-1"},
+            {"value": "Acme Web", "record_id": 3, "system": "web", "source_key": "W-3"},
+        ],
+    }
+
+
+def test_pin_on_one_field_leaves_the_others_to_their_rules():
+    candidates = [
+        candidate(1, "erp", name="Acme ERP", city="Berlin"),
+        candidate(2, "web", name="Acme Web", city="Hamburg"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY), "city": Rule(SOURCE_PRIORITY)}
+    pins = {"name": Pin("ACME")}
+
+    result = survive(
+        fields=["name", "city"], candidates=candidates, rules=rules, pins=pins, system_rank=TRUST
+    )
+
+    assert result.values == {"name": "ACME", "city": "Berlin"}
+    assert result.lineage["city"]["rule"] == SOURCE_PRIORITY
+
+
+def test_pin_for_a_field_not_requested_is_ignored():
+    candidates = [candidate(1, "erp", name="Acme")]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+    pins = {"city": Pin("Berlin")}
+
+    result = survive(
+        fields=["name"], candidates=candidates, rules=rules, pins=pins, system_rank=TRUST
+    )
+
+    assert result.values == {"name": "Acme"}
+
+
+# --- lineage --------------------------------------------------------------------------------
+
+
+def test_lineage_names_the_winning_record_and_runner_ups():
+    candidates = [
+        candidate(10, "web", EARLY, source_key="W-10", name="Acme Web"),
+        candidate(20, "erp", LATE, source_key="E-20", name="Acme ERP"),
+        candidate(30, "crm", MIDDLE, source_key="C-30", name="Acme CRM"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.lineage == {
+        "name": {
+            "value": "Acme ERP",
+            "rule": SOURCE_PRIORITY,
+            "record_id": 20,
+            "system": "erp",
+            "source_key": "E-20",
+            "runner_ups": [
+                {"value": "Acme Web", "record_id": 10, "system": "web", "source_key": "W-10"},
+                {"value": "Acme CRM", "record_id": 30, "system": "crm", "source_key": "C-30"},
+            ],
+        }
+    }
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_lineage_records_the_strategy_that_decided(strategy):
+    candidates = [candidate(1, "erp", name="Acme")]
+    rules = {"name": Rule(strategy)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.lineage["name"]["rule"] == strategy
+
+
+def test_runner_ups_list_each_distinct_value_once_with_its_lowest_record():
+    candidates = [
+        candidate(5, "erp", country="DE"),
+        candidate(9, "web", country="FR"),
+        candidate(4, "crm", country="FR"),
+        candidate(7, "erp", country="DE"),
+    ]
+    rules = {"country": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["country"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.values == {"country": "DE"}
+    assert result.lineage["country"]["runner_ups"] == [
+        {"value": "FR", "record_id": 4, "system": "crm", "source_key": "crm-4"}
+    ]
+
+
+def test_runner_ups_leave_out_empty_values():
+    candidates = [
+        candidate(1, "erp", name="Acme"),
+        candidate(2, "crm", name=None),
+        candidate(3, "web", name="  "),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert result.lineage["name"]["runner_ups"] == []
+
+
+def test_runner_ups_are_capped_at_the_limit():
+    candidates = [
+        candidate(1, "erp", name="Acme 1"),
+        candidate(2, "web", name="Acme 2"),
+        candidate(3, "web", name="Acme 3"),
+        candidate(4, "web", name="Acme 4"),
+        candidate(5, "web", name="Acme 5"),
+        candidate(6, "web", name="Acme 6"),
+        candidate(7, "web", name="Acme 7"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules, system_rank=TRUST)
+
+    assert len(result.lineage["name"]["runner_ups"]) == RUNNER_UP_LIMIT
+    assert result.lineage["name"]["runner_ups"] == [
+        {"value": "Acme 2", "record_id": 2, "system": "web", "source_key": "web-2"},
+        {"value": "Acme 3", "record_id": 3, "system": "web", "source_key": "web-3"},
+        {"value": "Acme 4", "record_id": 4, "system": "web", "source_key": "web-4"},
+        {"value": "Acme 5", "record_id": 5, "system": "web", "source_key": "web-5"},
+        {"value": "Acme 6", "record_id": 6, "system": "web", "source_key": "web-6"},
+    ]
+
+
+# --- determinism and validation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_result_is_independent_of_candidate_order(strategy):
+    forward = [
+        candidate(1, "crm", MIDDLE, name="Acme SA"),
+        candidate(2, "crm", MIDDLE, name="Acme AG"),
+        candidate(3, "legacy", LATE, name="Acme NV"),
+        candidate(4, "web", MIDDLE, name="Acme SA"),
+        candidate(5, "web", LATE, name="Acme AG"),
+    ]
+    backward = [forward[4], forward[3], forward[2], forward[1], forward[0]]
+    rules = {"name": Rule(strategy)}
+
+    from_forward = survive(fields=["name"], candidates=forward, rules=rules, system_rank=TRUST)
+    from_backward = survive(fields=["name"], candidates=backward, rules=rules, system_rank=TRUST)
+
+    assert from_forward == from_backward
+
+
+def test_survive_works_without_pins_or_trust_rank():
+    candidates = [
+        candidate(2, "web", MIDDLE, name="Acme Web"),
+        candidate(1, "erp", MIDDLE, name="Acme ERP"),
+    ]
+    rules = {"name": Rule(SOURCE_PRIORITY)}
+
+    result = survive(fields=["name"], candidates=candidates, rules=rules)
+
+    assert result.values == {"name": "Acme ERP"}
+
+
+def test_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match="unknown survivorship strategy: 'oldest'"):
+        Rule("oldest")
