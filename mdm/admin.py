@@ -56,7 +56,14 @@ class SourceSystemAdmin(SimpleHistoryAdmin):
 class MemberInline(admin.TabularInline):
     model = SourceRecord
     fk_name = "golden"
-    fields = ("source_system", "source_key", "link_method", "link_probability", "deleted", "linked_at")
+    fields = (
+        "source_system",
+        "source_key",
+        "link_method",
+        "link_probability",
+        "deleted",
+        "linked_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -116,14 +116,14 @@ class GoldenRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.id} {self.display_name}".strip()
 
-    @property
-    def entity(self):
-        return get_entity(self.entity_type)
-
     def save(self, *args, **kwargs):
         if not self.id:
             self.id = new_golden_id(self.entity_type)
         super().save(*args, **kwargs)
+
+    @property
+    def entity(self):
+        return get_entity(self.entity_type)
 
 
 class _TypedGoldenManager(models.Manager):
@@ -134,7 +134,9 @@ class _TypedGoldenManager(models.Manager):
 
 
 def _typed_manager(entity_type: str) -> _TypedGoldenManager:
-    return type(f"{entity_type.title()}Manager", (_TypedGoldenManager,), {"entity_type": entity_type})()
+    return type(
+        f"{entity_type.title()}Manager", (_TypedGoldenManager,), {"entity_type": entity_type}
+    )()
 
 
 class Customer(GoldenRecord):
@@ -165,7 +167,12 @@ class Entitlement(GoldenRecord):
         proxy = True
 
 
-GOLDEN_PROXIES = {"customer": Customer, "product": Product, "contract": Contract, "entitlement": Entitlement}
+GOLDEN_PROXIES = {
+    "customer": Customer,
+    "product": Product,
+    "contract": Contract,
+    "entitlement": Entitlement,
+}
 for _proxy in GOLDEN_PROXIES.values():
     # Proxies share GoldenRecord's history table; tell simple-history's admin where it is.
     _proxy._meta.simple_history_manager_attribute = "history"
@@ -186,7 +193,9 @@ class SourceRecord(models.Model):
     """
 
     entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
-    source_system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="records")
+    source_system = models.ForeignKey(
+        SourceSystem, on_delete=models.PROTECT, related_name="records"
+    )
     source_key = models.CharField(max_length=255)
     raw = models.JSONField(default=dict, help_text="The payload as sent.")
     attributes = models.JSONField(default=dict, blank=True, help_text="Canonical values.")
@@ -243,6 +252,9 @@ class SourceReference(models.Model):
             models.UniqueConstraint(fields=["referrer", "column"], name="uniq_reference_column")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.column} → {self.target_entity} {self.target_key}"
+
 
 def _strategy_choices():
     return list(STRATEGY_LABELS.items())
@@ -275,7 +287,9 @@ class SurvivorshipRule(models.Model):
 
         entity = ENTITIES.get(self.entity_type)
         if entity and self.attribute not in entity.survived_fields:
-            raise ValidationError({"attribute": f"{self.entity_type} has no field {self.attribute!r}"})
+            raise ValidationError(
+                {"attribute": f"{self.entity_type} has no field {self.attribute!r}"}
+            )
         if not isinstance(self.system_order, list) or not all(
             isinstance(code, str) for code in self.system_order
         ):

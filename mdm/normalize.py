@@ -34,24 +34,34 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import phonenumbers
 from cleanco import prepare_default_terms
 from cleanco.non_nfkd_map import NON_NFKD_MAP
 
 if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
+
     from mdm.entities import Attribute, EntityType
 
 __all__ = [
+    "CHOICE_SYNONYMS",
+    "COUNTRY_ALIASES",
+    "CURRENCY_SIGNS",
     "NORMALIZERS",
+    "KindNormalizer",
     "Normalized",
     "NormalizedRecord",
     "Normalizer",
+    "country_code",
+    "currency_code",
+    "e164_phone",
     "normalize_record",
     "normalizer_for",
+    "registrable_domain",
 ]
 
 
@@ -65,7 +75,7 @@ class Normalized:
     """
 
     value: str | int | None
-    keys: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str]
     error: str | None = None
 
 
@@ -86,6 +96,14 @@ class NormalizedRecord:
 Normalizer = Callable[[Any, Mapping[str, Any]], Normalized]
 
 
+class KindNormalizer(Protocol):
+    """What `NORMALIZERS` holds: a `Normalizer` that also accepts the declaring attribute."""
+
+    def __call__(
+        self, raw: Any, record: Mapping[str, Any], attribute: Attribute | None = None, /
+    ) -> Normalized: ...
+
+
 def _empty() -> Normalized:
     return Normalized(None, {})
 
@@ -96,13 +114,13 @@ def _invalid(reason: str) -> Normalized:
 
 # --------------------------------------------------------------------------- text primitives
 
-_APOSTROPHES = re.compile(r"[.'\u2018\u2019\u02bc`\u00b4]")
+_DROPPED_MARKS = re.compile(r"[.'\u2018\u2019\u02bc`\u00b4]")
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 # Letters that NFKD does not decompose (ø, ł, đ ...), from cleanco's table, plus ligatures.
 _LETTER_FOLDS = str.maketrans(
     {
-        **{k.casefold(): v.casefold() for k, v in NON_NFKD_MAP.items() if k == k.casefold()},
+        **{letter.casefold(): ascii.casefold() for letter, ascii in NON_NFKD_MAP.items()},
         "æ": "ae",
         "œ": "oe",
         "þ": "th",
@@ -139,7 +157,7 @@ def _ascii_fold(text: str) -> str:
 def _fold(text: str) -> str:
     """The shared matching form: ascii-folded, dots and apostrophes dropped ("P.O." → "po",
     "O'Brien" → "obrien"), other punctuation as a word break, whitespace collapsed."""
-    text = _PUNCTUATION.sub(" ", _APOSTROPHES.sub("", _ascii_fold(text)))
+    text = _PUNCTUATION.sub(" ", _DROPPED_MARKS.sub("", _ascii_fold(text)))
     return " ".join(text.split())
 
 
@@ -643,10 +661,12 @@ def normalize_email(
 ) -> Normalized:
     """An e-mail address, lower-case, without a "mailto:" prefix; keys ``email_key`` (the
     address) and ``email_domain``. Only the local@domain.tld shape is checked."""
-    text = _text(raw).lower()
+    text = _text(raw)
     if not text:
         return _empty()
-    address = text[7:].split("?", 1)[0].strip() if text.startswith("mailto:") else text
+    address = text.lower()
+    if address.startswith("mailto:"):
+        address = address[7:].split("?", 1)[0].strip()
     match = _EMAIL.fullmatch(address)
     if match is None or len(match[1].rpartition(".")[2]) < 2:
         return _invalid(f"not an e-mail address: {text!r}")
@@ -665,6 +685,24 @@ def _record_region(record: Mapping[str, Any]) -> str | None:
     return country_code(country if isinstance(country, str) else _text(country))
 
 
+@functools.lru_cache(maxsize=65536)
+def e164_phone(text: str, region: str | None) -> str | None:
+    """`text` as an E.164 number read in `region` (ISO alpha-2 or None), or None when it is not
+    a possible number there. Cached: shared switchboard numbers repeat across records."""
+    candidate = _PHONE_PUNCTUATION.sub("", text)
+    if not candidate.lstrip("+").isdigit():  # letters or an extension: let phonenumbers read it
+        candidate = text
+    elif region is None and candidate.startswith("00"):
+        candidate = "+" + candidate[2:]
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, _E164)
+
+
 def normalize_phone(
     raw: Any, record: Mapping[str, Any], attribute: Attribute | None = None
 ) -> Normalized:
@@ -677,19 +715,10 @@ def normalize_phone(
     if not text:
         return _empty()
     region = _record_region(record)
-    candidate = _PHONE_PUNCTUATION.sub("", text)
-    if not candidate.lstrip("+").isdigit():  # letters or an extension: let phonenumbers read it
-        candidate = text
-    elif region is None and candidate.startswith("00"):
-        candidate = "+" + candidate[2:]
-    try:
-        number = phonenumbers.parse(candidate, region)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_possible_number(number):
+    e164 = e164_phone(text, region)
+    if e164 is None:
         where = f"for region {region}" if region else "(no country for the region; use +CC)"
         return _invalid(f"not a phone number {where}: {text!r}")
-    e164 = phonenumbers.format_number(number, _E164)
     return Normalized(e164, {"phone_key": e164})
 
 
@@ -701,7 +730,7 @@ _HOST = re.compile(r"[\w.-]+")
 
 
 @functools.cache
-def _public_suffix_list():
+def _public_suffix_list() -> PublicSuffixList:
     """The bundled public suffix list (never fetched); unknown TLDs are not registrable."""
     from publicsuffixlist import PublicSuffixList
 
@@ -795,26 +824,40 @@ def _parse_decimal(text: str) -> Decimal | None:
     return -amount if negative else amount
 
 
+# Beyond this many digits either side of the point a value is a typo or an attack ("1e999999"
+# would print a million digits), not an amount.
+_MAX_MAGNITUDE = 40
+
+
 def _to_decimal(raw: Any) -> Decimal | str | None:
     """`raw` as a finite Decimal, None when empty, or an error reason."""
     if isinstance(raw, bool):
         return f"not a number: {raw!r}"
     if isinstance(raw, int):
-        return Decimal(raw)
-    if isinstance(raw, float):
+        amount = Decimal(raw)
+    elif isinstance(raw, float):
         if not math.isfinite(raw):
             return f"not a finite number: {raw!r}"
-        return Decimal(repr(raw))
-    if isinstance(raw, Decimal):
-        return raw if raw.is_finite() else f"not a finite number: {str(raw)!r}"
-    text = _text(raw)
-    if not text:
-        return None
-    try:
-        amount = _parse_decimal(text)
-    except InvalidOperation:
-        amount = None
-    return f"not a number: {text!r}" if amount is None else amount
+        amount = Decimal(repr(raw))
+    elif isinstance(raw, Decimal):
+        if not raw.is_finite():
+            return f"not a finite number: {str(raw)!r}"
+        amount = raw
+    else:
+        text = _text(raw)
+        if not text:
+            return None
+        try:
+            amount = _parse_decimal(text)
+        except InvalidOperation:
+            amount = None
+        if amount is None:
+            return f"not a number: {text!r}"
+    if amount.as_tuple().exponent < -_MAX_MAGNITUDE or (
+        not amount.is_zero() and amount.adjusted() > _MAX_MAGNITUDE
+    ):
+        return f"number out of range: {_text(raw)!r}"
+    return amount
 
 
 def normalize_decimal(
@@ -893,7 +936,7 @@ def normalize_currency(
 
 # ---------------------------------------------------------------------------------- records
 
-NORMALIZERS: dict[str, Callable[..., Normalized]] = {
+NORMALIZERS: dict[str, KindNormalizer] = {
     "text": normalize_text,
     "name": normalize_name,
     "person_name": normalize_person_name,
@@ -926,7 +969,7 @@ def normalizer_for(attribute: Attribute) -> Normalizer:
     return functools.partial(normalize, attribute=attribute)
 
 
-_Step = tuple[str, Callable[..., Normalized], "Attribute"]
+_Step = tuple[str, KindNormalizer, "Attribute"]
 _PLANS: dict[int, tuple[EntityType, tuple[_Step, ...]]] = {}
 
 

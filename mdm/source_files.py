@@ -32,7 +32,8 @@ def file_format(path: Path) -> str:
         return FORMATS[path.suffix.lower()]
     except KeyError:
         raise UnsupportedFile(
-            f"{path.name}: unsupported file type {path.suffix!r} (use .csv, .ndjson, .jsonl or .json)"
+            f"{path.name}: unsupported file type {path.suffix!r} "
+            "(use .csv, .ndjson, .jsonl or .json)"
         ) from None
 
 
@@ -60,7 +61,10 @@ def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
         line = reader.line_num
         for row in reader:
             start, line = line + 1, reader.line_num
-            if not any((v or "").strip() for k, v in row.items() if k is not None) and None not in row:
+            if (
+                not any((v or "").strip() for k, v in row.items() if k is not None)
+                and None not in row
+            ):
                 continue
             yield start, row
 
@@ -73,7 +77,10 @@ def _read_ndjson(path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 yield number, json.loads(text)
             except json.JSONDecodeError as error:
-                yield number, Unparseable(f"not valid JSON: {error.msg} at column {error.colno}", text)
+                yield (
+                    number,
+                    Unparseable(f"not valid JSON: {error.msg} at column {error.colno}", text),
+                )
 
 
 def _read_json_array(path: Path) -> Iterator[tuple[int, Any]]:
@@ -86,5 +93,4 @@ def _read_json_array(path: Path) -> Iterator[tuple[int, Any]]:
     if not isinstance(document, list):
         yield 1, Unparseable("a .json file must hold an array of records", "")
         return
-    for index, row in enumerate(document, start=1):
-        yield index, row
+    yield from enumerate(document, start=1)

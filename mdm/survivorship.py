@@ -114,7 +114,9 @@ def survive(
     return Survived(values=values, lineage=lineage)
 
 
-def _pick(name: str, filled: list[Candidate], rule: Rule, system_rank: Mapping[str, int]) -> Candidate:
+def _pick(
+    name: str, filled: list[Candidate], rule: Rule, system_rank: Mapping[str, int]
+) -> Candidate:
     order = {code: i for i, code in enumerate(rule.system_order)}
 
     def source_rank(c: Candidate) -> tuple[int, int]:

@@ -30,7 +30,13 @@ XrefKey = tuple[str, str, str]
 
 GOLDEN_FIELDS = ("status", "display_name", "values", "lineage", *GoldenRecord.RELATION_FIELDS)
 # The same, as attributes that never touch the database (relations by id).
-_STATE = ("status", "display_name", "values", "lineage", *(f"{r}_id" for r in GoldenRecord.RELATION_FIELDS))
+_STATE = (
+    "status",
+    "display_name",
+    "values",
+    "lineage",
+    *(f"{r}_id" for r in GoldenRecord.RELATION_FIELDS),
+)
 
 
 @dataclass
@@ -49,7 +55,8 @@ class SurvivorshipInputs:
         for name in set(entity_types):
             entity = get_entity(name)
             inputs.rules[name] = {
-                f: stored[name].get(f) or Rule(entity.default_strategy(f)) for f in entity.survived_fields
+                f: stored[name].get(f) or Rule(entity.default_strategy(f))
+                for f in entity.survived_fields
             }
         return inputs
 
@@ -155,10 +162,14 @@ def load_pins(golden_ids: Iterable[str]) -> dict[str, dict[str, Pin]]:
 
 def lock_goldens(golden_ids: Iterable[str]) -> list[GoldenRecord]:
     """Lock golden records in id order (a fixed order, so concurrent services never deadlock)."""
-    return list(GoldenRecord.objects.select_for_update().filter(id__in=set(golden_ids)).order_by("id"))
+    return list(
+        GoldenRecord.objects.select_for_update().filter(id__in=set(golden_ids)).order_by("id")
+    )
 
 
-def recompute_goldens(*, golden_ids: Iterable[str], actor: Actor, reason: str) -> list[GoldenRecord]:
+def recompute_goldens(
+    *, golden_ids: Iterable[str], actor: Actor, reason: str
+) -> list[GoldenRecord]:
     """Recompute and store the given golden records (merged ones are skipped: they have no
     members). Returns the records that changed; each change gets a history row and an event."""
     golden_ids = set(golden_ids)

@@ -42,7 +42,6 @@ from mdm.models import (
     new_golden_id,
 )
 from mdm.normalize import normalize_record
-from mdm.source_files import Unparseable
 from mdm.services.audit import Actor, actor_label, bulk_create_tracked, bulk_update_tracked
 from mdm.services.golden import (
     SurvivorshipInputs,
@@ -51,6 +50,7 @@ from mdm.services.golden import (
     referrer_goldens,
 )
 from mdm.signals import source_records_changed
+from mdm.source_files import Unparseable
 
 META_COLUMNS = ("source_key", "source_updated_at", "entity", "source_system", "deleted")
 TRUE_WORDS = {"1", "true", "yes", "y", "t", "deleted"}
@@ -276,7 +276,9 @@ def _ingest_chunk(
     }
 
     bulk_create_tracked(SourceRecord, list(to_create.values()), actor=actor, reason=reason)
-    bulk_update_tracked(SourceRecord, list(to_update.values()), UPDATE_FIELDS, actor=actor, reason=reason)
+    bulk_update_tracked(
+        SourceRecord, list(to_update.values()), UPDATE_FIELDS, actor=actor, reason=reason
+    )
     _store_references(entity, system, [*to_create.values(), *to_update.values()], to_update)
     if new_goldens:
         members = {
@@ -297,7 +299,10 @@ def _ingest_chunk(
     recompute_goldens(golden_ids=affected, actor=actor, reason=reason)
     if store_rejections:
         bulk_create_tracked(
-            IngestRejection, _not_yet_recorded(rejections), actor=actor, reason=f"rejected: {reason}"
+            IngestRejection,
+            _not_yet_recorded(rejections),
+            actor=actor,
+            reason=f"rejected: {reason}",
         )
 
     for outcome in outcomes:
@@ -324,7 +329,9 @@ def _not_yet_recorded(rejections: list[IngestRejection]) -> list[IngestRejection
         origin=first.origin,
         line_number__in=[r.line_number for r in rejections],
     ).values_list("line_number", "reason", "payload")
-    seen = {(line, reason, json.dumps(payload, sort_keys=True)) for line, reason, payload in open_rows}
+    seen = {
+        (line, reason, json.dumps(payload, sort_keys=True)) for line, reason, payload in open_rows
+    }
     return [
         r
         for r in rejections
@@ -417,13 +424,19 @@ def prepare_record(
     source_updated_at = _timestamp(row.get("source_updated_at"))
     normalized = normalize_record(entity, row)
     references = {
-        column: _text(row.get(column)) for column in entity.reference_columns if _text(row.get(column))
+        column: _text(row.get(column))
+        for column in entity.reference_columns
+        if _text(row.get(column))
     }
     extra = {
-        k: v for k, v in row.items() if k not in declared and k not in META_COLUMNS and not _blank(v)
+        k: v
+        for k, v in row.items()
+        if k not in declared and k not in META_COLUMNS and not _blank(v)
     }
     content = {
-        "attributes": {c: _canonical(row.get(c)) for c in entity.attribute_names if not _blank(row.get(c))},
+        "attributes": {
+            c: _canonical(row.get(c)) for c in entity.attribute_names if not _blank(row.get(c))
+        },
         "references": references,
         "extra": {k: _canonical(v) for k, v in extra.items()},
         "deleted": deleted,

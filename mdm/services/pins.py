@@ -25,7 +25,9 @@ def pin_value(
     with transaction.atomic():
         (locked,) = lock_goldens([golden.pk])
         if locked.status != GoldenStatus.ACTIVE:
-            raise InvalidResolution(f"{locked.pk} is {locked.status}; only active records take pins")
+            raise InvalidResolution(
+                f"{locked.pk} is {locked.status}; only active records take pins"
+            )
         normalized = normalize_record(entity, {**locked.values, attribute: value})
         if attribute in normalized.invalid:
             raise InvalidResolution(f"{attribute}: {normalized.invalid[attribute]['reason']}")
@@ -48,4 +50,6 @@ def unpin_value(*, golden: GoldenRecord, attribute: str, actor: Actor, reason: s
         if pin is None:
             raise InvalidResolution(f"{golden.pk}.{attribute} is not pinned")
         delete_with_history(pin, actor=actor, reason=reason)
-        recompute_goldens(golden_ids=[golden.pk], actor=actor, reason=f"unpin {attribute}: {reason}")
+        recompute_goldens(
+            golden_ids=[golden.pk], actor=actor, reason=f"unpin {attribute}: {reason}"
+        )

@@ -164,16 +164,15 @@ def link(
     merged into `golden` (its ID was handed out, so it must keep resolving).
     """
     with transaction.atomic():
-        record = SourceRecord.objects.select_for_update().select_related("source_system").get(
-            pk=record.pk
+        record = (
+            SourceRecord.objects.select_for_update()
+            .select_related("source_system")
+            .get(pk=record.pk)
         )
         old_id = record.golden_id
         if old_id == golden.pk:
             return golden
-        if old_id:
-            locked = _locked(old_id, golden.pk)
-        else:
-            locked = _locked(golden.pk)
+        locked = _locked(*(i for i in (old_id, golden.pk) if i))
         target = locked[golden.pk]
         if record.entity_type != target.entity_type:
             raise InvalidResolution(
@@ -242,7 +241,9 @@ def split(
         if not [m for m in members if m.pk not in ids and not m.deleted]:
             raise InvalidResolution("a split must leave at least one live member behind")
         before = _xref_snapshot(original.pk)
-        created = GoldenRecord(id=new_golden_id(original.entity_type), entity_type=original.entity_type)
+        created = GoldenRecord(
+            id=new_golden_id(original.entity_type), entity_type=original.entity_type
+        )
         apply_survivorship(
             [created],
             {created.id: moving},
@@ -250,7 +251,9 @@ def split(
         )
         save_with_history(created, actor=actor, reason=reason)
         events.emit_many([events.golden_created(created, moving)], actor=actor)
-        _move(moving, created, method=LinkMethod.STEWARD, probability=None, actor=actor, reason=reason)
+        _move(
+            moving, created, method=LinkMethod.STEWARD, probability=None, actor=actor, reason=reason
+        )
         recompute_goldens(golden_ids=[original.pk, created.pk], actor=actor, reason=reason)
         recompute_goldens(
             golden_ids=_referrers_of(moving) | dependents_of([original.pk]),

@@ -15,11 +15,21 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def loaded():
     rows = [
-        (i, {"source_key": str(i), "name": f"Company {i}", "email": f"x{i}@c{i}.com", "parent_key": "0"})
+        (
+            i,
+            {
+                "source_key": str(i),
+                "name": f"Company {i}",
+                "email": f"x{i}@c{i}.com",
+                "parent_key": "0",
+            },
+        )
         for i in range(30)
     ]
     rows.append((99, {"name": "no key"}))
-    ingest_records(entity_type="customer", system_code="crm", rows=rows, actor="t", create_system=True)
+    ingest_records(
+        entity_type="customer", system_code="crm", rows=rows, actor="t", create_system=True
+    )
     ingest_records(
         entity_type="contract",
         system_code="crm",
@@ -73,9 +83,20 @@ def test_source_record_and_rejection_pages_render(admin_client, loaded):
     record = SourceRecord.objects.get(source_key="3")
     rejection = IngestRejection.objects.get()
 
-    assert admin_client.get(reverse("admin:mdm_sourcerecord_change", args=[record.pk])).status_code == 200
-    assert admin_client.get(reverse("admin:mdm_sourcerecord_history", args=[record.pk])).status_code == 200
-    assert admin_client.get(reverse("admin:mdm_ingestrejection_change", args=[rejection.pk])).status_code == 200
+    assert (
+        admin_client.get(reverse("admin:mdm_sourcerecord_change", args=[record.pk])).status_code
+        == 200
+    )
+    assert (
+        admin_client.get(reverse("admin:mdm_sourcerecord_history", args=[record.pk])).status_code
+        == 200
+    )
+    assert (
+        admin_client.get(
+            reverse("admin:mdm_ingestrejection_change", args=[rejection.pk])
+        ).status_code
+        == 200
+    )
 
 
 def test_golden_changelist_query_count_does_not_grow_with_rows(admin_client, loaded):

@@ -37,7 +37,10 @@ def customers_csv(tmp_path):
 def test_load_source_loads_good_rows_and_lists_each_bad_one_with_line_and_reason(customers_csv):
     output = run("load_source", str(customers_csv), system="crm", entity="customer")
 
-    assert "crm_customers.csv: loaded 4, updated 0, unchanged 0, stale 0, deleted 0, rejected 2" in output
+    assert (
+        "crm_customers.csv: loaded 4, updated 0, unchanged 0, stale 0, deleted 0, rejected 2"
+        in output
+    )
     assert "rejected line 4: source_key: missing" in output
     assert "rejected line 6: source_updated_at: not an ISO 8601 date-time: 'last tuesday'" in output
     assert "flagged line 5: date_of_birth:" in output
@@ -45,14 +48,24 @@ def test_load_source_loads_good_rows_and_lists_each_bad_one_with_line_and_reason
     assert SourceRecord.objects.get(source_key="1").extra == {"crm_segment": "enterprise"}
 
 
-def test_loading_the_same_file_twice_reports_every_row_unchanged_and_writes_no_history(customers_csv):
+def test_loading_the_same_file_twice_reports_every_row_unchanged_and_writes_no_history(
+    customers_csv,
+):
     run("load_source", str(customers_csv), system="crm", entity="customer")
-    history = (SourceRecord.history.count(), GoldenRecord.history.count(), IngestRejection.objects.count())
+    history = (
+        SourceRecord.history.count(),
+        GoldenRecord.history.count(),
+        IngestRejection.objects.count(),
+    )
 
     output = run("load_source", str(customers_csv), system="crm", entity="customer")
 
     assert "loaded 0, updated 0, unchanged 4, stale 0, deleted 0, rejected 2" in output
-    assert (SourceRecord.history.count(), GoldenRecord.history.count(), IngestRejection.objects.count()) == history
+    assert (
+        SourceRecord.history.count(),
+        GoldenRecord.history.count(),
+        IngestRejection.objects.count(),
+    ) == history
 
 
 def test_ndjson_rows_with_wrong_entity_unknown_value_type_and_broken_json_are_rejected(tmp_path):

@@ -266,3 +266,36 @@ def test_source_updated_at_is_stored_timezone_aware():
     stored = SourceRecord.objects.get().source_updated_at
     assert stored.utcoffset() is not None
     assert stored.replace(tzinfo=None) == datetime(2026, 1, 2, 10, 0)
+
+
+@pytest.mark.parametrize(
+    "entity,row",
+    [("customer", ACME), ("contract", {"contract_number": "C-9", "customer_key": "1"})],
+)
+def test_a_chunk_costs_a_handful_of_bulk_queries_not_one_per_row(entity, row):
+    """Bulk statements are split only by the database's parameter limit (SQLite's is low)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    load([ACME])
+    with CaptureQueriesContext(connection) as small:
+        load([{**row, "source_key": f"s{i}"} for i in range(10)], entity=entity)
+    with CaptureQueriesContext(connection) as large:
+        load([{**row, "source_key": f"l{i}"} for i in range(400)], entity=entity)
+
+    assert len(small) < 20
+    assert len(large) < 60
+
+
+def test_golden_as_of_returns_the_values_in_force_at_that_moment():
+    from django.utils import timezone
+
+    from mdm.selectors import golden_as_of
+
+    load([ACME])
+    golden_id = SourceRecord.objects.get().golden_id
+    before_update = timezone.now()
+    load([{**ACME, "email": "new@acme.com", "source_updated_at": "2026-06-01"}])
+
+    assert golden_as_of(golden_id, before_update).values["email"] == "info@acme.com"
+    assert golden_as_of(golden_id, timezone.now()).values["email"] == "new@acme.com"

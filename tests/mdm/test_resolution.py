@@ -118,7 +118,12 @@ def test_merging_different_entity_types_is_refused(two_acmes, steward):
     load("crm", "product", {"source_key": "p1", "sku": "AB-1", "name": "Widget"})
 
     with pytest.raises(InvalidResolution):
-        merge(survivor=two_acmes[0], loser=golden_of("crm", "p1", "product"), actor=steward, reason="x")
+        merge(
+            survivor=two_acmes[0],
+            loser=golden_of("crm", "p1", "product"),
+            actor=steward,
+            reason="x",
+        )
 
 
 def test_split_gives_a_new_id_and_both_records_recompute(two_acmes, steward):
@@ -143,7 +148,10 @@ def test_split_moves_contracts_of_the_split_out_record_to_the_new_golden(two_acm
     merge(survivor=survivor, loser=loser, actor=steward, reason="dupe")
 
     created = split(
-        golden=survivor, records=[SourceRecord.objects.get(source_key="e1")], actor=steward, reason="x"
+        golden=survivor,
+        records=[SourceRecord.objects.get(source_key="e1")],
+        actor=steward,
+        reason="x",
     )
 
     assert golden_of("erp", "k1", "contract").customer_id == created.id
@@ -195,7 +203,13 @@ def test_pin_beats_every_rule_and_unpin_restores_the_rule(two_acmes, steward):
     survivor, loser = two_acmes
     merge(survivor=survivor, loser=loser, actor=steward, reason="dupe")
 
-    pin_value(golden=survivor, attribute="name", value="Acme Corporation", actor=steward, reason="legal name")
+    pin_value(
+        golden=survivor,
+        attribute="name",
+        value="Acme Corporation",
+        actor=steward,
+        reason="legal name",
+    )
     survivor.refresh_from_db()
     assert survivor.values["name"] == "Acme Corporation"
     assert survivor.lineage["name"]["rule"] == "pin"
@@ -208,7 +222,9 @@ def test_pin_beats_every_rule_and_unpin_restores_the_rule(two_acmes, steward):
 
 def test_pin_with_an_invalid_value_is_refused(two_acmes, steward):
     with pytest.raises(InvalidResolution):
-        pin_value(golden=two_acmes[0], attribute="email", value="not-an-email", actor=steward, reason="x")
+        pin_value(
+            golden=two_acmes[0], attribute="email", value="not-an-email", actor=steward, reason="x"
+        )
 
 
 def test_stored_survivorship_rule_overrides_the_declared_default(two_acmes, steward):
@@ -224,7 +240,9 @@ def test_stored_survivorship_rule_overrides_the_declared_default(two_acmes, stew
     assert survivor.lineage["name"]["system"] == "crm"
 
 
-def test_xrefs_as_of_answers_what_the_cross_reference_looked_like_before_a_merge(two_acmes, steward):
+def test_xrefs_as_of_answers_what_the_cross_reference_looked_like_before_a_merge(
+    two_acmes, steward
+):
     from django.utils import timezone
 
     survivor, loser = two_acmes

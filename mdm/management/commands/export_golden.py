@@ -1,10 +1,9 @@
 """python manage.py export_golden ENTITY [--output FILE]"""
 
-import csv
-
 from django.core.management.base import BaseCommand
 
 from mdm.entities import ENTITIES, get_entity
+from mdm.management.csv_output import csv_writer
 from mdm.models import GoldenRecord
 
 
@@ -14,9 +13,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("entity", choices=sorted(ENTITIES))
         parser.add_argument("--output", help="file to write (default: standard output)")
-        parser.add_argument(
-            "--all", action="store_true", help="include merged and retired records"
-        )
+        parser.add_argument("--all", action="store_true", help="include merged and retired records")
 
     def handle(self, *args, entity: str, output: str | None, all: bool, **options):
         declaration = get_entity(entity)
@@ -26,12 +23,10 @@ class Command(BaseCommand):
             records = records.filter(status="active")
         columns = ["golden_id", "golden_status", "merged_into", *declaration.attribute_names]
         columns += [f"{relation}_id" for relation in relations]
-        handle = open(output, "w", newline="", encoding="utf-8") if output else self.stdout._out
-        try:
-            writer = csv.writer(handle)
+        count = 0
+        fields = ["id", "status", "merged_into_id", "values", *[f"{r}_id" for r in relations]]
+        with csv_writer(output, self.stdout) as writer:
             writer.writerow(columns)
-            count = 0
-            fields = ["id", "status", "merged_into_id", "values", *[f"{r}_id" for r in relations]]
             for row in records.values_list(*fields).iterator(chunk_size=5000):
                 golden_id, status, merged_into, values, *related = row
                 writer.writerow(
@@ -40,9 +35,6 @@ class Command(BaseCommand):
                     + [r or "" for r in related]
                 )
                 count += 1
-        finally:
-            if output:
-                handle.close()
         if output:
             self.stderr.write(f"wrote {count} golden records to {output}")
 

@@ -1,10 +1,9 @@
 """python manage.py export_xref ENTITY [--output FILE]"""
 
-import csv
-
 from django.core.management.base import BaseCommand
 
 from mdm.entities import ENTITIES
+from mdm.management.csv_output import csv_writer
 from mdm.models import SourceRecord
 
 
@@ -21,16 +20,11 @@ class Command(BaseCommand):
             .order_by("golden_id", "source_system__code", "source_key")
             .values_list("golden_id", "source_system__code", "source_key")
         )
-        handle = open(output, "w", newline="", encoding="utf-8") if output else self.stdout._out
-        try:
-            writer = csv.writer(handle)
+        count = 0
+        with csv_writer(output, self.stdout) as writer:
             writer.writerow(["golden_id", "source_system", "source_key"])
-            count = 0
             for row in rows.iterator(chunk_size=5000):
                 writer.writerow(row)
                 count += 1
-        finally:
-            if output:
-                handle.close()
         if output:
             self.stderr.write(f"wrote {count} cross-references to {output}")

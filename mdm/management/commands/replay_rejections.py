@@ -30,4 +30,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{rejections.count()} open rejections")
             return
         counts = replay_rejections(rejections=list(rejections), actor="command:replay_rejections")
-        self.stdout.write(f"replayed {counts['replayed']}, still rejected {counts['still_rejected']}")
+        self.stdout.write(
+            f"replayed {counts['replayed']}, still rejected {counts['still_rejected']}"
+        )
