@@ -667,7 +667,9 @@ def _pick(rng: random.Random, weighted: Sequence[tuple[T, float]]) -> T:
 
 
 def _moment(rng: random.Random, start: date, end: date) -> datetime:
-    span = max(1, (end - start).days * 86_400)
+    """A random second in [start, end); a start at or after `end` means "just before end"."""
+    start = min(start, end - timedelta(days=1))
+    span = (end - start).days * 86_400
     return datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(
         seconds=rng.randrange(span)
     )
@@ -678,7 +680,7 @@ def _stamp(moment: datetime) -> str:
 
 
 def _digits(rng: random.Random, count: int) -> str:
-    return "".join(rng.choice(string.digits) for _ in range(count))
+    return "".join(rng.choices(string.digits, k=count))
 
 
 def _ascii(text: str) -> str:
@@ -1001,7 +1003,9 @@ class _Truths:
         core, brand, industry = self.organization_core(countries[0])
         domain = self.domain(brand, industry, COUNTRIES["US"])
         members = [
-            self.organization(country, core=core, domain=domain, mailbox_tag=f".{country.code}")
+            self.organization(
+                country, core=core, domain=domain, mailbox_tag=f".{country.code.lower()}"
+            )
             for country in countries
         ]
         if rng.random() < NOISE.group_parent:
@@ -1074,17 +1078,18 @@ class _Truths:
         old = person.state
         contact = old.contact
         country = person.country
+        born = person.date_of_birth or BASE_DATE
         if roll < NOISE.moved:
             new_contact = Contact(
                 self.address(country, organization=False),
                 self.phone(country, mobile=True) if rng.random() < 0.7 else contact.phone,
-                self.person_email(country, person.given_name, old.family_name, BASE_DATE)
+                self.person_email(country, person.given_name, old.family_name, born)
                 if rng.random() < 0.5
                 else contact.email,
             )
             new_state = CustomerState(old.family_name, new_contact)
         elif roll < NOISE.moved + NOISE.changed_email:
-            email = self.person_email(country, person.given_name, old.family_name, BASE_DATE)
+            email = self.person_email(country, person.given_name, old.family_name, born)
             new_state = CustomerState(
                 old.family_name, Contact(contact.address, contact.phone, email)
             )
@@ -1092,7 +1097,7 @@ class _Truths:
             family = self.fakers[country.code].last_name()
             email = contact.email
             if rng.random() < 0.5:
-                email = self.person_email(country, person.given_name, family, BASE_DATE)
+                email = self.person_email(country, person.given_name, family, born)
             new_state = CustomerState(family, Contact(contact.address, contact.phone, email))
         else:
             return
@@ -1296,14 +1301,6 @@ def _build_contracts(rng: random.Random, customers: list[TrueCustomer]) -> list[
     return contracts
 
 
-ENTITLEMENT_STATUS = {
-    "active": "active",
-    "suspended": "suspended",
-    "expired": "expired",
-    "cancelled": "cancelled",
-}
-
-
 def _build_entitlements(
     rng: random.Random, contracts: list[TrueContract], products: list[TrueProduct]
 ) -> list[TrueEntitlement]:
@@ -1339,7 +1336,7 @@ def _build_entitlements(
                     quantity=quantity,
                     start=start,
                     end=contract.end,
-                    status=ENTITLEMENT_STATUS[contract.status],
+                    status=contract.status,  # draft contracts have no entitlements
                     systems=tuple(s for s in ENTITY_SYSTEMS["entitlement"] if s in systems),
                 )
             )
@@ -1413,9 +1410,12 @@ class _Renderer:
         for column in list(values):
             if column not in columns:
                 del values[column]
-            elif column not in ("kind", "name") and values[column]:
-                if not self.chance(style.fill.get(column, 0.97) * fill_factor):
-                    values[column] = ""
+            elif (
+                column not in ("kind", "name")
+                and values[column]
+                and not self.chance(style.fill.get(column, 0.97) * fill_factor)
+            ):
+                values[column] = ""
         if "phone" in columns:
             phone_style = _pick(rng, style.phone_formats)
             if not values.get("country") and phone_style != "e164" and self.chance(0.75):
@@ -1424,9 +1424,10 @@ class _Renderer:
             filled = self.chance(style.fill.get("phone", 0.97) * fill_factor)
             values["phone"] = phone if filled else ""
         row = SourceRow(customer.true_id, values, moment)
-        if customer.parent is not None and "parent_key" in columns:
-            if not self.chance(NOISE.parent_link_missing):
-                row.references["parent_key"] = ("customer", customer.parent.true_id, 0)
+        linked = customer.parent is not None and "parent_key" in columns
+        if linked and not self.chance(NOISE.parent_link_missing):
+            assert customer.parent is not None
+            row.references["parent_key"] = ("customer", customer.parent.true_id, 0)
         return row
 
     def organization_name(
@@ -1442,10 +1443,8 @@ class _Renderer:
         legal_form = spellings[0]
         if self.chance(NOISE.legal_form_variant):
             legal_form = rng.choice(spellings[1:])
-        if legal_form.startswith(","):
-            name = core + legal_form
-        else:
-            name = f"{core} {legal_form}".strip()
+        # ", Inc." hangs on the name; every other spelling is a separate word (or nothing).
+        name = core + legal_form if legal_form.startswith(",") else f"{core} {legal_form}".strip()
         if self.chance(NOISE.name_typo):
             name = _typo(rng, name)
         name = _recase(rng, name, style.upper_case)
@@ -1741,7 +1740,7 @@ class _SourceKeys:
                 return key
 
     def _base62(self, length: int) -> str:
-        return "".join(self.rng.choice(_BASE62) for _ in range(length))
+        return "".join(self.rng.choices(_BASE62, k=length))
 
 
 # ---------------------------------------------------------------------------- broken rows
