@@ -1,0 +1,39 @@
+"""Splink on DuckDB: one fresh in-memory connection per run, sized by settings.
+
+A connection (and the Linker on it) is never shared between threads; closing it at the end of
+the run drops every table Splink registered, so long-lived workers do not grow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+import pyarrow as pa
+from django.conf import settings
+from splink import DuckDBAPI, Linker
+
+logging.getLogger("splink").setLevel(logging.ERROR)
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    threads = int(getattr(settings, "KEYSTONE_MATCH_DUCKDB_THREADS", 2))
+    memory_limit = str(getattr(settings, "KEYSTONE_MATCH_DUCKDB_MEMORY", "2GB"))
+    con.execute(f"SET threads = {threads}")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    return con
+
+
+@contextmanager
+def linker_for(frame: pa.Table, settings_or_model) -> Iterator[Linker]:
+    """A Linker deduplicating `frame` with `settings_or_model` (SettingsCreator or model dict)."""
+    con = _connection()
+    try:
+        db = DuckDBAPI(con)
+        records = db.register(frame, dataset_display_name="source_records")
+        yield Linker(records, settings_or_model, log_level=logging.ERROR)
+    finally:
+        con.close()

