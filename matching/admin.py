@@ -2,8 +2,10 @@ import json
 
 from django.contrib import admin
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
-from matching.models import MatchCandidate, MatchModel, MatchRun
+from matching.models import MatchCandidate, MatchDecision, MatchModel, MatchRun
+from mdm.admin import ReadOnlyMixin
 
 
 def _pretty(value) -> str:
@@ -66,3 +68,20 @@ class MatchCandidateAdmin(ReadOnlyAdmin):
     @admin.display(description="explanation")
     def explained(self, obj):
         return _pretty(obj.explanation)
+
+
+@admin.register(MatchDecision)
+class MatchDecisionAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
+    list_display = (
+        "id",
+        "entity_type",
+        "left",
+        "right",
+        "verdict",
+        "actor",
+        "is_current",
+        "created_at",
+    )
+    list_filter = ("entity_type", "verdict", "is_current")
+    list_select_related = ("left__source_system", "right__source_system")
+    search_fields = ("reason", "actor")

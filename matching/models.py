@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from mdm.entities import ENTITY_CHOICES
-from mdm.models import SourceRecord
+from mdm.models import SourceRecord, audited_history
 
 
 class MatchModel(models.Model):
@@ -109,3 +110,58 @@ class MatchCandidate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_type} {self.left_id}~{self.right_id} p={self.probability:.3f}"
+
+
+class Verdict(models.TextChoices):
+    MATCH = "match"
+    NOT_A_MATCH = "not_a_match"
+
+
+class MatchDecision(models.Model):
+    """A steward's verdict on a pair of source records, with the evidence it was made on.
+
+    Decisions are hard constraints for matching: a "not a match" pair is never auto-linked,
+    even transitively; a "match" was applied as a steward merge, which matching never splits.
+    `evidence` fingerprints both records' match attributes; when it no longer matches the
+    records, the decision is stale and the pair returns to the review queue (still never
+    auto-linked) until a steward decides again.
+    """
+
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    left = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+    right = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+    verdict = models.CharField(max_length=12, choices=Verdict.choices)
+    evidence = models.CharField(
+        max_length=64, help_text="Fingerprint of both records' match attributes."
+    )
+    candidate = models.ForeignKey(
+        MatchCandidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    is_current = models.BooleanField(
+        default=True, help_text="False once a newer decision replaced it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(left__lt=models.F("right")), name="decision_left_lt_right"
+            ),
+            models.UniqueConstraint(
+                fields=["left", "right"],
+                condition=models.Q(is_current=True),
+                name="uniq_current_decision",
+            ),
+        ]
+        indexes = [models.Index(fields=["entity_type", "verdict", "is_current"])]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type} {self.left_id}~{self.right_id}: {self.verdict}"
