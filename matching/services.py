@@ -1,8 +1,9 @@
 """Batch matching: train (when needed), predict, cluster with constraints, apply.
 
-Membership changes only through `mdm.services.resolution.merge`, one merge per transaction, so
-a run killed midway leaves whole merges only and the re-run finishes the job. Running twice
-changes nothing the second time: the clustering of an already-applied result has no merges.
+Membership changes only through `mdm.services.resolution.merge_many`, one transaction per batch
+of merges, so a run killed midway leaves whole batches only and the re-run finishes the job.
+Running twice changes nothing the second time: the clustering of an already-applied result has
+no merges.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from matching.clustering import ScoredPair, cluster
+from matching.decisions import cannot_link_pairs, reopen_stale_decisions
 from matching.engine import linker_for
 from matching.frame import build_frame
 from matching.models import CandidateStatus, MatchCandidate, MatchModel, MatchRun, RunStatus
@@ -22,7 +24,7 @@ from matching.specs import MatchSpec, get_spec, thresholds_for
 from matching.training import train
 from mdm.models import GoldenRecord, GoldenStatus, LinkMethod, SourceRecord
 from mdm.services.audit import Actor, actor_label
-from mdm.services.resolution import merge
+from mdm.services.resolution import merge_many
 
 
 @dataclass
@@ -172,11 +174,8 @@ def run_batch_matching(*, entity_type: str, actor: Actor, retrain: bool = False)
         mark = lap("predict", mark)
 
         membership, created_at = _membership(entity_type)
-        cannot_link = set(
-            MatchCandidate.objects.filter(
-                entity_type=entity_type, status=CandidateStatus.NOT_A_MATCH
-            ).values_list("left_id", "right_id")
-        )
+        reopen_stale_decisions(entity_type)
+        cannot_link = cannot_link_pairs(entity_type)
         pairs = [
             ScoredPair(int(left), int(right), float(p))
             for left, right, p in zip(
@@ -225,16 +224,22 @@ def _membership(entity_type: str) -> tuple[dict[int, str], dict[str, object]]:
     return membership, created_at
 
 
+MERGE_BATCH = 1000
+
+
 def _apply_merges(merges, *, actor: Actor, run: MatchRun) -> int:
-    goldens = GoldenRecord.objects.in_bulk({m.survivor for m in merges} | {m.loser for m in merges})
-    for planned in merges:
-        merge(
-            survivor=goldens[planned.survivor],
-            loser=goldens[planned.loser],
+    """Apply planned merges with one `merge_many` (one transaction) per batch, so a run killed
+    midway leaves whole batches only; the re-run's clustering plans just the rest."""
+    reason = f"match run #{run.pk}: auto-link"
+    for start in range(0, len(merges), MERGE_BATCH):
+        merge_many(
+            merges=[
+                (planned.survivor, planned.loser, planned.probability)
+                for planned in merges[start : start + MERGE_BATCH]
+            ],
             actor=actor,
-            reason=f"match run #{run.pk}: auto-link p={planned.probability:.4f}",
+            reason=reason,
             method=LinkMethod.AUTO,
-            probability=planned.probability,
         )
     return len(merges)
 

@@ -91,62 +91,171 @@ def merge(
 ) -> GoldenRecord:
     """Merge `loser` into `survivor`: the survivor keeps its ID, the loser redirects to it.
 
-    All the loser's source records move to the survivor; its pins move too unless the
-    survivor pins the same field; records that redirected to the loser now redirect to the
-    survivor; relations pointing at the loser are re-pointed by recomputing their owners.
+    A batch of one for `merge_many`, which holds the rule.
     """
-    if survivor.pk == loser.pk:
-        raise InvalidResolution("cannot merge a golden record with itself")
+    merge_many(
+        merges=[(survivor.pk, loser.pk, probability)], actor=actor, reason=reason, method=method
+    )
+    return type(survivor)._default_manager.get(pk=survivor.pk)
+
+
+def merge_many(
+    *,
+    merges: Sequence[tuple[str, str, float | None]],
+    actor: Actor,
+    reason: str,
+    method: str = LinkMethod.AUTO,
+) -> list[str]:
+    """Apply many (survivor id, loser id, probability) merges in one transaction, set-based.
+
+    Per loser, the same as one merge: the survivor keeps its ID and the loser redirects to it;
+    the loser's source records move (with `method` and that merge's probability); its pins
+    move unless the survivor pins the same field; records that redirected to the loser now
+    redirect to the survivor; relations pointing at the loser follow by recomputing their
+    owners; one `golden.merged` event per loser. Chains inside the batch (A<-B, B<-C) resolve
+    to the final survivor (C ends in A). The number of statements does not grow per merge.
+
+    Refused as a whole (nothing written) on a self-merge, a cycle, a loser given two
+    survivors, different entity types, an unknown ID or a record merged before the batch.
+    Returns the final survivor of each merge, in input order.
+    """
+    if not merges:
+        return []
+    final, probability, depth = _plan(merges)
+    losers = list(probability)
+    survivors = sorted(set(final.values()))
+    involved = set(losers) | set(survivors)
     with transaction.atomic():
-        locked = _locked(survivor.pk, loser.pk)
-        survivor, loser = locked[survivor.pk], locked[loser.pk]
-        if survivor.entity_type != loser.entity_type:
-            raise InvalidResolution(
-                f"cannot merge a {loser.entity_type} into a {survivor.entity_type}"
-            )
-        _require_active(survivor, loser)
-        before = _xref_snapshot(survivor.pk, loser.pk)
-        moving = list(SourceRecord.objects.filter(golden=loser).select_related("source_system"))
-        _move(moving, survivor, method=method, probability=probability, actor=actor, reason=reason)
-        _move_pins(loser, survivor, actor=actor, reason=reason)
-        _redirect(loser, survivor, actor=actor, reason=reason)
-        recompute_goldens(golden_ids=[survivor.pk], actor=actor, reason=reason)
-        recompute_goldens(golden_ids=dependents_of([loser.pk]), actor=actor, reason=reason)
-        survivor.refresh_from_db()
-        events.emit(
-            events.GOLDEN_MERGED,
-            survivor,
-            {
-                "survivor": survivor.pk,
-                "merged": [loser.pk],
-                "xrefs_before": before,
-                "xrefs_after": _xref_snapshot(survivor.pk),
-                "reason": reason,
-            },
+        locked = {g.id: g for g in lock_goldens(involved)}
+        for golden_id in sorted(involved - set(locked)):
+            raise InvalidResolution(f"no golden record {golden_id}")
+        _require_active(*locked.values())
+        for loser_id in losers:
+            survivor, loser = locked[final[loser_id]], locked[loser_id]
+            if survivor.entity_type != loser.entity_type:
+                raise InvalidResolution(
+                    f"cannot merge a {loser.entity_type} into a {survivor.entity_type}"
+                )
+        members = load_members(involved)
+        before = {g: events.xrefs(members.get(g, ())) for g in involved}
+        now = timezone.now()
+        moving = []
+        for loser_id in losers:
+            for record in members.get(loser_id, ()):
+                record.golden_id = final[loser_id]
+                record.link_method = method
+                record.link_probability = probability[loser_id]
+                record.linked_at = record.updated_at = now
+                moving.append(record)
+        bulk_update_tracked(SourceRecord, moving, LINK_FIELDS, actor=actor, reason=reason)
+        _move_pins_many(final, depth, actor=actor, reason=reason)
+        _redirect_many(locked, final, now=now, actor=actor, reason=reason)
+        recompute_goldens(
+            golden_ids=set(survivors) | dependents_of(losers), actor=actor, reason=reason
+        )
+        after_goldens = GoldenRecord.objects.in_bulk(survivors)
+        after = load_members(survivors)
+        events.emit_many(
+            [
+                events.event(
+                    events.GOLDEN_MERGED,
+                    after_goldens[final[loser_id]],
+                    {
+                        "survivor": final[loser_id],
+                        "merged": [loser_id],
+                        "xrefs_before": {
+                            final[loser_id]: before[final[loser_id]],
+                            loser_id: before[loser_id],
+                        },
+                        "xrefs_after": {
+                            final[loser_id]: events.xrefs(after.get(final[loser_id], ()))
+                        },
+                        "reason": reason,
+                    },
+                )
+                for loser_id in losers
+            ],
             actor=actor,
         )
-    return survivor
+    return [final[loser_id] for _, loser_id, _ in merges]
 
 
-def _move_pins(loser: GoldenRecord, survivor: GoldenRecord, *, actor: Actor, reason: str) -> None:
-    kept = set(StewardOverride.objects.filter(golden=survivor).values_list("attribute", flat=True))
-    for pin in StewardOverride.objects.filter(golden=loser):
-        if pin.attribute in kept:
+def _plan(
+    merges: Sequence[tuple[str, str, float | None]],
+) -> tuple[dict[str, str], dict[str, float | None], dict[str, int]]:
+    """Check the batch's shape and follow chains: loser -> final survivor, probability, hops.
+
+    Pure; losers keep their input order (first occurrence)."""
+    direct: dict[str, str] = {}
+    probability: dict[str, float | None] = {}
+    for survivor_id, loser_id, p in merges:
+        if survivor_id == loser_id:
+            raise InvalidResolution(f"cannot merge a golden record with itself ({loser_id})")
+        if direct.get(loser_id, survivor_id) != survivor_id:
+            raise InvalidResolution(
+                f"{loser_id} cannot merge into both {direct[loser_id]} and {survivor_id}"
+            )
+        if loser_id not in direct:
+            direct[loser_id], probability[loser_id] = survivor_id, p
+    final: dict[str, str] = {}
+    depth: dict[str, int] = {}
+    for loser_id in direct:
+        path, seen, current = [], set(), loser_id
+        while current in direct and current not in final:
+            if current in seen:
+                raise InvalidResolution(f"merges form a cycle through {current}")
+            path.append(current)
+            seen.add(current)
+            current = direct[current]
+        root = final.get(current, current)
+        base = depth.get(current, 0)
+        for hops, golden_id in enumerate(reversed(path), start=1):
+            final[golden_id], depth[golden_id] = root, base + hops
+    return final, probability, depth
+
+
+def _move_pins_many(
+    final: dict[str, str], depth: dict[str, int], *, actor: Actor, reason: str
+) -> None:
+    """Move losers' pins to their survivors. A field the survivor pins keeps the survivor's
+    pin; among losers, the one closest to the survivor (then first in the batch) wins."""
+    order = {loser_id: (depth[loser_id], n) for n, loser_id in enumerate(final)}
+    pins = list(StewardOverride.objects.filter(golden_id__in=[*final, *set(final.values())]))
+    taken = {(p.golden_id, p.attribute) for p in pins if p.golden_id not in final}
+    moved = []
+    for pin in sorted((p for p in pins if p.golden_id in final), key=lambda p: order[p.golden_id]):
+        target = (final[pin.golden_id], pin.attribute)
+        if target in taken:
             delete_with_history(pin, actor=actor, reason=f"{reason} (survivor's pin kept)")
         else:
-            pin.golden = survivor
-            save_with_history(pin, actor=actor, reason=reason)
+            taken.add(target)
+            pin.golden_id = target[0]
+            moved.append(pin)
+    bulk_update_tracked(StewardOverride, moved, ["golden"], actor=actor, reason=reason)
 
 
-def _redirect(loser: GoldenRecord, survivor: GoldenRecord, *, actor: Actor, reason: str) -> None:
-    """Mark the loser merged; flatten chains so every old ID resolves in one hop."""
-    earlier = list(GoldenRecord.objects.filter(merged_into=loser))
-    for golden in earlier:
-        golden.merged_into = survivor
-    bulk_update_tracked(GoldenRecord, earlier, ["merged_into"], actor=actor, reason=reason)
-    loser.status = GoldenStatus.MERGED
-    loser.merged_into = survivor
-    save_with_history(loser, actor=actor, reason=reason)
+def _redirect_many(
+    locked: dict[str, GoldenRecord],
+    final: dict[str, str],
+    *,
+    now,
+    actor: Actor,
+    reason: str,
+) -> None:
+    """Mark losers merged; flatten chains so every old ID resolves in one hop."""
+    changed = list(GoldenRecord.objects.filter(merged_into_id__in=list(final)))
+    for golden in changed:
+        golden.merged_into_id = final[golden.merged_into_id]
+        golden.updated_at = now
+    for loser_id, survivor_id in final.items():
+        loser = locked[loser_id]
+        loser.status = GoldenStatus.MERGED
+        loser.merged_into_id = survivor_id
+        loser.updated_at = now
+        changed.append(loser)
+    bulk_update_tracked(
+        GoldenRecord, changed, ["status", "merged_into", "updated_at"], actor=actor, reason=reason
+    )
 
 
 def link(

@@ -100,27 +100,23 @@ def test_auto_links_are_precise_and_find_most_duplicates(matched):
 
 
 def test_not_a_match_decision_survives_rematch(matched):
-    original, duplicate = _record("crm", "rec-3-org"), _record("erp", "rec-3-dup-0")
-    assert original.golden_id == duplicate.golden_id  # arrange: matching linked them
-    # A steward splits the duplicate out and says "not a match" (stored as a decided candidate).
+    from matching.decisions import decide
     from mdm.services.resolution import split
 
+    original, duplicate = _record("crm", "rec-3-org"), _record("erp", "rec-3-dup-0")
+    assert original.golden_id == duplicate.golden_id  # arrange: matching linked them
     split(golden=original.golden, records=[duplicate], actor="steward", reason="not the same")
     left, right = sorted((original.pk, duplicate.pk))
-    MatchCandidate.objects.update_or_create(
-        left_id=left,
-        right_id=right,
-        defaults={
-            "entity_type": "customer",
-            "probability": 1.0,
-            "match_weight": 20.0,
-            "status": CandidateStatus.NOT_A_MATCH,
-        },
+    candidate = MatchCandidate.objects.create(
+        entity_type="customer", left_id=left, right_id=right, probability=1.0, match_weight=20.0
     )
+    decide(candidate=candidate, verdict="not_a_match", actor="steward", reason="twins")
 
     run_batch_matching(entity_type="customer", actor="test")
 
     assert _record("crm", "rec-3-org").golden_id != _record("erp", "rec-3-dup-0").golden_id
+    candidate.refresh_from_db()
+    assert candidate.status == CandidateStatus.NOT_A_MATCH
 
 
 def test_review_band_pairs_become_candidates_with_explanations_not_merges(load_febrl, settings):
