@@ -1,0 +1,496 @@
+"""Reads for the stewardship pages: dashboard figures, live accuracy, the golden record page
+and audit timelines. Each function issues a fixed number of queries, whatever the data size."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Q, TextField
+from django.db.models.functions import Cast
+
+from matching.models import MatchDecision, MatchRun
+from mdm.entities import ENTITIES
+from mdm.models import (
+    GoldenRecord,
+    GoldenStatus,
+    IngestRejection,
+    LinkMethod,
+    OutboxEvent,
+    RejectionStatus,
+    SourceRecord,
+    StewardOverride,
+    SurvivorshipRule,
+)
+from stewardship.models import AutoLinkSample, SampleVerdict
+
+Z_95 = 1.959963984540054
+CONFLICT_MARK = '"runner_ups": [{'
+
+
+# ------------------------------------------------------------------------------ accuracy
+
+
+@dataclass(frozen=True)
+class Precision:
+    confirmed: int
+    reviewed: int
+    low: float | None
+    high: float | None
+
+    @property
+    def estimate(self) -> float | None:
+        return self.confirmed / self.reviewed if self.reviewed else None
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.estimate, 1) if self.reviewed else None
+
+    @property
+    def interval_percent(self) -> tuple[float, float] | None:
+        """(left edge, width) of the interval in percent, for drawing it."""
+        if self.low is None or self.high is None:
+            return None
+        return round(100 * self.low, 1), round(100 * (self.high - self.low), 1)
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Wilson score interval for a binomial proportion (None without trials)."""
+    if trials <= 0:
+        return None
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    margin = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - margin), min(1.0, centre + margin)
+
+
+def precision(confirmed: int, reviewed: int) -> Precision:
+    interval = wilson_interval(confirmed, reviewed)
+    low, high = interval if interval else (None, None)
+    return Precision(confirmed, reviewed, low, high)
+
+
+@dataclass
+class AccuracyReport:
+    by_entity: dict[str, Precision] = field(default_factory=dict)
+    by_month: list[tuple[str, Precision]] = field(default_factory=list)
+    overall: Precision = field(default_factory=lambda: precision(0, 0))
+    pending: int = 0
+
+
+def accuracy_report() -> AccuracyReport:
+    """Estimated precision of automatic links from stewards' confirmations: per entity type,
+    overall, and per month the links were made (two queries)."""
+    report = AccuracyReport()
+    counts = (
+        AutoLinkSample.objects.order_by()
+        .values("entity_type")
+        .annotate(
+            confirmed=Count("pk", filter=Q(verdict=SampleVerdict.CONFIRMED)),
+            rejected=Count("pk", filter=Q(verdict=SampleVerdict.REJECTED)),
+            pending=Count("pk", filter=Q(verdict=SampleVerdict.PENDING)),
+        )
+    )
+    total_confirmed = total_reviewed = 0
+    for row in counts:
+        reviewed = row["confirmed"] + row["rejected"]
+        report.by_entity[row["entity_type"]] = precision(row["confirmed"], reviewed)
+        report.pending += row["pending"]
+        total_confirmed += row["confirmed"]
+        total_reviewed += reviewed
+    report.overall = precision(total_confirmed, total_reviewed)
+    monthly: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    reviewed_rows = AutoLinkSample.objects.exclude(verdict=SampleVerdict.PENDING).values_list(
+        "verdict", "linked_at", "drawn_at"
+    )
+    for verdict, linked_at, drawn_at in reviewed_rows:
+        month = (linked_at or drawn_at).strftime("%Y-%m")
+        monthly[month][1] += 1
+        monthly[month][0] += verdict == SampleVerdict.CONFIRMED
+    report.by_month = [(month, precision(*monthly[month])) for month in sorted(monthly)]
+    return report
+
+
+# ----------------------------------------------------------------------------- dashboard
+
+
+@dataclass
+class EntityFigures:
+    entity_type: str
+    active_goldens: int = 0
+    records: int = 0
+    auto_linked: int = 0
+    steward_linked: int = 0
+    conflicts: int = 0
+
+    @property
+    def auto_link_rate(self) -> float | None:
+        """Share of records joined to another record's golden record that the matcher
+        joined on its own (auto vs steward links)."""
+        linked = self.auto_linked + self.steward_linked
+        return self.auto_linked / linked if linked else None
+
+
+def entity_figures() -> list[EntityFigures]:
+    figures = {name: EntityFigures(name) for name in ENTITIES}
+    goldens = (
+        GoldenRecord.objects.filter(status=GoldenStatus.ACTIVE)
+        .order_by()
+        .values("entity_type")
+        .annotate(n=Count("pk"))
+    )
+    for row in goldens:
+        figures[row["entity_type"]].active_goldens = row["n"]
+    records = (
+        SourceRecord.objects.filter(deleted=False)
+        .order_by()
+        .values("entity_type")
+        .annotate(
+            n=Count("pk"),
+            auto=Count("pk", filter=Q(link_method=LinkMethod.AUTO)),
+            steward=Count("pk", filter=Q(link_method=LinkMethod.STEWARD)),
+        )
+    )
+    for row in records:
+        entry = figures[row["entity_type"]]
+        entry.records, entry.auto_linked, entry.steward_linked = (
+            row["n"],
+            row["auto"],
+            row["steward"],
+        )
+    for row in with_conflicts().order_by().values("entity_type").annotate(n=Count("pk")):
+        figures[row["entity_type"]].conflicts = row["n"]
+    return list(figures.values())
+
+
+def with_conflicts():
+    """Active golden records where some field's lineage shows a runner-up value: the sources
+    disagree and a rule (not agreement) decided."""
+    return (
+        GoldenRecord.objects.filter(status=GoldenStatus.ACTIVE)
+        .annotate(lineage_text=Cast("lineage", TextField()))
+        .filter(lineage_text__contains=CONFLICT_MARK)
+    )
+
+
+def last_match_runs(limit: int = 8) -> list[MatchRun]:
+    """The latest runs, each with `seconds` (None while running)."""
+    runs = list(MatchRun.objects.select_related("model").order_by("-started_at", "-id")[:limit])
+    for run in runs:
+        finished = run.finished_at
+        run.seconds = (finished - run.started_at).total_seconds() if finished else None
+    return runs
+
+
+def open_rejections() -> int:
+    return IngestRejection.objects.filter(status=RejectionStatus.OPEN).count()
+
+
+# ---------------------------------------------------------------------------- golden page
+
+
+RELATED_LIMIT = 50
+
+
+@dataclass
+class LineageRow:
+    field: str
+    label: str
+    value: Any
+    rule: str
+    system: str | None
+    source_key: str | None
+    record_id: int | None
+    runner_ups: list[dict]
+    pinned: bool
+    pin_reason: str = ""
+    pinned_by: str = ""
+
+
+@dataclass
+class GoldenPage:
+    golden: GoldenRecord
+    lineage: list[LineageRow]
+    members: list[SourceRecord]
+    pins: list[StewardOverride]
+    related: dict[str, list[GoldenRecord]]
+    related_counts: dict[str, int]
+    events: list[OutboxEvent]
+    merged_from: list[str]
+
+
+RELATED_LABELS = {
+    ("parent", "customer"): "child accounts",
+    ("customer", "contract"): "contracts",
+    ("customer", "entitlement"): "entitlements",
+    ("contract", "entitlement"): "entitlements",
+    ("product", "entitlement"): "entitlements",
+}
+
+
+def golden_page(golden_id: str) -> GoldenPage:
+    """Everything the golden record page shows, in a fixed number of queries."""
+    golden = GoldenRecord.objects.select_related(
+        "parent", "customer", "contract", "product", "merged_into"
+    ).get(pk=golden_id)
+    members = list(
+        SourceRecord.objects.filter(golden=golden)
+        .select_related("source_system")
+        .order_by("deleted", "source_system__trust_rank", "source_system__code", "source_key")
+    )
+    pins = list(StewardOverride.objects.filter(golden=golden).select_related("pinned_by"))
+    pinned = {p.attribute: p for p in pins}
+    entity = golden.entity
+    lineage = []
+    for name in entity.survived_fields:
+        entry = golden.lineage.get(name, {})
+        pin = pinned.get(name)
+        label = entity.attribute(name).verbose_name if name in entity.attribute_names else name
+        lineage.append(
+            LineageRow(
+                field=name,
+                label=label,
+                value=entry.get("value"),
+                rule=entry.get("rule", ""),
+                system=entry.get("system"),
+                source_key=entry.get("source_key"),
+                record_id=entry.get("record_id"),
+                runner_ups=entry.get("runner_ups", []),
+                pinned=pin is not None,
+                pin_reason=pin.reason if pin else "",
+                pinned_by=pin.pinned_by.get_username() if pin and pin.pinned_by else "",
+            )
+        )
+    pointing = Q(parent=golden) | Q(customer=golden) | Q(contract=golden) | Q(product=golden)
+    related_rows = list(
+        GoldenRecord.objects.filter(pointing)
+        .exclude(status=GoldenStatus.MERGED)
+        .order_by("entity_type", "display_name", "id")[: RELATED_LIMIT * 4]
+    )
+    related: dict[str, list[GoldenRecord]] = defaultdict(list)
+    for row in related_rows:
+        for relation in GoldenRecord.RELATION_FIELDS:
+            if getattr(row, f"{relation}_id") == golden.pk:
+                label = RELATED_LABELS.get((relation, row.entity_type), row.entity_type)
+                if len(related[label]) < RELATED_LIMIT:
+                    related[label].append(row)
+    related_counts: dict[str, int] = defaultdict(int)
+    count_rows = (
+        GoldenRecord.objects.filter(pointing)
+        .exclude(status=GoldenStatus.MERGED)
+        .order_by()
+        .values("entity_type")
+        .annotate(
+            **{
+                f"by_{relation}": Count("pk", filter=Q(**{f"{relation}_id": golden.pk}))
+                for relation in GoldenRecord.RELATION_FIELDS
+            }
+        )
+    )
+    for row in count_rows:
+        for relation in GoldenRecord.RELATION_FIELDS:
+            if row[f"by_{relation}"]:
+                label = RELATED_LABELS.get((relation, row["entity_type"]), row["entity_type"])
+                related_counts[label] += row[f"by_{relation}"]
+    events = list(OutboxEvent.objects.filter(golden_id=golden.pk).order_by("-id")[:15])
+    merged_from = list(golden.merged_from.order_by("id").values_list("id", flat=True)[:50])
+    return GoldenPage(
+        golden=golden,
+        lineage=lineage,
+        members=members,
+        pins=pins,
+        related=dict(related),
+        related_counts=dict(related_counts),
+        events=events,
+        merged_from=merged_from,
+    )
+
+
+def merge_targets(golden: GoldenRecord, query: str, limit: int = 10) -> list[GoldenRecord]:
+    """Active golden records of the same entity matching `query` by ID or name."""
+    query = query.strip()
+    if not query:
+        return []
+    return list(
+        GoldenRecord.objects.filter(entity_type=golden.entity_type, status=GoldenStatus.ACTIVE)
+        .filter(Q(pk__iexact=query) | Q(display_name__icontains=query) | Q(pk__istartswith=query))
+        .exclude(pk=golden.pk)
+        .order_by("display_name", "id")[:limit]
+    )
+
+
+def golden_members(golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
+    members: dict[str, list[SourceRecord]] = defaultdict(list)
+    rows = (
+        SourceRecord.objects.filter(golden_id__in=list(golden_ids))
+        .select_related("source_system")
+        .order_by("source_system__code", "source_key")
+    )
+    for record in rows:
+        members[record.golden_id].append(record)
+    return members
+
+
+# ------------------------------------------------------------------------------- history
+
+
+@dataclass
+class Change:
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass
+class HistoryEntry:
+    when: datetime
+    kind: str
+    object_label: str
+    action: str
+    who: str
+    why: str
+    correlation_id: str
+    changes: list[Change]
+
+
+ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+SKIPPED_FIELDS = {"updated_at", "lineage", "match_keys", "payload_hash", "raw"}
+
+
+def _tracked_fields(history_model) -> list[str]:
+    model = history_model.instance_type
+    return [f.attname for f in model._meta.concrete_fields if f.attname not in SKIPPED_FIELDS]
+
+
+def _changes(fields: Sequence[str], old, new) -> list[Change]:
+    changes = []
+    for name in fields:
+        before = getattr(old, name, None) if old is not None else None
+        after = getattr(new, name, None)
+        if before == after:
+            continue
+        if isinstance(before, dict) or isinstance(after, dict):
+            before, after = before or {}, after or {}
+            for key in sorted(set(before) | set(after)):
+                if before.get(key) != after.get(key):
+                    changes.append(Change(f"{name}.{key}", before.get(key), after.get(key)))
+        else:
+            changes.append(Change(name, before, after))
+    return changes
+
+
+def history_entries(rows: Iterable, kind: str, label) -> list[HistoryEntry]:
+    """History rows (any tracked model) → entries with field diffs against the previous row
+    of the same object. `rows` must hold every earlier row of each object it holds."""
+    entries = []
+    previous: dict[Any, Any] = {}
+    fields = None
+    for row in sorted(rows, key=lambda r: (r.history_date, r.history_id)):
+        fields = fields or _tracked_fields(type(row))
+        key = row.id
+        before = previous.get(key)
+        previous[key] = row
+        user = row.history_user.get_username() if row.history_user_id else ""
+        entries.append(
+            HistoryEntry(
+                when=row.history_date,
+                kind=kind,
+                object_label=label(row),
+                action=ACTIONS.get(row.history_type, row.history_type),
+                who=getattr(row, "actor", "") or user,
+                why=row.history_change_reason or "",
+                correlation_id=getattr(row, "correlation_id", ""),
+                changes=_changes(fields, before, row) if row.history_type != "-" else [],
+            )
+        )
+    return entries
+
+
+def golden_timeline(golden_id: str) -> list[HistoryEntry]:
+    """Who changed what and why, for a golden record, its members (links), its pins and the
+    steward decisions on its members — newest first."""
+    member_ids = set(
+        SourceRecord.history.filter(golden_id=golden_id).values_list("id", flat=True).distinct()
+    )
+    systems = dict(
+        SourceRecord.objects.filter(pk__in=member_ids).values_list("pk", "source_system__code")
+    )
+    entries = history_entries(
+        GoldenRecord.history.filter(id=golden_id).select_related("history_user"),
+        "golden record",
+        lambda r: r.id,
+    )
+    entries += history_entries(
+        SourceRecord.history.filter(id__in=member_ids).select_related("history_user"),
+        "source record",
+        lambda r: f"{systems.get(r.id, '?')}:{r.source_key}",
+    )
+    entries += history_entries(
+        StewardOverride.history.filter(golden_id=golden_id).select_related("history_user"),
+        "pin",
+        lambda r: f"pin {r.attribute}",
+    )
+    entries += history_entries(
+        MatchDecision.history.filter(
+            Q(left_id__in=member_ids) | Q(right_id__in=member_ids)
+        ).select_related("history_user"),
+        "decision",
+        lambda r: f"pair {r.left_id}~{r.right_id}: {r.verdict}",
+    )
+    return sorted(entries, key=lambda e: e.when, reverse=True)
+
+
+# Audit log: kind -> (history manager, label of a row)
+def audit_sources() -> dict[str, tuple[Any, Any]]:
+    return {
+        "golden": (GoldenRecord.history, lambda r: f"{r.id} {r.display_name}"),
+        "source": (SourceRecord.history, lambda r: f"{r.entity_type} {r.source_key}"),
+        "decision": (
+            MatchDecision.history,
+            lambda r: f"{r.entity_type} pair {r.left_id}~{r.right_id}: {r.verdict}",
+        ),
+        "rule": (SurvivorshipRule.history, lambda r: f"{r.entity_type}.{r.attribute}"),
+        "pin": (StewardOverride.history, lambda r: f"{r.golden_id}.{r.attribute}"),
+        "sample": (AutoLinkSample.history, lambda r: f"sample #{r.id}: {r.verdict}"),
+    }
+
+
+def audit_page(kind: str, page_rows: Sequence) -> list[HistoryEntry]:
+    """Entries for one page of history rows, each diffed against its object's previous row
+    (one extra query for the whole page)."""
+    manager, label = audit_sources()[kind]
+    if not page_rows:
+        return []
+    ids = {r.id for r in page_rows}
+    latest = max(r.history_date for r in page_rows)
+    earlier = manager.filter(id__in=ids, history_date__lte=latest).order_by(
+        "id", "history_date", "history_id"
+    )
+    by_object: dict[Any, list] = defaultdict(list)
+    for row in earlier:
+        by_object[row.id].append(row)
+    fields = _tracked_fields(type(page_rows[0]))
+    entries = []
+    for row in page_rows:
+        chain = by_object.get(row.id, [])
+        position = next((i for i, r in enumerate(chain) if r.history_id == row.history_id), 0)
+        before = chain[position - 1] if position > 0 else None
+        user = row.history_user.get_username() if row.history_user_id else ""
+        entries.append(
+            HistoryEntry(
+                when=row.history_date,
+                kind=kind,
+                object_label=label(row),
+                action=ACTIONS.get(row.history_type, row.history_type),
+                who=getattr(row, "actor", "") or user,
+                why=row.history_change_reason or "",
+                correlation_id=getattr(row, "correlation_id", ""),
+                changes=_changes(fields, before, row) if row.history_type != "-" else [],
+            )
+        )
+    return entries

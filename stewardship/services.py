@@ -1,0 +1,106 @@
+"""Writes of the stewardship app: the live-accuracy sample, and bulk decisions.
+
+Bulk decisions are many single decisions (`matching.decisions.decide`), each in its own
+transaction, so one refused pair does not undo the others.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from matching.decisions import decide
+from matching.models import MatchCandidate
+from mdm.entities import ENTITIES
+from mdm.errors import InvalidResolution, MdmError
+from mdm.models import LinkMethod, SourceRecord
+from mdm.services.audit import Actor, actor_user, save_with_history
+from stewardship.models import AutoLinkSample, SampleVerdict
+
+DEFAULT_SAMPLE_RATE = 0.01
+
+
+def sample_rate() -> float:
+    """`settings.KEYSTONE_ACCURACY_SAMPLE_RATE` (share of automatic links), default 1%."""
+    return float(getattr(settings, "KEYSTONE_ACCURACY_SAMPLE_RATE", DEFAULT_SAMPLE_RATE))
+
+
+def draw_accuracy_sample(
+    *, rate: float | None = None, entity_types: Iterable[str] | None = None, seed=None
+) -> list[AutoLinkSample]:
+    """Draw `rate` of the automatic links not sampled yet (at least one per entity type that
+    has any), at random, for stewards to confirm. Returns the new samples."""
+    rate = sample_rate() if rate is None else rate
+    if not 0 < rate <= 1:
+        raise InvalidResolution("the sample rate must be in (0, 1]")
+    chooser = random.Random(seed)
+    drawn = []
+    with transaction.atomic():
+        for entity_type in entity_types or ENTITIES:
+            sampled = AutoLinkSample.objects.filter(entity_type=entity_type).values("record_id")
+            pool = list(
+                SourceRecord.objects.filter(
+                    entity_type=entity_type,
+                    link_method=LinkMethod.AUTO,
+                    deleted=False,
+                    golden__isnull=False,
+                )
+                .exclude(pk__in=sampled)
+                .values_list("pk", "golden_id", "link_probability", "linked_at")
+            )
+            if not pool:
+                continue
+            size = max(1, round(len(pool) * rate))
+            drawn += [
+                AutoLinkSample(
+                    entity_type=entity_type,
+                    record_id=pk,
+                    golden_id=golden_id,
+                    link_probability=probability,
+                    linked_at=linked_at,
+                )
+                for pk, golden_id, probability, linked_at in chooser.sample(pool, size)
+            ]
+        AutoLinkSample.objects.bulk_create(drawn)
+    return drawn
+
+
+def review_sample(
+    *, sample: AutoLinkSample, confirmed: bool, actor: Actor, reason: str = ""
+) -> AutoLinkSample:
+    """A steward's verdict on one sampled automatic link. Rejecting changes no link by itself:
+    the steward splits the record out on the golden record page."""
+    with transaction.atomic():
+        sample = AutoLinkSample.objects.select_for_update().get(pk=sample.pk)
+        sample.verdict = SampleVerdict.CONFIRMED if confirmed else SampleVerdict.REJECTED
+        sample.reason = reason.strip()
+        sample.reviewed_by = actor_user(actor)
+        sample.reviewed_at = timezone.now()
+        save_with_history(sample, actor=actor, reason=reason or sample.verdict)
+    return sample
+
+
+@dataclass
+class BulkOutcome:
+    decided: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def decide_many(
+    *, candidates: Iterable[MatchCandidate], verdict: str, actor: Actor, reason: str
+) -> BulkOutcome:
+    """Apply one verdict to many candidates; refused ones are reported, the rest applied."""
+    outcome = BulkOutcome()
+    for candidate in candidates:
+        try:
+            decide(candidate=candidate, verdict=verdict, actor=actor, reason=reason)
+        except MdmError as error:
+            outcome.errors.append(f"candidate #{candidate.pk}: {error}")
+        else:
+            outcome.decided += 1
+    return outcome

@@ -1,0 +1,174 @@
+"""The review queue: priority order, filters, decisions, the next candidate, bulk actions."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
+from matching.selectors import QueueFilters, review_queue
+from mdm.models import GoldenRecord
+from mdm.services.ingest import ingest_records
+from tests.stewardship.conftest import make_candidate
+
+pytestmark = pytest.mark.django_db
+
+
+def company(n: int, **extra) -> dict:
+    return {"name": f"Company {n}", "email": f"x{n}@c{n}.com", **extra}
+
+
+def test_the_most_uncertain_pair_comes_first():
+    sure = make_candidate(company(1), company(1), probability=0.93)
+    unsure = make_candidate(company(2), company(2), probability=0.51)
+
+    assert list(review_queue()) == [unsure, sure]
+
+
+def test_more_at_stake_breaks_a_tie_in_uncertainty():
+    plain = make_candidate(company(1), company(1), probability=0.7)
+    busy = make_candidate(company(2), company(2), probability=0.7)
+    ingest_records(
+        entity_type="contract",
+        system_code=busy.left.source_system.code,
+        rows=[
+            (
+                n,
+                {
+                    "source_key": f"ctr{n}",
+                    "contract_number": f"C-{n}",
+                    "customer_key": busy.left.source_key,
+                },
+            )
+            for n in range(3)
+        ],
+        actor="test",
+    )
+
+    queue = list(review_queue())
+
+    assert queue == [busy, plain]
+    assert queue[0].related == 3
+
+
+def test_filters_narrow_the_queue():
+    crm_erp = make_candidate(company(1), company(1), probability=0.55)
+    make_candidate(company(2), company(2), probability=0.9)
+
+    assert list(review_queue(QueueFilters(band="uncertain"))) == [crm_erp]
+    assert list(review_queue(QueueFilters(entity_type="product"))) == []
+    assert len(review_queue(QueueFilters(system="erp"))) == 2
+    assert list(review_queue(QueueFilters(age="older"))) == []
+
+
+def test_queue_page_lists_candidates_and_filters(steward_client, acme_pair):
+    response = steward_client.get(reverse("stewardship:queue"), {"band": "likely"})
+
+    assert response.status_code == 200
+    assert b"Acme Corporation" in response.content
+    assert b"Start reviewing" in response.content
+
+
+def test_merge_from_the_candidate_page_opens_the_next_candidate(
+    steward_client, steward_account, acme_pair, globex_pair
+):
+    response = steward_client.post(
+        reverse("stewardship:candidate", args=[acme_pair.pk]),
+        {"action": "merge", "reason": "same company"},
+    )
+
+    assert response.status_code == 302
+    assert response.url == reverse("stewardship:queue_next")
+    follow = steward_client.get(response.url)
+    assert follow.url == reverse("stewardship:candidate", args=[globex_pair.pk])
+    acme_pair.refresh_from_db()
+    assert acme_pair.status == CandidateStatus.LINKED
+    decision = MatchDecision.objects.get(candidate=acme_pair)
+    assert (decision.decided_by, decision.reason) == (steward_account, "same company")
+    assert (
+        acme_pair.left.golden_id
+        == type(acme_pair.right).objects.get(pk=acme_pair.right_id).golden_id
+    )
+
+
+def test_not_a_match_keeps_both_golden_records(steward_client, globex_pair):
+    steward_client.post(
+        reverse("stewardship:candidate", args=[globex_pair.pk]),
+        {"action": "not_a_match", "reason": "different groups"},
+    )
+
+    globex_pair.refresh_from_db()
+    assert globex_pair.status == CandidateStatus.NOT_A_MATCH
+    assert MatchDecision.objects.get().verdict == Verdict.NOT_A_MATCH
+    assert GoldenRecord.objects.filter(status="active").count() == 2
+
+
+def test_skip_moves_on_without_deciding(steward_client, acme_pair, globex_pair):
+    steward_client.post(reverse("stewardship:candidate", args=[globex_pair.pk]), {"action": "skip"})
+
+    follow = steward_client.get(reverse("stewardship:queue_next"))
+
+    assert follow.url == reverse("stewardship:candidate", args=[acme_pair.pk])
+    assert not MatchDecision.objects.exists()
+
+
+def test_filters_are_kept_from_decision_to_next_candidate(steward_client, acme_pair):
+    url = reverse("stewardship:candidate", args=[acme_pair.pk]) + "?entity=customer&band=likely"
+
+    response = steward_client.post(url, {"action": "skip"})
+
+    assert response.url == reverse("stewardship:queue_next") + "?entity=customer&band=likely"
+
+
+def test_empty_queue_returns_to_the_queue_page(steward_client):
+    response = steward_client.get(reverse("stewardship:queue_next"))
+
+    assert response.url == reverse("stewardship:queue")
+
+
+def test_bulk_not_a_match_on_selected_rows(steward_client, acme_pair, globex_pair):
+    steward_client.post(
+        reverse("stewardship:queue"),
+        {"action": "bulk_not_a_match", "selected": [acme_pair.pk], "reason": "bulk check"},
+    )
+
+    assert MatchCandidate.objects.get(pk=acme_pair.pk).status == CandidateStatus.NOT_A_MATCH
+    assert MatchCandidate.objects.get(pk=globex_pair.pk).status == CandidateStatus.OPEN
+
+
+def test_bulk_merge_for_everything_the_filters_match(steward_client, acme_pair, globex_pair):
+    steward_client.post(
+        reverse("stewardship:queue") + "?band=likely",
+        {"action": "bulk_merge", "scope": "all", "reason": "bulk"},
+    )
+
+    assert MatchCandidate.objects.get(pk=acme_pair.pk).status == CandidateStatus.LINKED
+    assert MatchCandidate.objects.get(pk=globex_pair.pk).status == CandidateStatus.OPEN
+
+
+def test_candidate_page_shows_agreement_and_the_weight_chart(steward_client, acme_pair):
+    response = steward_client.get(reverse("stewardship:candidate", args=[acme_pair.pk]))
+
+    html = response.content.decode()
+    assert 'data-attribute="email" data-agreement="same"' in html
+    assert 'data-attribute="name" data-agreement="differ"' in html
+    assert 'id="weight-chart"' in html
+    assert 'data-shortcut="m"' in html
+
+
+def _queue_queries(client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("stewardship:queue")).status_code == 200
+    return len(queries)
+
+
+def test_queue_query_count_does_not_grow_with_candidates(steward_client):
+    make_candidate(company(0), company(0))
+    few = _queue_queries(steward_client)
+    for n in range(1, 20):
+        make_candidate(company(n), company(n), probability=0.5 + n / 50)
+
+    many = _queue_queries(steward_client)
+
+    assert many == few
+    assert many <= 12

@@ -1,0 +1,102 @@
+"""Roles: stewards act, auditors read everything and change nothing (403 on any POST)."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.urls import reverse
+
+from matching.models import CandidateStatus
+from stewardship.roles import ACTION_PERMISSIONS
+
+pytestmark = pytest.mark.django_db
+
+
+def test_setup_roles_creates_both_groups_and_is_idempotent(django_user_model):
+    call_command("setup_roles", stdout=StringIO())
+    django_user_model.objects.create_user("sam")
+
+    call_command("setup_roles", "--user", "sam:steward", stdout=StringIO())
+
+    steward = Group.objects.get(name="steward")
+    auditor = Group.objects.get(name="auditor")
+    steward_perms = set(steward.permissions.values_list("codename", flat=True))
+    auditor_perms = set(auditor.permissions.values_list("codename", flat=True))
+    assert {"decide_candidate", "merge_golden", "split_golden", "pin_value", "edit_rules"} <= (
+        steward_perms
+    )
+    assert {"view_goldenrecord", "view_historicalgoldenrecord", "view_matchdecision"} <= (
+        auditor_perms
+    )
+    assert not {p for p in auditor_perms if not p.startswith("view_")} - {"browse"}
+    sam = django_user_model.objects.get(username="sam")
+    assert sam.is_staff and sam.has_perm("stewardship.split_golden")
+
+
+def test_auditor_sees_pages_without_action_buttons(auditor_client, acme_pair):
+    candidate = auditor_client.get(reverse("stewardship:candidate", args=[acme_pair.pk]))
+    queue = auditor_client.get(reverse("stewardship:queue"))
+    golden = auditor_client.get(reverse("stewardship:golden", args=[acme_pair.left.golden_id]))
+
+    assert candidate.status_code == queue.status_code == golden.status_code == 200
+    for response in (candidate, queue, golden):
+        html = response.content.decode()
+        assert 'name="action"' not in html
+    assert "Acme Corporation" in golden.content.decode()
+
+
+def test_auditor_gets_403_on_any_post(auditor_client, acme_pair):
+    golden_id = acme_pair.left.golden_id
+    urls = (
+        reverse("stewardship:candidate", args=[acme_pair.pk]),
+        reverse("stewardship:queue"),
+        reverse("stewardship:golden", args=[golden_id]),
+        reverse("stewardship:rule", args=["customer", "city"]),
+        reverse("stewardship:accuracy"),
+        reverse("stewardship:dashboard"),
+    )
+
+    statuses = {
+        auditor_client.post(url, {"action": action, "reason": "x"}).status_code
+        for url in urls
+        for action in [*ACTION_PERMISSIONS, "anything"]
+    }
+
+    assert statuses == {403}
+
+    acme_pair.refresh_from_db()
+    assert acme_pair.status == CandidateStatus.OPEN
+
+
+def test_auditor_reads_history_and_the_audit_log(auditor_client, steward_client, acme_pair):
+    steward_client.post(
+        reverse("stewardship:candidate", args=[acme_pair.pk]),
+        {"action": "not_a_match", "reason": "different"},
+    )
+
+    log = auditor_client.get(reverse("stewardship:audit"), {"kind": "decision"})
+    history = auditor_client.get(
+        reverse("stewardship:golden_history", args=[acme_pair.left.golden_id])
+    )
+
+    assert "user:alice" in log.content.decode() and "different" in log.content.decode()
+    assert "not_a_match" in history.content.decode()
+
+
+def test_auditor_cannot_change_anything_in_the_plain_admin(auditor_client):
+    response = auditor_client.get(reverse("admin:mdm_survivorshiprule_add"))
+
+    assert response.status_code == 403
+
+
+def test_a_user_without_a_role_is_refused(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("x", is_staff=True))
+
+    assert client.get(reverse("stewardship:dashboard")).status_code == 403
+
+
+def test_anonymous_users_are_sent_to_the_login(client):
+    response = client.get(reverse("stewardship:queue"))
+
+    assert response.status_code == 302 and "/admin/login/" in response.url
