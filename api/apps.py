@@ -3,3 +3,7 @@ from django.apps import AppConfig
 
 class ApiConfig(AppConfig):
     name = "api"
+    verbose_name = "Distribution API"
+
+    def ready(self) -> None:
+        from api import schema  # noqa: F401 - registers the OpenAPI auth extension

@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "mdm",
     "matching",
@@ -122,3 +125,68 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- API (api/) -----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Bearer first: its WWW-Authenticate header makes DRF answer 401, not 403.
+        "api.authentication.IntegrationTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.KeystoneAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PrincipalRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "api.parsers.NDJSONParser",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.KeystoneAutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Keystone MDM API",
+    "DESCRIPTION": "Distribution API v1: ingest, cross-references, golden records, events, "
+    'webhooks. Errors always have the shape {"error": {code, message, fields, '
+    "correlation_id}}.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "GoldenStatusEnum": "mdm.models.GoldenStatus",
+        "DeliveryStatusEnum": "api.models.DeliveryStatus",
+    },
+    "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+}
+# Requests per principal (integration token or user). High by default so benches are not
+# throttled; set e.g. "600/min" in production.
+KEYSTONE_API_THROTTLE_RATE = os.environ.get("KEYSTONE_API_THROTTLE_RATE", "1000000/min")
+KEYSTONE_API_MAX_BATCH = 10_000
+KEYSTONE_API_MAX_LOOKUP_KEYS = 1_000
+KEYSTONE_API_MAX_BODY_BYTES = int(os.environ.get("KEYSTONE_API_MAX_BODY_BYTES", 32 * 1024 * 1024))
+KEYSTONE_API_IDEMPOTENCY_HOURS = 24
+# How long a token's last_used_at may lag (seconds): avoids a write on every request.
+KEYSTONE_API_TOKEN_TOUCH_SECONDS = 60
+# How long a process trusts a token it has verified (seconds); revocation takes up to this long.
+KEYSTONE_API_TOKEN_CACHE_SECONDS = float(os.environ.get("KEYSTONE_API_TOKEN_CACHE_SECONDS", "10"))
+# Events feed: how long a reader waits for in-flight event writers before answering with the
+# last known high-water mark (see api/selectors.event_high_water_mark).
+KEYSTONE_EVENTS_LOCK_TIMEOUT_MS = int(os.environ.get("KEYSTONE_EVENTS_LOCK_TIMEOUT_MS", "2000"))
+# Webhooks.
+KEYSTONE_WEBHOOK_QUEUE = os.environ.get("KEYSTONE_WEBHOOK_QUEUE", "celery")
+KEYSTONE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("KEYSTONE_WEBHOOK_TIMEOUT_SECONDS", "10"))
+KEYSTONE_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("KEYSTONE_WEBHOOK_MAX_ATTEMPTS", "8"))
+KEYSTONE_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("KEYSTONE_WEBHOOK_BACKOFF_SECONDS", "30"))
+KEYSTONE_WEBHOOK_BACKOFF_MAX_SECONDS = 6 * 3600
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "api-dispatch-webhooks": {"task": "api.tasks.dispatch_events", "schedule": 5.0},
+    "api-retry-due-deliveries": {"task": "api.tasks.retry_due_deliveries", "schedule": 15.0},
+    "api-purge-idempotency-keys": {"task": "api.tasks.purge_idempotency_keys", "schedule": 3600.0},
+}
+# Bench only: exposes /bench/bare-xref/… (one indexed query, no DRF) for bench/api_lookup.py.
+KEYSTONE_BENCH_VIEWS = env_bool("KEYSTONE_BENCH_VIEWS")

@@ -1,7 +1,24 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api.views import HealthView, ReadyView
 
 urlpatterns = [
     path("steward/", include("stewardship.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", HealthView.as_view(), name="healthz"),
+    path("readyz", ReadyView.as_view(), name="readyz"),
+    path("api/v1/", include("api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
+
+if settings.KEYSTONE_BENCH_VIEWS:
+    from api.bench_views import bare_xref
+
+    urlpatterns.append(path("bench/bare-xref/<str:system>/<path:source_key>", bare_xref))
+
+handler404 = "api.errors.handler404"
+handler500 = "api.errors.handler500"

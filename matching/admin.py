@@ -45,6 +45,7 @@ class MatchRunAdmin(ReadOnlyAdmin):
         "id",
         "entity_type",
         "status",
+        "phase",
         "records",
         "pairs_scored",
         "merges",

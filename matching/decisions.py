@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Q
 
 from matching.frame import frame_from_rows
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
@@ -86,21 +88,34 @@ def _merge_pair(left: SourceRecord, right: SourceRecord, *, actor: Actor, reason
     merge(survivor=survivor, loser=loser, actor=actor, reason=reason, method=LinkMethod.STEWARD)
 
 
-def cannot_link_pairs(entity_type: str) -> set[tuple[int, int]]:
-    """Record pairs a steward said are not a match — stale or not, they block auto-linking."""
-    return set(
-        MatchDecision.objects.filter(
-            entity_type=entity_type, verdict=Verdict.NOT_A_MATCH, is_current=True
-        ).values_list("left_id", "right_id")
+def _touching(decisions, record_ids: Iterable[int] | None):
+    if record_ids is None:
+        return decisions
+    ids = list(record_ids)
+    return decisions.filter(Q(left_id__in=ids) | Q(right_id__in=ids))
+
+
+def cannot_link_pairs(
+    entity_type: str, *, record_ids: Iterable[int] | None = None
+) -> set[tuple[int, int]]:
+    """Record pairs a steward said are not a match — stale or not, they block auto-linking.
+    With `record_ids`, only the pairs naming one of those records."""
+    decisions = MatchDecision.objects.filter(
+        entity_type=entity_type, verdict=Verdict.NOT_A_MATCH, is_current=True
     )
+    return set(_touching(decisions, record_ids).values_list("left_id", "right_id"))
 
 
-def reopen_stale_decisions(entity_type: str) -> int:
+def reopen_stale_decisions(entity_type: str, *, record_ids: Iterable[int] | None = None) -> int:
     """Return to the review queue every "not a match" pair whose evidence changed since the
-    decision. The decision stays current (and keeps blocking auto-links) until re-decided."""
+    decision (with `record_ids`: only pairs naming one of those records). The decision stays
+    current (and keeps blocking auto-links) until re-decided."""
     decisions = list(
-        MatchDecision.objects.filter(
-            entity_type=entity_type, verdict=Verdict.NOT_A_MATCH, is_current=True
+        _touching(
+            MatchDecision.objects.filter(
+                entity_type=entity_type, verdict=Verdict.NOT_A_MATCH, is_current=True
+            ),
+            record_ids,
         ).select_related("candidate")
     )
     if not decisions:

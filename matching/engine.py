@@ -7,6 +7,7 @@ the run drops every table Splink registered, so long-lived workers do not grow.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,5 +36,31 @@ def linker_for(frame: pa.Table, settings_or_model) -> Iterator[Linker]:
         db = DuckDBAPI(con)
         records = db.register(frame, dataset_display_name="source_records")
         yield Linker(records, settings_or_model, log_level=logging.ERROR)
+    finally:
+        con.close()
+
+
+_local = threading.local()
+
+
+def local_connection() -> duckdb.DuckDBPyConnection:
+    """This thread's small DuckDB connection for per-request work (blocking keys of a few
+    records, scoring candidate pairs): one thread, a small memory limit, reused across calls.
+    Callers register Arrow tables as views and unregister them when done."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect(":memory:")
+        con.execute("SET threads = 1")
+        con.execute("SET memory_limit = '256MB'")
+        _local.con = con
+    return con
+
+
+@contextmanager
+def connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh connection sized for whole-frame work (batch runs), closed afterwards."""
+    con = _connection()
+    try:
+        yield con
     finally:
         con.close()

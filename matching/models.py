@@ -51,6 +51,9 @@ class MatchRun(models.Model):
     model = models.ForeignKey(MatchModel, null=True, blank=True, on_delete=models.SET_NULL)
     retrained = models.BooleanField(default=False)
     actor = models.CharField(max_length=150, blank=True)
+    phase = models.CharField(
+        max_length=20, blank=True, help_text="The step a running run is in (progress)."
+    )
     records = models.PositiveIntegerField(default=0)
     pairs_scored = models.PositiveIntegerField(default=0)
     merges = models.PositiveIntegerField(default=0)
@@ -165,3 +168,45 @@ class MatchDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_type} {self.left_id}~{self.right_id}: {self.verdict}"
+
+
+class MatchKey(models.Model):
+    """The blocking-key index: for every live source record, the value of each of its spec's
+    blocking keys (one row per key with a value). Incremental matching and the probe find
+    candidate records here by the same keys the batch run blocks on.
+
+    Rebuilt per entity type by every batch run, kept current for changed records by the
+    incremental path. See `matching.keys`.
+    """
+
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    name = models.CharField(max_length=100, help_text="The blocking key (rule's expressions).")
+    value = models.CharField(max_length=255)
+    record = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["entity_type", "name", "value"], name="matchkey_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type} {self.name}={self.value} → {self.record_id}"
+
+
+class TermFrequency(models.Model):
+    """How often each value of a term-frequency-adjusted column occurs among the live
+    records of an entity type (Splink's ``tf_<column>``), as of the last batch run.
+    Incremental scoring reads it so a pair scores as the batch run scored it."""
+
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    column = models.CharField(max_length=100)
+    value = models.TextField()
+    frequency = models.FloatField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["entity_type", "column", "value"], name="termfrequency_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type} {self.column}={self.value}: {self.frequency:.3g}"

@@ -15,16 +15,41 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from matching import frequencies, keys
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
-from matching.engine import linker_for
+from matching.engine import connection, linker_for
 from matching.frame import build_frame
-from matching.models import CandidateStatus, MatchCandidate, MatchModel, MatchRun, RunStatus
+from matching.incremental import IncrementalSummary, match_records
+from matching.models import (
+    CandidateStatus,
+    MatchCandidate,
+    MatchDecision,
+    MatchModel,
+    MatchRun,
+    RunStatus,
+    Verdict,
+)
+from matching.probe import ProbeMatch, probe_matches
+from matching.scoring import Explanation, active_model, explain_pair, explanation, level_labels
 from matching.specs import MatchSpec, get_spec, thresholds_for
 from matching.training import train
 from mdm.models import GoldenRecord, GoldenStatus, LinkMethod, SourceRecord
 from mdm.services.audit import Actor, actor_label
 from mdm.services.resolution import merge_many
+
+__all__ = [
+    "Explanation",
+    "IncrementalSummary",
+    "MatchRunSummary",
+    "ProbeMatch",
+    "active_model",
+    "explain_pair",
+    "match_records",
+    "probe_matches",
+    "run_batch_matching",
+    "train_model",
+]
 
 
 @dataclass
@@ -45,15 +70,11 @@ class MatchRunSummary:
 # ----------------------------------------------------------------------------------- models
 
 
-def active_model(entity_type: str) -> MatchModel | None:
-    return MatchModel.objects.filter(entity_type=entity_type, is_active=True).first()
-
-
 def train_model(*, entity_type: str, spec: MatchSpec | None = None, frame=None) -> MatchModel:
     """Train a new version and make it the active one. A retrain changes no link by itself."""
     spec = spec or get_spec(entity_type)
     frame = frame if frame is not None else build_frame(spec)
-    trained = train(spec, frame)
+    trained = train(spec, frame, match_labels=steward_match_labels(entity_type))
     with transaction.atomic():
         latest = (
             MatchModel.objects.select_for_update()
@@ -71,47 +92,16 @@ def train_model(*, entity_type: str, spec: MatchSpec | None = None, frame=None) 
         )
 
 
+def steward_match_labels(entity_type: str) -> list[tuple[int, int]]:
+    """Record pairs stewards decided are the same thing (current "match" decisions)."""
+    return list(
+        MatchDecision.objects.filter(
+            entity_type=entity_type, verdict=Verdict.MATCH, is_current=True
+        ).values_list("left_id", "right_id")
+    )
+
+
 # ------------------------------------------------------------------------------ prediction
-
-
-def _level_labels(model: dict) -> dict[str, dict[int, str]]:
-    """comparison output column → gamma value → level label (null level is -1)."""
-    labels = {}
-    for comparison in model.get("comparisons", []):
-        levels = comparison.get("comparison_levels", [])
-        non_null = [lv for lv in levels if not lv.get("is_null_level")]
-        by_gamma = {-1: "null"}
-        for position, level in enumerate(non_null):
-            by_gamma[len(non_null) - 1 - position] = level.get("label_for_charts") or level.get(
-                "sql_condition", ""
-            )
-        labels[comparison.get("output_column_name")] = by_gamma
-    return labels
-
-
-def _explanation(row: pd.Series, labels: dict[str, dict[int, str]]) -> dict:
-    explained = {}
-    for column, by_gamma in labels.items():
-        gamma = row.get(f"gamma_{column}")
-        if gamma is None or pd.isna(gamma):
-            continue
-        weight = float(row.get(f"mw_{column}", 0.0) or 0.0)
-        tf_adjust = row.get(f"mw_tf_adj_{column}")
-        if tf_adjust is not None and not pd.isna(tf_adjust):
-            weight += float(tf_adjust)
-        explained[column] = {
-            "level": by_gamma.get(int(gamma), str(gamma)),
-            "left": _plain(row.get(f"{column}_l")),
-            "right": _plain(row.get(f"{column}_r")),
-            "match_weight": round(weight, 4),
-        }
-    return explained
-
-
-def _plain(value):
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return str(value)
 
 
 def predict_pairs(frame, model: dict, *, min_probability: float) -> pd.DataFrame:
@@ -129,19 +119,64 @@ def _active_goldens(entity_type: str) -> int:
     return GoldenRecord.objects.filter(entity_type=entity_type, status=GoldenStatus.ACTIVE).count()
 
 
-def run_batch_matching(*, entity_type: str, actor: Actor, retrain: bool = False) -> MatchRunSummary:
+def _progress(run: MatchRun, summary: MatchRunSummary, phase: str, **counts) -> None:
+    """Publish the run's phase and counts so far (the admin and CLI read the MatchRun row)."""
+    for name, value in counts.items():
+        setattr(summary, name, value)
+    fields = {"phase": phase, "timings": summary.timings}
+    fields.update(
+        (name, getattr(summary, name))
+        for name in ("records", "pairs_scored", "merges", "sent_to_review", "goldens_before")
+    )
+    MatchRun.objects.filter(pk=run.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(run, name, value)
+
+
+def _start_run(entity_type: str, actor: Actor, retrain: bool, run_id: int | None) -> MatchRun:
+    """A new run, or (a task re-delivered after a worker died) the run `run_id` again."""
+    if run_id is not None:
+        run = MatchRun.objects.filter(pk=run_id, entity_type=entity_type).first()
+        if run is not None:
+            run.status, run.error, run.finished_at = RunStatus.RUNNING, "", None
+            run.retrained = run.retrained or retrain
+            run.save(update_fields=["status", "error", "finished_at", "retrained"])
+            return run
+    return MatchRun.objects.create(
+        entity_type=entity_type, actor=actor_label(actor), retrained=retrain
+    )
+
+
+def refresh_derived_tables(spec: MatchSpec, frame, model: MatchModel, *, since) -> dict:
+    """Rebuild the blocking-key index and the term frequencies of `spec.entity_type` from
+    `frame`; then re-key the records changed since `since` (after the frame was read), so an
+    incremental update that raced the rebuild is not lost."""
+    with connection() as con:
+        written = keys.rebuild_index(spec, frame, con=con)
+        tf = frequencies.compute(frame, frequencies.tf_columns(model.settings), con=con)
+    stored = frequencies.rebuild(spec.entity_type, tf)
+    late = SourceRecord.objects.filter(entity_type=spec.entity_type, updated_at__gte=since)
+    late_live = list(late.filter(deleted=False).values_list("pk", flat=True))
+    late_removed = list(late.filter(deleted=True).values_list("pk", flat=True))
+    if late_live or late_removed:
+        keys.update_index(spec, build_frame(spec, record_ids=late_live), removed_ids=late_removed)
+    return {"keys": written, "term_frequencies": stored, "late_records": len(late_live)}
+
+
+def run_batch_matching(
+    *, entity_type: str, actor: Actor, retrain: bool = False, run_id: int | None = None
+) -> MatchRunSummary:
     """Match every live source record of `entity_type` and apply the result.
 
     Pairs at or above the auto-link threshold merge golden records (the oldest keeps its ID);
     pairs in the review band become open match candidates; "not a match" candidates are
-    constraints no run breaks, even transitively.
+    constraints no run breaks, even transitively. The run's phase and counts are published
+    as it goes; with `run_id` (a re-delivered task) the same run record is continued.
     """
     spec = get_spec(entity_type)
     thresholds = thresholds_for(entity_type)
     started = time.monotonic()
-    run = MatchRun.objects.create(
-        entity_type=entity_type, actor=actor_label(actor), retrained=retrain
-    )
+    run = _start_run(entity_type, actor, retrain, run_id)
     summary = MatchRunSummary(run_id=run.pk, entity_type=entity_type)
     summary.goldens_before = _active_goldens(entity_type)
 
@@ -152,26 +187,35 @@ def run_batch_matching(*, entity_type: str, actor: Actor, retrain: bool = False)
 
     try:
         mark = time.monotonic()
+        _progress(run, summary, "frame")
+        frame_read_at = timezone.now()
         frame = build_frame(spec)
-        summary.records = frame.num_rows
         mark = lap("frame", mark)
+        _progress(run, summary, "train" if retrain else "index", records=frame.num_rows)
         if frame.num_rows < 2:
             return _finish(run, summary, started)
 
         model = active_model(entity_type)
         if model is None or retrain:
+            _progress(run, summary, "train")
             model = train_model(entity_type=entity_type, spec=spec, frame=frame)
             run.retrained = True
             mark = lap("train", mark)
         run.model = model
         summary.model_version = model.version
+        MatchRun.objects.filter(pk=run.pk).update(model=model, retrained=run.retrained)
 
+        _progress(run, summary, "index")
+        refresh_derived_tables(spec, frame, model, since=frame_read_at)
+        mark = lap("index", mark)
+
+        _progress(run, summary, "predict")
         model_settings = dict(model.settings)
         model_settings["retain_intermediate_calculation_columns"] = True
         model_settings["retain_matching_columns"] = True
         scored = predict_pairs(frame, model_settings, min_probability=thresholds.review)
-        summary.pairs_scored = len(scored)
         mark = lap("predict", mark)
+        _progress(run, summary, "cluster", pairs_scored=len(scored))
 
         membership, created_at = _membership(entity_type)
         reopen_stale_decisions(entity_type)
@@ -194,13 +238,20 @@ def run_batch_matching(*, entity_type: str, actor: Actor, retrain: bool = False)
         )
         mark = lap("cluster", mark)
 
-        summary.merges = _apply_merges(clustering.merges, actor=actor, run=run)
+        _progress(run, summary, "apply")
+        summary.merges = _apply_merges(
+            clustering.merges,
+            actor=actor,
+            run=run,
+            on_batch=lambda done: _progress(run, summary, "apply", merges=done),
+        )
         mark = lap("apply", mark)
 
+        _progress(run, summary, "review")
         final = _membership(entity_type)[0]
         review_pairs = _apart(scored, final)
         summary.sent_to_review = _store_candidates(
-            entity_type, review_pairs, final, _level_labels(model.settings), model=model, run=run
+            entity_type, review_pairs, final, level_labels(model.settings), model=model, run=run
         )
         lap("review", mark)
         return _finish(run, summary, started)
@@ -227,11 +278,13 @@ def _membership(entity_type: str) -> tuple[dict[int, str], dict[str, object]]:
 MERGE_BATCH = 1000
 
 
-def _apply_merges(merges, *, actor: Actor, run: MatchRun) -> int:
+def _apply_merges(merges, *, actor: Actor, run: MatchRun, on_batch=None) -> int:
     """Apply planned merges with one `merge_many` (one transaction) per batch, so a run killed
     midway leaves whole batches only; the re-run's clustering plans just the rest."""
     reason = f"match run #{run.pk}: auto-link"
     for start in range(0, len(merges), MERGE_BATCH):
+        if on_batch is not None and start:
+            on_batch(start)
         merge_many(
             merges=[
                 (planned.survivor, planned.loser, planned.probability)
@@ -283,7 +336,7 @@ def _store_candidates(
                     right_id=right,
                     probability=probability,
                     match_weight=weight,
-                    explanation=_explanation(row, labels),
+                    explanation=explanation(row, labels),
                     model=model,
                     run=run,
                 )
@@ -292,7 +345,7 @@ def _store_candidates(
             abs(candidate.probability - probability) > 1e-9 or candidate.model_id != model.pk
         ):
             candidate.probability, candidate.match_weight = probability, weight
-            candidate.explanation = _explanation(row, labels)
+            candidate.explanation = explanation(row, labels)
             candidate.model, candidate.run, candidate.updated_at = model, run, now
             to_update.append(candidate)
     for key, candidate in existing.items():
@@ -316,6 +369,7 @@ def _finish(run: MatchRun, summary: MatchRunSummary, started: float) -> MatchRun
     summary.goldens_after = _active_goldens(summary.entity_type)
     summary.seconds = round(time.monotonic() - started, 3)
     run.status = RunStatus.SUCCEEDED
+    run.phase = "done"
     run.records = summary.records
     run.pairs_scored = summary.pairs_scored
     run.merges = summary.merges

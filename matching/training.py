@@ -19,6 +19,8 @@ from matching.specs import MatchSpec, settings_for
 
 logger = logging.getLogger(__name__)
 
+MIN_LABELS = 10  # steward "match" pairs needed before they refine m
+
 
 @dataclass
 class TrainedModel:
@@ -32,8 +34,39 @@ def _u_max_pairs(record_count: int) -> float:
     return max(1.0, min(configured, all_pairs))
 
 
-def train(spec: MatchSpec, frame: pa.Table, *, seed: int = 42) -> TrainedModel:
-    """Train `spec` on `frame`; EM rules that yield no usable pairs are skipped and reported."""
+def _min_labels() -> int:
+    return int(getattr(settings, "KEYSTONE_MATCH_MIN_LABELS", MIN_LABELS))
+
+
+def _refine_with_labels(linker, frame: pa.Table, match_labels) -> dict:
+    """Add an m estimate from steward "match" pairs (Splink's estimate_m_from_pairwise_labels)
+    — one more estimate next to the EM sessions', Splink takes the median per level — when
+    there are enough labelled pairs among the frame's records."""
+    present = set(frame["unique_id"].to_pylist())
+    pairs = sorted(
+        {(min(a, b), max(a, b)) for a, b in match_labels if a in present and b in present}
+    )
+    outcome = {"match_pairs": len(pairs), "minimum": _min_labels(), "applied": False}
+    if len(pairs) < _min_labels():
+        return outcome
+    labels = pa.table(
+        {
+            "unique_id_l": pa.array([a for a, _ in pairs], pa.int64()),
+            "unique_id_r": pa.array([b for _, b in pairs], pa.int64()),
+        }
+    )
+    table = linker.table_management.register_table(labels, "steward_labels", overwrite=True)
+    linker.training.estimate_m_from_pairwise_labels(table)
+    outcome["applied"] = True
+    return outcome
+
+
+def train(spec: MatchSpec, frame: pa.Table, *, seed: int = 42, match_labels=()) -> TrainedModel:
+    """Train `spec` on `frame`; EM rules that yield no usable pairs are skipped and reported.
+
+    `match_labels` are (record id, record id) pairs stewards decided are a match; with at
+    least ``KEYSTONE_MATCH_MIN_LABELS`` of them (default 10) they refine m after EM.
+    """
     em_rules: list[dict] = []
     with linker_for(frame, settings_for(spec)) as linker:
         training = linker.training
@@ -54,8 +87,11 @@ def train(spec: MatchSpec, frame: pa.Table, *, seed: int = 42) -> TrainedModel:
                 em_rules.append({"rule": sql, "ok": True})
         if not any(r["ok"] for r in em_rules):
             raise RuntimeError(f"no EM training rule produced pairs for {spec.entity_type}")
+        labels = _refine_with_labels(linker, frame, match_labels)
         model = linker.misc.save_model_to_json()
-    return TrainedModel(model=model, report=training_report(model, frame.num_rows, em_rules))
+    report = training_report(model, frame.num_rows, em_rules)
+    report["steward_labels"] = labels
+    return TrainedModel(model=model, report=report)
 
 
 def training_report(model: dict, record_count: int, em_rules: list[dict]) -> dict:

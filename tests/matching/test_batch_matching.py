@@ -25,8 +25,7 @@ def _golden_of_each_record() -> dict[str, str]:
 
 
 @pytest.fixture
-def matched(load_febrl):
-    load_febrl()
+def matched(customer_model):
     originals = dict(
         SourceRecord.objects.filter(source_system__code="crm").values_list(
             "source_key", "golden_id"
@@ -119,9 +118,8 @@ def test_not_a_match_decision_survives_rematch(matched):
     assert candidate.status == CandidateStatus.NOT_A_MATCH
 
 
-def test_review_band_pairs_become_candidates_with_explanations_not_merges(load_febrl, settings):
+def test_review_band_pairs_become_candidates_with_explanations_not_merges(customer_model, settings):
     settings.KEYSTONE_MATCH_THRESHOLDS = {"customer": {"auto_link": 1.01, "review": 0.5}}
-    load_febrl()
 
     summary = run_batch_matching(entity_type="customer", actor="test")
 

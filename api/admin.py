@@ -1,0 +1,86 @@
+"""Admin for tokens, webhook subscriptions and deliveries: inspect, revoke, replay."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.shortcuts import render
+from django.utils import timezone
+
+from api.authentication import forget_cached_tokens
+from api.models import IntegrationToken, WebhookDelivery, WebhookSubscription
+from api.webhooks import replay
+
+
+@admin.register(IntegrationToken)
+class IntegrationTokenAdmin(admin.ModelAdmin):
+    list_display = ["source_system", "prefix", "created_at", "last_used_at", "revoked"]
+    list_filter = ["revoked", "source_system"]
+    readonly_fields = ["source_system", "prefix", "token_hash", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # tokens are issued by `manage.py create_integration`, shown once
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked=False).update(revoked=True, revoked_at=timezone.now())
+        forget_cached_tokens()  # this process; others within KEYSTONE_API_TOKEN_CACHE_SECONDS
+        self.message_user(request, f"Revoked {count} token(s).")
+
+
+class ReplayForm(forms.Form):
+    after = forms.IntegerField(
+        min_value=0, initial=0, help_text="Replay every event with a sequence number above this."
+    )
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "url", "active", "owner", "last_event_id", "created_at"]
+    list_filter = ["active", "owner"]
+    readonly_fields = ["last_event_id", "created_at", "updated_at"]
+    actions = ["replay_from_sequence"]
+
+    @admin.action(description="Replay from a sequence number…")
+    def replay_from_sequence(self, request, queryset):
+        form = ReplayForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            from api.tasks import retry_due_deliveries
+
+            after = form.cleaned_data["after"]
+            total = sum(replay(subscription=s, after=after) for s in queryset)
+            transaction.on_commit(lambda: retry_due_deliveries.delay())
+            self.message_user(request, f"Replaying {total} deliveries after #{after}.")
+            return None
+        return render(
+            request,
+            "admin/api/replay.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Replay webhook events",
+                "subscriptions": queryset,
+                "form": form,
+                "action": "replay_from_sequence",
+            },
+        )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "subscription", "event_id", "status", "attempts", "next_attempt_at"]
+    list_display += ["response_code"]
+    list_filter = ["status", "subscription"]
+    list_select_related = ["subscription"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ["redeliver"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Deliver selected again")
+    def redeliver(self, request, queryset):
+        from api.tasks import retry_due_deliveries
+
+        count = queryset.update(status="pending", attempts=0, next_attempt_at=timezone.now())
+        transaction.on_commit(lambda: retry_due_deliveries.delay())
+        self.message_user(request, f"{count} deliveries queued again.", messages.SUCCESS)

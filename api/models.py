@@ -1,0 +1,161 @@
+"""API records: integration tokens, idempotency keys, webhook subscriptions and deliveries.
+
+Domain data lives in `mdm`; these models only hold what distribution needs on top of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+from mdm.models import OutboxEvent, SourceSystem
+
+TOKEN_PREFIX_LENGTH = 8
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class IntegrationToken(models.Model):
+    """A machine client's bearer token, bound to the source system it writes for.
+
+    Only the SHA-256 of the token is stored; `prefix` (its first characters) is shown in the
+    admin so an operator can tell tokens apart. The token itself is printed once at creation.
+    """
+
+    source_system = models.ForeignKey(
+        SourceSystem, on_delete=models.PROTECT, related_name="integration_tokens"
+    )
+    prefix = models.CharField(max_length=TOKEN_PREFIX_LENGTH, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        state = " (revoked)" if self.revoked else ""
+        return f"{self.source_system.code} {self.prefix}…{state}"
+
+    @property
+    def actor(self) -> str:
+        return f"integration:{self.source_system.code}"
+
+    @classmethod
+    def issue(cls, source_system: SourceSystem) -> tuple[IntegrationToken, str]:
+        """A new token for `source_system`; returns the row and the clear-text token."""
+        token = secrets.token_urlsafe(32)
+        row = cls.objects.create(
+            source_system=source_system,
+            prefix=token[:TOKEN_PREFIX_LENGTH],
+            token_hash=hash_token(token),
+        )
+        return row, token
+
+
+class IdempotencyKey(models.Model):
+    """The stored answer to a write sent with an `Idempotency-Key` header.
+
+    Keyed by the principal (token or user) and the key; `request_hash` covers method, path
+    and body so the same key with a different request is refused (409) instead of replayed.
+    """
+
+    principal = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="uniq_idempotency_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key}"
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class WebhookSubscription(models.Model):
+    """A platform's webhook: which event types go to which URL, signed with `secret`.
+
+    `last_event_id` is the dispatch cursor: every event up to it has a delivery row (or did not
+    match `event_types`). Replaying moves deliveries back to pending, not this cursor.
+    """
+
+    name = models.CharField(max_length=100, blank=True)
+    url = models.URLField(max_length=500)
+    event_types = models.JSONField(
+        default=list, blank=True, help_text="Event types to send; empty means all."
+    )
+    secret = models.CharField(max_length=128, default=new_webhook_secret)
+    active = models.BooleanField(default=True)
+    owner = models.ForeignKey(
+        SourceSystem,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="webhook_subscriptions",
+        help_text="The integration that manages this subscription; empty for stewards'.",
+    )
+    last_event_id = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # the last attempt failed; another is scheduled
+    DEAD = "dead"  # dead-lettered after the maximum number of attempts
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: the table is the source of truth for delivery, so a
+    lost broker message or a killed worker only delays a delivery, never loses it."""
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(OutboxEvent, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["event_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "event"], name="uniq_delivery")
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"event #{self.event_id} → {self.subscription} ({self.status})"

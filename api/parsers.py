@@ -1,0 +1,29 @@
+"""NDJSON request bodies: one JSON object per line, for batch ingest."""
+
+from __future__ import annotations
+
+import json
+
+from rest_framework.parsers import BaseParser
+
+from mdm.source_files import Unparseable
+
+
+class NdjsonRows(list):
+    """(line number, parsed value) pairs; a line that is not JSON is an `Unparseable`."""
+
+
+class NDJSONParser(BaseParser):
+    media_type = "application/x-ndjson"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> NdjsonRows:
+        rows = NdjsonRows()
+        for number, raw in enumerate(stream.read().splitlines(), start=1):
+            text = raw.decode("utf-8", errors="replace").strip()
+            if not text:
+                continue
+            try:
+                rows.append((number, json.loads(text)))
+            except json.JSONDecodeError as error:
+                rows.append((number, Unparseable(f"not valid JSON: {error.msg}", text)))
+        return rows

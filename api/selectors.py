@@ -1,0 +1,257 @@
+"""API reads that must stay set-based: batch cross-reference lookups (now and "as of"),
+and the events feed's high-water mark.
+
+Every function here issues a fixed number of queries whatever the number of keys.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import OperationalError, connection, transaction
+from django.db.models import Max, Q
+
+from mdm.entities import get_entity
+from mdm.models import GoldenRecord, OutboxEvent, SourceRecord, SourceSystem
+
+Key = tuple[str, str]  # (system code, source key)
+
+
+def _not_found(system: str, source_key: str) -> dict:
+    return {"system": system, "source_key": source_key, "found": False}
+
+
+def _found(system, source_key, golden_id, status, deleted, keys) -> dict:
+    return {
+        "system": system,
+        "source_key": source_key,
+        "found": True,
+        "golden_id": golden_id,
+        "status": status,
+        "deleted": deleted,
+        "keys": keys,
+    }
+
+
+def lookup_xrefs(entity_type: str, keys: Sequence[Key]) -> list[dict]:
+    """For each (system, key), in order: its golden ID and status and every live key the
+    golden record has in every system. One query on PostgreSQL (the keys travel as two
+    arrays), two elsewhere — for any number of keys."""
+    get_entity(entity_type)
+    if connection.vendor == "postgresql":
+        return _lookup_xrefs_postgresql(entity_type, keys)
+    by_system: dict[str, set[str]] = defaultdict(set)
+    for system, source_key in keys:
+        by_system[system].add(source_key)
+    condition = Q()
+    for system, wanted in by_system.items():
+        condition |= Q(source_system__code=system, source_key__in=wanted)
+    found = {}
+    if by_system:
+        rows = SourceRecord.objects.filter(condition, entity_type=entity_type).values_list(
+            "source_system__code", "source_key", "golden_id", "golden__status", "deleted"
+        )
+        found = {(system, key): rest for system, key, *rest in rows}
+    golden_ids = {golden_id for golden_id, _, _ in found.values() if golden_id}
+    members: dict[str, list[dict]] = defaultdict(list)
+    if golden_ids:
+        rows = (
+            SourceRecord.objects.filter(golden_id__in=golden_ids, deleted=False)
+            .order_by("source_system__code", "source_key")
+            .values_list("golden_id", "source_system__code", "source_key")
+        )
+        for golden_id, system, source_key in rows:
+            members[golden_id].append({"system": system, "source_key": source_key})
+    results = []
+    for system, source_key in keys:
+        hit = found.get((system, source_key))
+        if hit is None or hit[0] is None:
+            results.append(_not_found(system, source_key))
+            continue
+        golden_id, status, deleted = hit
+        results.append(_found(system, source_key, golden_id, status, deleted, members[golden_id]))
+    return results
+
+
+def _lookup_xrefs_postgresql(entity_type: str, keys: Sequence[Key]) -> list[dict]:
+    record, systems = SourceRecord._meta.db_table, SourceSystem._meta.db_table
+    golden = GoldenRecord._meta.db_table
+    sql = f"""
+        WITH hit AS (
+            SELECT DISTINCT k.code, k.key, r.golden_id, r.deleted
+            FROM unnest(%s::text[], %s::text[]) AS k(code, key)
+            JOIN {systems} rs ON rs.code = k.code
+            JOIN {record} r
+              ON r.entity_type = %s AND r.source_system_id = rs.id AND r.source_key = k.key
+        )
+        SELECT hit.code, hit.key, hit.golden_id, g.status, hit.deleted, ms.code, m.source_key
+        FROM hit
+        LEFT JOIN {golden} g ON g.id = hit.golden_id
+        LEFT JOIN {record} m ON m.golden_id = hit.golden_id AND NOT m.deleted
+        LEFT JOIN {systems} ms ON ms.id = m.source_system_id
+        ORDER BY ms.code, m.source_key
+    """
+    found: dict[Key, tuple] = {}
+    members: dict[Key, list[dict]] = defaultdict(list)
+    if keys:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [[s for s, _ in keys], [k for _, k in keys], entity_type])
+            for system, key, golden_id, status, deleted, code, member_key in cursor.fetchall():
+                found[(system, key)] = (golden_id, status, deleted)
+                if code is not None:
+                    members[(system, key)].append({"system": code, "source_key": member_key})
+    results = []
+    for key in keys:
+        hit = found.get(key)
+        if hit is None or hit[0] is None:
+            results.append(_not_found(*key))
+            continue
+        golden_id, status, deleted = hit
+        results.append(_found(*key, golden_id, status, deleted, members[key]))
+    return results
+
+
+def lookup_xref(entity_type: str, system: str, source_key: str) -> dict:
+    """`lookup_xrefs` for one key in one query: the record, its golden record's status and
+    its live siblings joined in a single statement (the hot path of integrations)."""
+    get_entity(entity_type)
+    record, systems = SourceRecord._meta.db_table, SourceSystem._meta.db_table
+    golden = GoldenRecord._meta.db_table
+    sql = f"""
+        SELECT r.golden_id, g.status, r.deleted, ms.code, m.source_key
+        FROM {record} r
+        JOIN {systems} rs ON rs.id = r.source_system_id
+        LEFT JOIN {golden} g ON g.id = r.golden_id
+        LEFT JOIN {record} m ON m.golden_id = r.golden_id AND NOT m.deleted
+        LEFT JOIN {systems} ms ON ms.id = m.source_system_id
+        WHERE r.entity_type = %s AND rs.code = %s AND r.source_key = %s
+        ORDER BY ms.code, m.source_key
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [entity_type, system, source_key])
+        rows = cursor.fetchall()
+    if not rows or rows[0][0] is None:
+        return _not_found(system, source_key)
+    golden_id, status, deleted = rows[0][:3]
+    keys = [{"system": code, "source_key": key} for *_, code, key in rows if code is not None]
+    return _found(system, source_key, golden_id, status, bool(deleted), keys)
+
+
+def _latest(rows) -> dict:
+    """The last row per `id` from rows ordered by (id, history_date, history_id)."""
+    latest = {}
+    for row in rows:
+        latest[row["id"]] = row
+    return latest
+
+
+def lookup_xrefs_as_of(entity_type: str, keys: Sequence[Key], when: datetime) -> list[dict]:
+    """`lookup_xrefs` as the cross-reference stood at `when`, from history. Five queries for
+    any number of keys. A key whose record did not exist yet at `when` is not found."""
+    get_entity(entity_type)
+    codes = dict(SourceSystem.objects.values_list("id", "code"))
+    ids_by_code = {code: pk for pk, code in codes.items()}
+    condition = Q()
+    for system, source_key in keys:
+        if system in ids_by_code:
+            condition |= Q(source_system_id=ids_by_code[system], source_key=source_key)
+    if not condition:
+        return [_not_found(s, k) for s, k in keys]
+    record_ids = {
+        (codes[system_id], key): pk
+        for pk, system_id, key in SourceRecord.objects.filter(
+            condition, entity_type=entity_type
+        ).values_list("id", "source_system_id", "source_key")
+    }
+    order = ("id", "history_date", "history_id")
+    fields = ("id", "golden_id", "deleted", "history_type", "source_key", "source_system_id")
+    history = SourceRecord.history.filter(history_date__lte=when)
+    then = _latest(history.filter(id__in=record_ids.values()).order_by(*order).values(*fields))
+    golden_ids = {
+        row["golden_id"] for row in then.values() if row["golden_id"] and row["history_type"] != "-"
+    }
+    ever_members = history.filter(golden_id__in=golden_ids).values("id")
+    members: dict[str, list[dict]] = defaultdict(list)
+    for row in _latest(
+        history.filter(id__in=ever_members).order_by(*order).values(*fields)
+    ).values():
+        if row["golden_id"] in golden_ids and not row["deleted"] and row["history_type"] != "-":
+            members[row["golden_id"]].append(
+                {"system": codes[row["source_system_id"]], "source_key": row["source_key"]}
+            )
+    statuses = {
+        row["id"]: row["status"]
+        for row in _latest(
+            GoldenRecord.history.filter(id__in=golden_ids, history_date__lte=when)
+            .order_by(*order)
+            .values("id", "status")
+        ).values()
+    }
+    results = []
+    for system, source_key in keys:
+        row = then.get(record_ids.get((system, source_key)))
+        if row is None or row["history_type"] == "-" or not row["golden_id"]:
+            results.append(_not_found(system, source_key))
+            continue
+        golden_id = row["golden_id"]
+        keys_then = sorted(members[golden_id], key=lambda k: (k["system"], k["source_key"]))
+        results.append(
+            _found(
+                system,
+                source_key,
+                golden_id,
+                statuses.get(golden_id, "active"),
+                row["deleted"],
+                keys_then,
+            )
+        )
+    return results
+
+
+HWM_CACHE_KEY = "keystone-events-high-water-mark"
+
+
+def event_high_water_mark() -> int:
+    """The highest event sequence number below which no event can still appear.
+
+    Event IDs come from a sequence when the row is inserted, but transactions commit in any
+    order: a reader can see #12 while #11 is still uncommitted, and would skip #11 forever if
+    it moved its cursor past 12. On PostgreSQL we therefore take a SHARE lock on the outbox
+    table for an instant: it conflicts with the ROW EXCLUSIVE lock every inserting
+    transaction holds until it ends, so once granted, every ID handed out so far is committed
+    or rolled back, and max(id) is a safe high-water mark. Writers need no change (the outbox
+    is written by `mdm`), and the cost falls on the reader: it waits for in-flight writers
+    (at most KEYSTONE_EVENTS_LOCK_TIMEOUT_MS, while new writers queue behind it). On timeout
+    it answers with the last mark it computed — possibly behind, never ahead.
+
+    SQLite has one writer at a time and readers see only committed rows in commit order, so
+    max(id) is already safe there.
+    """
+    if connection.vendor != "postgresql":
+        return OutboxEvent.objects.aggregate(top=Max("id"))["top"] or 0
+    table = connection.ops.quote_name(OutboxEvent._meta.db_table)
+    timeout_ms = int(settings.KEYSTONE_EVENTS_LOCK_TIMEOUT_MS)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{timeout_ms}ms'")
+            cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
+            cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
+            mark = cursor.fetchone()[0]
+    except OperationalError:
+        return cache.get(HWM_CACHE_KEY, 0)
+    if mark > cache.get(HWM_CACHE_KEY, 0):
+        cache.set(HWM_CACHE_KEY, mark, timeout=None)
+    return mark
+
+
+def events_after(after: int, limit: int, *, event_types: Sequence[str] = ()) -> tuple[list, int]:
+    """Up to `limit` events with `after` < id <= high-water mark, in order; and the mark."""
+    mark = event_high_water_mark()
+    events = OutboxEvent.objects.filter(id__gt=after, id__lte=mark).order_by("id")
+    if event_types:
+        events = events.filter(event_type__in=event_types)
+    return list(events[:limit]), mark

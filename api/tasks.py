@@ -1,0 +1,53 @@
+"""Celery tasks for webhooks: thin, idempotent, acks_late. The delivery table decides what is
+due (see api/webhooks.py); a task run twice finds nothing left to do."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from api import webhooks
+from api.models import IdempotencyKey, WebhookDelivery
+
+
+def enqueue_deliveries(delivery_ids, countdown: float = 0) -> None:
+    for delivery_id in delivery_ids:
+        deliver_webhook.apply_async(
+            args=[delivery_id], queue=settings.KEYSTONE_WEBHOOK_QUEUE, countdown=countdown
+        )
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def dispatch_events() -> dict:
+    created = webhooks.dispatch_new_events()
+    transaction.on_commit(lambda: enqueue_deliveries(created))
+    return {"deliveries": len(created)}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def deliver_webhook(delivery_id: int) -> str | None:
+    status = webhooks.deliver(delivery_id)
+    if status == "failed":
+        due = WebhookDelivery.objects.get(pk=delivery_id).next_attempt_at
+        delay = max((due - timezone.now()).total_seconds(), 0)
+        enqueue_deliveries([delivery_id], countdown=delay)
+    return status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def retry_due_deliveries() -> dict:
+    """The sweep that makes the table the source of truth: anything due is (re)enqueued."""
+    due = webhooks.due_deliveries()
+    enqueue_deliveries(due)
+    return {"enqueued": len(due)}
+
+
+@shared_task(acks_late=True)
+def purge_idempotency_keys() -> dict:
+    cutoff = timezone.now() - timedelta(hours=settings.KEYSTONE_API_IDEMPOTENCY_HOURS)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return {"deleted": deleted}

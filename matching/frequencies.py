@@ -1,0 +1,99 @@
+"""Term frequencies: how common each value of a tf-adjusted column is (Splink's ``tf_<col>``).
+
+A batch run computes them from the whole frame with Splink's formula (count of the value over
+the count of non-null values) and stores them (`TermFrequency`); incremental scoring, the probe
+and `explain_pair` read the stored values for just the values they meet, so a pair scores as
+the batch run scored it. A value the table has never seen gets no adjustment (Splink's rule
+for a missing frequency) until the next batch run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from django.db import transaction
+from django.db.models import Q
+
+from matching.bulk import constant, insert_table
+from matching.engine import local_connection
+from matching.models import TermFrequency
+
+MAX_STORED_LENGTH = 1000
+
+
+def tf_columns(model: dict) -> tuple[str, ...]:
+    """The input columns whose comparisons carry term-frequency adjustments in `model`."""
+    columns: list[str] = []
+    for comparison in model.get("comparisons", []):
+        for level in comparison.get("comparison_levels", []):
+            column = level.get("tf_adjustment_column")
+            if column and column not in columns:
+                columns.append(column)
+    return tuple(columns)
+
+
+def compute(
+    frame: pa.Table, columns: tuple[str, ...], *, con: duckdb.DuckDBPyConnection | None = None
+) -> pa.Table:
+    """(column, value, frequency) for every non-null value of `columns` in `frame`."""
+    if not columns:
+        return pa.table({"column": [], "value": [], "frequency": []})
+    con = con or local_connection()
+    view = "__keystone_tf_frame"
+    con.register(view, frame)
+    try:
+        sql = "\nunion all\n".join(
+            f"""select '{column}' as "column", cast("{column}" as varchar) as value,
+                   cast(count(*) as float8) / (select count("{column}") from {view}) as frequency
+                from {view} where "{column}" is not null group by "{column}" """
+            for column in columns
+        )
+        return con.sql(sql).to_arrow_table()
+    finally:
+        con.unregister(view)
+
+
+def rebuild(entity_type: str, frequencies: pa.Table) -> int:
+    """Replace the stored frequencies of `entity_type` by `frequencies`, in one transaction."""
+    keep = pc.less_equal(pc.utf8_length(frequencies["value"]), MAX_STORED_LENGTH)
+    frequencies = frequencies.filter(keep)
+    with transaction.atomic():
+        TermFrequency.objects.filter(entity_type=entity_type).delete()
+        return insert_table(
+            TermFrequency,
+            pa.table(
+                {
+                    "entity_type": constant(entity_type, frequencies.num_rows),
+                    "column": frequencies["column"],
+                    "value": frequencies["value"],
+                    "frequency": frequencies["frequency"],
+                }
+            ),
+        )
+
+
+def with_frequencies(entity_type: str, frame: pa.Table, columns: tuple[str, ...]) -> pa.Table:
+    """`frame` plus a ``tf_<column>`` column for each of `columns`, read from the stored
+    frequencies in one query (null where the value is unknown)."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for column in columns:
+        wanted[column].update(v for v in frame[column].to_pylist() if v is not None)
+    known: dict[tuple[str, str], float] = {}
+    condition = Q()
+    for column, values in wanted.items():
+        if values:
+            condition |= Q(column=column, value__in=sorted(values))
+    if condition:
+        known = {
+            (column, value): frequency
+            for column, value, frequency in TermFrequency.objects.filter(
+                condition, entity_type=entity_type
+            ).values_list("column", "value", "frequency")
+        }
+    for column in columns:
+        values = [None if v is None else known.get((column, v)) for v in frame[column].to_pylist()]
+        frame = frame.append_column(f"tf_{column}", pa.array(values, pa.float64()))
+    return frame

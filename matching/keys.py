@@ -1,0 +1,216 @@
+"""The blocking-key index: which records share a blocking key with which.
+
+Every blocking rule of a match spec is an equality on one or more column expressions
+(``block_on("postal_code_key", "substr(name_key, 1, 3)")``). A record's *key* for that rule is
+the tuple of those expressions evaluated on its frame row; two records are a candidate pair
+exactly when they share a key — the pairs the batch run's blocking generates. Keys are derived
+from the spec (nothing here names a column) and evaluated by DuckDB, so ``substr``/``lower``
+mean what they mean to Splink.
+
+The index (`MatchKey`) is rebuilt per entity type by every batch run (delete + COPY on
+PostgreSQL, bulk inserts elsewhere) and kept current for changed records by incremental
+matching. Candidate lookup is one query for a whole batch of records, bounded per key value:
+a value shared by more than `cap` records (a placeholder e-mail, a big city's postal code with
+a common prefix) finds nothing — such keys say little, and following them would make one
+record cost thousands of comparisons.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from splink.internals.dialects import SplinkDialect
+
+from matching.bulk import constant, insert_table
+from matching.engine import local_connection
+from matching.models import MatchKey
+from matching.specs import MatchSpec
+
+SEPARATOR = "\x1f"  # between the parts of a multi-column key
+MAX_VALUE_LENGTH = 200  # longer key values are stored as '#' + md5 of the value
+DEFAULT_CAP = 1000
+
+
+@dataclass(frozen=True)
+class BlockingKey:
+    name: str
+    expressions: tuple[str, ...]  # DuckDB SQL over the frame's columns
+
+
+def _expressions(rule) -> tuple[str, ...]:
+    dialect = SplinkDialect.from_string("duckdb")
+    parts = getattr(rule, "blocking_rules", None) or [rule]
+    expressions = []
+    for part in parts:
+        column = getattr(part, "col_expression", None)
+        if column is None:
+            raise ValueError(
+                f"blocking rule {rule!r} is not an equality of column expressions (block_on): "
+                "the key index cannot derive its keys"
+            )
+        column.sql_dialect = dialect
+        expressions.append(column.name)
+    return tuple(expressions)
+
+
+_KEYS: dict[int, tuple[BlockingKey, ...]] = {}
+
+
+def _blocking_keys(spec: MatchSpec) -> tuple[BlockingKey, ...]:
+    if id(spec) in _KEYS:
+        return _KEYS[id(spec)]
+    keys = []
+    for rule in spec.blocking_rules:
+        expressions = _expressions(rule)
+        name = "+".join(e.replace('"', "") for e in expressions)
+        keys.append(BlockingKey(name=name[:100], expressions=expressions))
+    _KEYS[id(spec)] = tuple(keys)
+    return _KEYS[id(spec)]
+
+
+def blocking_keys(spec: MatchSpec) -> tuple[BlockingKey, ...]:
+    """The spec's blocking keys, one per prediction blocking rule, in rule order."""
+    return _blocking_keys(spec)
+
+
+def _key_sql(spec: MatchSpec, table: str) -> str:
+    selects = []
+    for key in blocking_keys(spec):
+        parts = [f"cast({e} as varchar)" for e in key.expressions]
+        value = parts[0] if len(parts) == 1 else f"concat_ws(chr(31), {', '.join(parts)})"
+        present = " and ".join(f"({e}) is not null" for e in key.expressions)
+        name = key.name.replace("'", "''")
+        selects.append(
+            f"select unique_id as record_id, '{name}' as name, "
+            f"case when length({value}) > {MAX_VALUE_LENGTH} then '#' || md5({value}) "
+            f"else {value} end as value from {table} where {present}"
+        )
+    return "\nunion all\n".join(selects)
+
+
+def key_rows(
+    spec: MatchSpec, frame: pa.Table, *, con: duckdb.DuckDBPyConnection | None = None
+) -> pa.Table:
+    """Pure (no Django database): the blocking key values of every frame row, as a table of
+    (record_id, name, value) — one row per key that has a value (no part is null)."""
+    con = con or local_connection()
+    view = "__keystone_key_frame"
+    con.register(view, frame)
+    try:
+        return con.sql(_key_sql(spec, view)).to_arrow_table()
+    finally:
+        con.unregister(view)
+
+
+# ------------------------------------------------------------------------------- index writes
+
+
+def _insert(entity_type: str, rows: pa.Table) -> None:
+    insert_table(
+        MatchKey,
+        pa.table(
+            {
+                "entity_type": constant(entity_type, rows.num_rows),
+                "name": rows["name"],
+                "value": rows["value"],
+                "record_id": rows["record_id"],
+            }
+        ),
+    )
+
+
+def rebuild_index(spec: MatchSpec, frame: pa.Table, *, con=None) -> int:
+    """Replace every key of `spec.entity_type` by the keys of `frame` (all live records), in
+    one transaction. Returns the number of keys written."""
+    rows = key_rows(spec, frame, con=con)
+    with transaction.atomic():
+        MatchKey.objects.filter(entity_type=spec.entity_type).delete()
+        _insert(spec.entity_type, rows)
+    return rows.num_rows
+
+
+def update_index(spec: MatchSpec, frame: pa.Table, *, removed_ids: Iterable[int] = ()) -> pa.Table:
+    """Re-key the records of `frame` (changed, live) and drop the keys of `removed_ids`
+    (deleted). Returns the new keys of `frame`'s records."""
+    rows = key_rows(spec, frame)
+    stale = [*frame["unique_id"].to_pylist(), *removed_ids]
+    with transaction.atomic():
+        MatchKey.objects.filter(record_id__in=stale).delete()
+        _insert(spec.entity_type, rows)
+    return rows
+
+
+# ------------------------------------------------------------------------------- lookups
+
+
+def _cap() -> int:
+    return int(getattr(settings, "KEYSTONE_MATCH_KEY_CAP", DEFAULT_CAP))
+
+
+def _records_by_key(
+    entity_type: str, wanted: set[tuple[str, str]], limit: int
+) -> dict[tuple[str, str], list[int]]:
+    found: dict[tuple[str, str], list[int]] = defaultdict(list)
+    if not wanted:
+        return found
+    names, values = zip(*sorted(wanted), strict=True)
+    if connection.vendor == "postgresql":
+        sql = f"""
+            select q.name, q.value, k.record_id
+            from unnest(%s::text[], %s::text[]) as q(name, value)
+            cross join lateral (
+                select record_id from {MatchKey._meta.db_table} k
+                where k.entity_type = %s and k.name = q.name and k.value = q.value
+                limit %s
+            ) k
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(names), list(values), entity_type, limit])
+            rows = cursor.fetchall()
+    else:
+        by_name: dict[str, list[str]] = defaultdict(list)
+        for name, value in wanted:
+            by_name[name].append(value)
+        condition = Q()
+        for name, name_values in by_name.items():
+            condition |= Q(name=name, value__in=name_values)
+        rows = MatchKey.objects.filter(condition, entity_type=entity_type).values_list(
+            "name", "value", "record_id"
+        )
+    for name, value, record_id in rows:
+        found[(name, value)].append(record_id)
+    return found
+
+
+def candidates(entity_type: str, keys: pa.Table, *, cap: int | None = None) -> dict[int, set[int]]:
+    """For each record in `keys` (rows of `key_rows`), the other records sharing at least
+    one of its key values — one query for all of them. A key value shared by more than `cap`
+    records is skipped."""
+    cap = cap or _cap()
+    by_record: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for record_id, name, value in zip(
+        keys["record_id"].to_pylist(),
+        keys["name"].to_pylist(),
+        keys["value"].to_pylist(),
+        strict=True,
+    ):
+        by_record[record_id].append((name, value))
+    wanted = {key for record_keys in by_record.values() for key in record_keys}
+    found = _records_by_key(entity_type, wanted, cap + 1)
+    result: dict[int, set[int]] = {}
+    for record_id, record_keys in by_record.items():
+        others: set[int] = set()
+        for key in record_keys:
+            members = found.get(key, ())
+            if len(members) <= cap:
+                others.update(members)
+        others.discard(record_id)
+        result[record_id] = others
+    return result

@@ -1,0 +1,211 @@
+"""Scoring pairs with a stored model, outside a batch run: incremental matching, the probe,
+and explanations.
+
+The SQL is Splink's own (`splink.internals.realtime.compare_records`), generated once per
+model and thread and then run against two aligned Arrow tables (row *i* of the left table is
+paired with row *i* of the right one) on this thread's small DuckDB connection. Same comparison
+levels, same m/u, same term-frequency formula as the batch run's `predict`, so a pair gets the
+same probability whichever path scores it — without building a Linker or registering the
+whole data set per request.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+from splink import DuckDBAPI
+from splink.internals.realtime import compare_records
+
+from matching.engine import local_connection
+from matching.errors import NoActiveModel, SourceRecordNotFound
+from matching.frame import frame_from_rows
+from matching.frequencies import tf_columns, with_frequencies
+from matching.models import MatchModel
+from matching.specs import MatchSpec, get_spec
+
+LEFT_VIEW, RIGHT_VIEW = "__keystone_pairs_left", "__keystone_pairs_right"
+_compiled = threading.local()
+
+
+def active_model(entity_type: str) -> MatchModel | None:
+    return MatchModel.objects.filter(entity_type=entity_type, is_active=True).first()
+
+
+def require_active_model(entity_type: str) -> MatchModel:
+    model = active_model(entity_type)
+    if model is None:
+        raise NoActiveModel(entity_type)
+    return model
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def level_labels(model: dict) -> dict[str, dict[int, str]]:
+    """comparison output column → gamma value → level label (null level is -1)."""
+    labels = {}
+    for comparison in model.get("comparisons", []):
+        levels = comparison.get("comparison_levels", [])
+        non_null = [lv for lv in levels if not lv.get("is_null_level")]
+        by_gamma = {-1: "null"}
+        for position, level in enumerate(non_null):
+            by_gamma[len(non_null) - 1 - position] = level.get("label_for_charts") or level.get(
+                "sql_condition", ""
+            )
+        labels[comparison.get("output_column_name")] = by_gamma
+    return labels
+
+
+def plain(value):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
+
+
+def explanation(row, labels: dict[str, dict[int, str]]) -> dict:
+    """Per comparison: level label, both values, match-weight contribution (tf included)."""
+    explained = {}
+    for column, by_gamma in labels.items():
+        gamma = row.get(f"gamma_{column}")
+        if gamma is None or pd.isna(gamma):
+            continue
+        weight = float(row.get(f"mw_{column}", 0.0) or 0.0)
+        tf_adjust = row.get(f"mw_tf_adj_{column}")
+        if tf_adjust is not None and not pd.isna(tf_adjust):
+            weight += float(tf_adjust)
+        explained[column] = {
+            "level": by_gamma.get(int(gamma), str(gamma)),
+            "left": plain(row.get(f"{column}_l")),
+            "right": plain(row.get(f"{column}_r")),
+            "match_weight": round(weight, 4),
+        }
+    return explained
+
+
+# ---------------------------------------------------------------------------------- frames
+
+
+def scoring_frame(spec: MatchSpec, model: MatchModel, rows) -> pa.Table:
+    """The frame of `rows` ((pk, match_keys, attributes) tuples) with stored term
+    frequencies for the model's tf-adjusted columns."""
+    frame = frame_from_rows(spec, rows)
+    return with_frequencies(spec.entity_type, frame, tf_columns(model.settings))
+
+
+# --------------------------------------------------------------------------------- scoring
+
+
+def _sql_for(model: MatchModel, left: pa.Table, right: pa.Table) -> str:
+    """Splink's compare-records SQL for `model`, over LEFT_VIEW/RIGHT_VIEW joined on pair_no."""
+    cache = getattr(_compiled, "sql", None)
+    if cache is None:
+        cache = _compiled.sql = {}
+    key = (model.pk, model.version)
+    if key not in cache:
+        con = local_connection()
+        db = DuckDBAPI(con)
+        result = compare_records(
+            left.slice(0, 1),
+            right.slice(0, 1),
+            dict(model.settings),
+            db,
+            join_condition="l.pair_no = r.pair_no",
+        )
+        sql = result.sql_used_to_create
+        created = set(re.findall(r"__splink__compare_records_(?:left|right)_\w+", sql))
+        for name in created:
+            sql = sql.replace(name, LEFT_VIEW if "_left_" in name else RIGHT_VIEW)
+        for name in created:  # Arrow inputs are registered as views
+            con.unregister(name)
+        con.execute(f'drop table if exists "{result.physical_name}"')
+        cache[key] = sql
+    return cache[key]
+
+
+def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]) -> pd.DataFrame:
+    """Score `pairs` of record ids, all present in `frame` (a `scoring_frame`). One row per
+    pair with Splink's predict columns (unique_id_l/_r, match_weight, match_probability,
+    gamma_*, mw_*, the compared values)."""
+    if not pairs:
+        return pd.DataFrame(columns=["unique_id_l", "unique_id_r", "match_probability"])
+    position = {uid: i for i, uid in enumerate(frame["unique_id"].to_pylist())}
+    numbers = pa.array(range(len(pairs)), pa.int64())
+    left = frame.take([position[a] for a, _ in pairs]).append_column("pair_no", numbers)
+    right = frame.take([position[b] for _, b in pairs]).append_column("pair_no", numbers)
+    sql = _sql_for(model, left, right)
+    con = local_connection()
+    con.register(LEFT_VIEW, left)
+    con.register(RIGHT_VIEW, right)
+    try:
+        return con.sql(sql).df()
+    finally:
+        con.unregister(LEFT_VIEW)
+        con.unregister(RIGHT_VIEW)
+
+
+# ----------------------------------------------------------------------------- explain_pair
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why the model scores two source records as it does: per comparison the level, both
+    values and the match-weight contribution; the sum (with the prior) and the probability."""
+
+    left_record_id: int
+    right_record_id: int
+    entity_type: str
+    model_version: int
+    match_weight: float
+    probability: float
+    attributes: dict[str, dict] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "left_record_id": self.left_record_id,
+            "right_record_id": self.right_record_id,
+            "entity_type": self.entity_type,
+            "model_version": self.model_version,
+            "match_weight": self.match_weight,
+            "probability": self.probability,
+            "attributes": self.attributes,
+        }
+
+
+def explain_pair(*, left_record_id: int, right_record_id: int) -> Explanation:
+    """Score two source records of one entity type with its active model and explain it.
+
+    Raises SourceRecordNotFound, NoActiveModel, or ValueError for records of different
+    entity types. Writes nothing.
+    """
+    from mdm.models import SourceRecord
+
+    rows = {
+        pk: (entity_type, (pk, match_keys, attributes))
+        for pk, entity_type, match_keys, attributes in SourceRecord.objects.filter(
+            pk__in=[left_record_id, right_record_id]
+        ).values_list("pk", "entity_type", "match_keys", "attributes")
+    }
+    for pk in (left_record_id, right_record_id):
+        if pk not in rows:
+            raise SourceRecordNotFound(pk)
+    entity_type = rows[left_record_id][0]
+    if rows[right_record_id][0] != entity_type:
+        raise ValueError("a pair compares two records of the same entity type")
+    spec = get_spec(entity_type)
+    model = require_active_model(entity_type)
+    frame = scoring_frame(spec, model, [rows[pk][1] for pk in sorted(set(rows))])
+    scored = score_pairs(model, frame, [(left_record_id, right_record_id)])
+    row = scored.iloc[0]
+    return Explanation(
+        left_record_id=left_record_id,
+        right_record_id=right_record_id,
+        entity_type=entity_type,
+        model_version=model.version,
+        match_weight=float(row["match_weight"]),
+        probability=float(row["match_probability"]),
+        attributes=explanation(row, level_labels(model.settings)),
+    )

@@ -1,0 +1,72 @@
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from api.models import IntegrationToken
+from mdm.services.ingest import get_source_system, ingest_records
+
+ACME = {
+    "kind": "organization",
+    "name": "ACME Inc.",
+    "email": "INFO@ACME.COM",
+    "country": "Germany",
+    "tax_id": "de 123 456 789",
+}
+
+
+def bearer(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def crm_token(db) -> str:
+    _, token = IntegrationToken.issue(get_source_system("crm", create=True))
+    return token
+
+
+@pytest.fixture
+def crm(crm_token) -> APIClient:
+    return bearer(crm_token)
+
+
+@pytest.fixture
+def erp(db) -> APIClient:
+    _, token = IntegrationToken.issue(get_source_system("erp", create=True))
+    return bearer(token)
+
+
+def _user_client(django_user_model, name: str, group: str | None) -> APIClient:
+    user = django_user_model.objects.create_user(name, password="pw-secret-123")
+    if group:
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def steward_api(django_user_model) -> APIClient:
+    return _user_client(django_user_model, "stella", "steward")
+
+
+@pytest.fixture
+def auditor_api(django_user_model) -> APIClient:
+    return _user_client(django_user_model, "audrey", "auditor")
+
+
+@pytest.fixture
+def no_role_api(django_user_model) -> APIClient:
+    return _user_client(django_user_model, "nobody", None)
+
+
+def load(system: str, rows: list[dict], entity: str = "customer"):
+    return ingest_records(
+        entity_type=entity,
+        system_code=system,
+        rows=list(enumerate(rows, start=1)),
+        actor="test",
+        create_system=True,
+        collect_results=True,
+    )

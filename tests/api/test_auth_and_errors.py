@@ -1,0 +1,161 @@
+"""Tokens, roles, throttling and the one error shape — through the real stack."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from api.models import IntegrationToken, hash_token
+from mdm.models import SourceSystem
+from tests.api.conftest import ACME, bearer
+
+pytestmark = pytest.mark.django_db
+
+XREF = "/api/v1/xref/customer/crm/1"
+
+
+def test_create_integration_prints_a_token_that_is_stored_only_hashed():
+    out = io.StringIO()
+    call_command("create_integration", "billing", stdout=out, stderr=io.StringIO())
+    token = out.getvalue().strip()
+
+    row = IntegrationToken.objects.get()
+    assert SourceSystem.objects.filter(code="billing").exists()
+    assert row.token_hash == hash_token(token)
+    assert token not in (row.token_hash, row.prefix)
+    assert token.startswith(row.prefix)
+
+
+def test_create_integration_again_rotates_the_token():
+    first, second = io.StringIO(), io.StringIO()
+    call_command("create_integration", "billing", stdout=first, stderr=io.StringIO())
+    call_command("create_integration", "billing", stdout=second, stderr=io.StringIO())
+
+    old = bearer(first.getvalue().strip()).get("/api/v1/events")
+    new = bearer(second.getvalue().strip()).get("/api/v1/events")
+
+    assert old.status_code == 401
+    assert new.status_code == 200
+    assert IntegrationToken.objects.filter(revoked=False).count() == 1
+
+
+def test_no_credentials_is_401_with_www_authenticate_and_the_error_shape():
+    response = APIClient().get(XREF, HTTP_X_CORRELATION_ID="corr-123")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert response.json() == {
+        "error": {
+            "code": "not_authenticated",
+            "message": "Authentication credentials were not provided.",
+            "fields": {},
+            "correlation_id": "corr-123",
+        }
+    }
+    assert response["X-Correlation-ID"] == "corr-123"
+
+
+def test_unknown_token_is_401():
+    response = bearer("not-a-token").get(XREF)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_revoked_token_is_401(crm_token):
+    IntegrationToken.objects.update(revoked=True)
+
+    assert bearer(crm_token).get(XREF).status_code == 401
+
+
+@override_settings(KEYSTONE_API_TOKEN_CACHE_SECONDS=0)
+def test_token_revoked_after_use_is_refused_when_not_cached(crm_token):
+    assert bearer(crm_token).get(XREF).status_code == 404
+    IntegrationToken.objects.update(revoked=True)
+
+    assert bearer(crm_token).get(XREF).status_code == 401
+
+
+def test_integration_cannot_write_another_systems_records(crm, erp):
+    response = crm.put("/api/v1/sources/erp/customer/9", ACME, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert "crm" in response.json()["error"]["message"]
+
+
+def test_integration_reads_what_other_systems_wrote(crm, erp):
+    erp.put("/api/v1/sources/erp/customer/9", ACME, format="json")
+
+    assert crm.get("/api/v1/xref/customer/erp/9").status_code == 200
+
+
+def test_auditor_reads_but_cannot_write(auditor_api, crm):
+    crm.put("/api/v1/sources/crm/customer/1", ACME, format="json")
+
+    assert auditor_api.get(XREF).status_code == 200
+    assert auditor_api.put("/api/v1/sources/crm/customer/2", ACME, format="json").status_code == 403
+
+
+def test_signed_in_user_without_a_role_is_403(no_role_api):
+    assert no_role_api.get(XREF).status_code == 403
+
+
+def test_steward_writes_any_system(steward_api, crm):
+    response = steward_api.put("/api/v1/sources/crm/customer/7", ACME, format="json")
+
+    assert response.status_code == 201
+
+
+@override_settings(KEYSTONE_API_THROTTLE_RATE="3/min")
+def test_a_token_over_its_rate_gets_429_with_retry_after(crm):
+    statuses = [crm.get("/api/v1/events").status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+    last = crm.get("/api/v1/events")
+    assert last.json()["error"]["code"] == "throttled"
+    assert int(last["Retry-After"]) >= 0
+
+
+def test_unknown_entity_is_404_in_the_error_shape(crm):
+    response = crm.get("/api/v1/xref/spaceship/crm/1")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert "spaceship" in response.json()["error"]["message"]
+
+
+def test_malformed_json_is_400(crm):
+    response = crm.put(
+        "/api/v1/sources/crm/customer/1", "{not json", content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_health_and_readiness_need_no_token():
+    assert APIClient().get("/healthz").json() == {"status": "ok"}
+    ready = APIClient().get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
+def test_readiness_is_503_when_the_broker_is_unreachable():
+    response = APIClient().get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"].startswith("error")
+
+
+def test_schema_and_offline_swagger_ui_are_served(crm):
+    schema = crm.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    docs = APIClient().get("/api/docs/")
+
+    assert schema.status_code == 200
+    assert "/api/v1/xref/{entity}/lookup" in schema.json()["paths"]
+    assert docs.status_code == 200
+    assert b"drf_spectacular_sidecar" in docs.content

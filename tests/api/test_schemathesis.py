@@ -1,0 +1,61 @@
+"""Property-based run of the OpenAPI schema against the app itself (WSGI, same database):
+no 5xx, every status code, content type and body as documented. Bounded examples."""
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from config.wsgi import application
+from tests.api.conftest import ACME, load
+
+
+@schemathesis.serializer("application/x-ndjson")
+def ndjson(ctx, value) -> dict:
+    return {"data": value if isinstance(value, bytes) else str(value).encode()}
+
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """Requests go straight to the WSGI app, whose request signals would close the test's
+    connection mid-transaction (Django's own test client disconnects them the same way)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def auth_headers(crm_token):
+    load("crm", [{**ACME, "source_key": "1"}, {**ACME, "source_key": "2", "name": "Globex"}])
+    return {"Authorization": f"Bearer {crm_token}"}
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_conforms_to_its_schema(case, auth_headers):
+    case.call_and_validate(headers=auth_headers, checks=CHECKS)

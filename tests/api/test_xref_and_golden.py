@@ -1,0 +1,241 @@
+"""Cross-reference lookups (now and as of), golden records, merges answered by 308."""
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from mdm.models import GoldenRecord, SourceRecord
+from mdm.services.resolution import merge
+from tests.api.conftest import ACME, load
+
+pytestmark = pytest.mark.django_db
+
+
+def merged_pair():
+    """crm:1 and erp:A on one golden record (erp's merged into crm's)."""
+    load("crm", [{**ACME, "source_key": "1"}])
+    load("erp", [{**ACME, "source_key": "A", "name": "ACME Incorporated"}])
+    survivor = SourceRecord.objects.get(source_key="1").golden
+    loser = SourceRecord.objects.get(source_key="A").golden
+    merge(survivor=survivor, loser=loser, actor="test", reason="same company")
+    return survivor.pk, loser.pk
+
+
+def lookup(client, keys, **params):
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return client.post(f"/api/v1/xref/customer/lookup?{query}", {"keys": keys}, format="json")
+
+
+def test_xref_answers_the_golden_id_and_every_systems_key(crm):
+    survivor, _ = merged_pair()
+
+    response = crm.get("/api/v1/xref/customer/erp/A")
+
+    assert response.json() == {
+        "system": "erp",
+        "source_key": "A",
+        "found": True,
+        "golden_id": survivor,
+        "status": "active",
+        "deleted": False,
+        "keys": [{"system": "crm", "source_key": "1"}, {"system": "erp", "source_key": "A"}],
+    }
+
+
+def test_unknown_xref_is_404(crm):
+    assert crm.get("/api/v1/xref/customer/crm/nope").status_code == 404
+
+
+def test_batch_lookup_answers_in_order_with_unknown_keys_not_found(crm):
+    survivor, _ = merged_pair()
+
+    response = lookup(
+        crm,
+        [
+            {"system": "erp", "source_key": "A"},
+            {"system": "crm", "source_key": "missing"},
+            {"system": "nosuch", "source_key": "1"},
+            {"system": "crm", "source_key": 1},
+        ],
+    )
+
+    results = response.json()["results"]
+    assert [r["found"] for r in results] == [True, False, False, True]
+    assert results[0]["golden_id"] == results[3]["golden_id"] == survivor
+
+
+def test_batch_lookup_uses_the_same_number_of_queries_for_10_or_500_keys(crm):
+    load("crm", [{**ACME, "source_key": str(i), "name": f"Co {i}"} for i in range(500)])
+    keys = [{"system": "crm", "source_key": str(i)} for i in range(500)]
+    lookup(crm, keys[:1])  # warm up: token last_used_at write, content types
+
+    with CaptureQueriesContext(connection) as few:
+        assert lookup(crm, keys[:10]).status_code == 200
+    with CaptureQueriesContext(connection) as many:
+        response = lookup(crm, keys)
+
+    assert all(r["found"] for r in response.json()["results"])
+    assert len(many) == len(few) <= 4
+
+
+def test_batch_lookup_as_of_uses_a_constant_number_of_queries(crm):
+    load("crm", [{**ACME, "source_key": str(i), "name": f"Co {i}"} for i in range(300)])
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    keys = [{"system": "crm", "source_key": str(i)} for i in range(300)]
+    lookup(crm, keys[:1], as_of=now)
+
+    with CaptureQueriesContext(connection) as few:
+        lookup(crm, keys[:5], as_of=now)
+    with CaptureQueriesContext(connection) as many:
+        response = lookup(crm, keys, as_of=now)
+
+    assert all(r["found"] for r in response.json()["results"])
+    assert len(many) == len(few)
+
+
+def test_more_than_1000_keys_is_413(crm):
+    keys = [{"system": "crm", "source_key": str(i)} for i in range(1001)]
+
+    assert lookup(crm, keys).status_code == 413
+
+
+def test_lookup_with_a_malformed_key_is_422_naming_it(crm):
+    response = lookup(crm, [{"system": "crm", "source_key": "1"}, {"system": "crm"}])
+
+    assert response.status_code == 422
+    assert list(response.json()["error"]["fields"]) == ["keys[1]"]
+
+
+def test_xref_as_of_answers_from_history_before_the_merge(crm):
+    load("crm", [{**ACME, "source_key": "1"}])
+    load("erp", [{**ACME, "source_key": "A"}])
+    time.sleep(0.01)
+    before_merge = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    survivor = SourceRecord.objects.get(source_key="1").golden
+    loser = SourceRecord.objects.get(source_key="A").golden
+    merge(survivor=survivor, loser=loser, actor="test", reason="same")
+
+    then = crm.get("/api/v1/xref/customer/erp/A", {"as_of": before_merge}).json()
+    now = crm.get("/api/v1/xref/customer/erp/A").json()
+
+    assert then["golden_id"] == loser.pk
+    assert then["keys"] == [{"system": "erp", "source_key": "A"}]
+    assert now["golden_id"] == survivor.pk
+
+
+def test_xref_as_of_before_the_record_existed_is_404(crm):
+    load("crm", [{**ACME, "source_key": "1"}])
+
+    response = crm.get("/api/v1/xref/customer/crm/1", {"as_of": "2000-01-01T00:00:00Z"})
+
+    assert response.status_code == 404
+
+
+def test_bad_as_of_is_422(crm):
+    response = crm.get("/api/v1/xref/customer/crm/1", {"as_of": "yesterday"})
+
+    assert response.status_code == 422
+    assert "as_of" in response.json()["error"]["fields"]
+
+
+def test_golden_record_has_values_lineage_members_and_relations(crm):
+    survivor, loser = merged_pair()
+
+    body = crm.get(f"/api/v1/golden/customer/{survivor}").json()
+
+    assert body["values"]["tax_id"] == "DE123456789"
+    assert body["lineage"]["name"]["rule"]
+    assert [(m["system"], m["source_key"]) for m in body["members"]] == [("crm", "1"), ("erp", "A")]
+    assert body["relations"] == {"parent": None}
+    assert body["merged_from"] == [loser]
+
+
+def test_merged_id_answers_308_to_the_survivor_following_chains(crm):
+    survivor, loser = merged_pair()
+    load("billing", [{**ACME, "source_key": "b1"}])
+    third = SourceRecord.objects.get(source_key="b1").golden
+    merge(survivor=third, loser=GoldenRecord.objects.get(pk=survivor), actor="test", reason="again")
+
+    response = crm.get(f"/api/v1/golden/customer/{loser}")
+
+    assert response.status_code == 308
+    assert response["Location"].endswith(f"/api/v1/golden/customer/{third.pk}")
+    assert response.json()["merged_into"] == third.pk
+
+
+def test_golden_of_another_entity_type_is_404(crm):
+    survivor, _ = merged_pair()
+
+    assert crm.get(f"/api/v1/golden/product/{survivor}").status_code == 404
+    assert crm.get("/api/v1/golden/customer/CUS-NOPE").status_code == 404
+
+
+def test_golden_list_filters_and_paginates_by_cursor(crm):
+    load(
+        "crm",
+        [
+            {**ACME, "source_key": "1"},
+            {"source_key": "2", "name": "Globex", "country": "FR", "tax_id": "FR999"},
+            {"source_key": "3", "name": "Initech", "country": "US"},
+        ],
+    )
+    load("erp", [{"source_key": "x", "name": "Umbrella", "country": "DE"}])
+
+    def ids(**params):
+        return [
+            g["display_name"] for g in crm.get("/api/v1/golden/customer", params).json()["results"]
+        ]
+
+    assert ids(name="glob") == ["Globex"]
+    assert ids(tax_id="de 123.456.789") == ["ACME Inc."]
+    assert ids(email="info@acme.com") == ["ACME Inc."]
+    assert sorted(ids(country="Germany")) == ["ACME Inc.", "Umbrella"]
+    assert ids(system="erp") == ["Umbrella"]
+    assert len(ids(updated_since="2000-01-01T00:00:00Z")) == 4
+    first = crm.get("/api/v1/golden/customer", {"limit": 3}).json()
+    second = crm.get(first["next"]).json()
+    assert len(first["results"]) == 3
+    assert len(second["results"]) == 1
+
+
+def test_golden_history_lists_versions_newest_first(crm):
+    survivor, _ = merged_pair()
+
+    body = crm.get(f"/api/v1/golden/customer/{survivor}/history").json()
+
+    dates = [row["history_date"] for row in body["results"]]
+    assert dates == sorted(dates, reverse=True)
+    assert body["results"][-1]["history_type"] == "+"
+    assert {row["actor"] for row in body["results"]} >= {"test"}
+
+
+def test_single_xref_is_one_query_once_the_token_is_known(crm):
+    merged_pair()
+    crm.get("/api/v1/xref/customer/erp/A")  # warm up: the token is verified and remembered
+
+    with CaptureQueriesContext(connection) as queries:
+        response = crm.get("/api/v1/xref/customer/erp/A")
+
+    assert response.json()["keys"] == [
+        {"system": "crm", "source_key": "1"},
+        {"system": "erp", "source_key": "A"},
+    ]
+    assert len(queries) == 1
+
+
+def test_tombstoned_record_is_found_marked_deleted_with_its_golden_id(crm):
+    crm.put("/api/v1/sources/crm/customer/1", ACME, format="json")
+    crm.delete("/api/v1/sources/crm/customer/1")
+
+    body = crm.get("/api/v1/xref/customer/crm/1").json()
+
+    assert (body["found"], body["deleted"], body["status"], body["keys"]) == (
+        True,
+        True,
+        "retired",
+        [],
+    )
