@@ -210,10 +210,10 @@ def _ingest_chunk(
     store_rejections: bool,
 ) -> list[int]:
     now = timezone.now()
-    incoming: list[IncomingRecord] = []
+    incoming: list[tuple[int, IncomingRecord]] = []
     rejections: list[IngestRejection] = []
-    outcomes: list[RecordOutcome] = []
-    for line, row in chunk:
+    outcomes: dict[int, RecordOutcome] = {}  # by position in the chunk: results in input order
+    for position, (line, row) in enumerate(chunk):
         try:
             record = prepare_record(entity, system, row, line=line)
         except RecordRejected as rejected:
@@ -231,9 +231,9 @@ def _ingest_chunk(
                 )
             )
             summary.rejections.append((line, str(rejected)))
-            outcomes.append(RecordOutcome(line, key, REJECTED, reason=str(rejected)))
+            outcomes[position] = RecordOutcome(line, key, REJECTED, reason=str(rejected))
             continue
-        incoming.append(record)
+        incoming.append((position, record))
         for attribute, problem in record.invalid.items():
             summary.flagged.append((line, attribute, problem["reason"]))
 
@@ -242,15 +242,15 @@ def _ingest_chunk(
         for r in SourceRecord.objects.filter(
             entity_type=entity.name,
             source_system=system,
-            source_key__in={r.source_key for r in incoming},
+            source_key__in={r.source_key for _, r in incoming},
         )
     }
     to_create: dict[str, SourceRecord] = {}
     to_update: dict[str, SourceRecord] = {}
-    for record in incoming:
+    for position, record in incoming:
         current = to_create.get(record.source_key) or existing.get(record.source_key)
         outcome = _classify(current, record)
-        outcomes.append(RecordOutcome(record.line, record.source_key, outcome))
+        outcomes[position] = RecordOutcome(record.line, record.source_key, outcome)
         if outcome in (UNCHANGED, STALE):
             continue
         if current is None:
@@ -305,15 +305,16 @@ def _ingest_chunk(
             reason=f"rejected: {reason}",
         )
 
-    for outcome in outcomes:
+    ordered = [outcomes[position] for position in sorted(outcomes)]
+    for outcome in ordered:
         summary.counts[outcome.outcome] += 1
     if collect_results:
         golden_by_key = {
             key: r.golden_id for key, r in {**existing, **to_create, **to_update}.items()
         }
-        for outcome in outcomes:
+        for outcome in ordered:
             outcome.golden_id = golden_by_key.get(outcome.source_key)
-        summary.results.extend(outcomes)
+        summary.results.extend(ordered)
     return [r.pk for r in [*to_create.values(), *to_update.values()]]
 
 

@@ -299,3 +299,16 @@ def test_golden_as_of_returns_the_values_in_force_at_that_moment():
 
     assert golden_as_of(golden_id, before_update).values["email"] == "info@acme.com"
     assert golden_as_of(golden_id, timezone.now()).values["email"] == "new@acme.com"
+
+
+def test_per_record_results_come_back_in_input_order():
+    summary = load(
+        [ACME, {**ACME, "source_key": ""}, {**ACME, "source_key": "2"}], collect_results=True
+    )
+
+    assert [(r.line, r.outcome) for r in summary.results] == [
+        (2, "loaded"),
+        (3, "rejected"),
+        (4, "loaded"),
+    ]
+    assert summary.results[0].golden_id == SourceRecord.objects.get(source_key="1").golden_id
