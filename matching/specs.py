@@ -1,10 +1,16 @@
 """Match specs: per entity type, the Splink comparisons and blocking rules, kept as data.
 
 A spec names the columns the matching frame carries (each read from a source record's
-normalized ``match_keys`` or canonical ``attributes``), the comparisons Splink scores,
+normalized ``match_keys``, canonical ``attributes``, or ``references`` resolved to the golden
+ID they point at), the comparisons Splink scores,
 the blocking rules that generate candidate pairs for prediction, the deterministic rules used
 to estimate the prior, and the blocking rules EM trains m probabilities over. Thresholds
 (auto-link, review band) live here too, overridable from settings.
+
+Where EM cannot learn a parameter honestly (moves vetoed by a -35 bit "other address",
+identifier u values inflated by matches in small catalogues, levels with no pairs before
+references resolve) the level carries a declared m (and u) that training leaves alone; the
+comments at each say why. Figures: docs/benchmarks.md, "Matching".
 
 Nothing here touches a database; `settings_for` turns a spec into a Splink settings object.
 """
@@ -487,20 +493,27 @@ ENTITLEMENT_HOLDER = cl.CustomComparison(
                 "same contract, other product",
             ),
             0.001,
+            1e-4,
         ),
         _pinned(
             cll.CustomLevel(f'"contract_l" = "contract_r" AND {_START_CLOSE}', "same contract"),
             0.1,
+            1e-5,
         ),
-        _pinned(cll.CustomLevel('"contract_l" = "contract_r"', "same contract, other start"), 0.02),
+        _pinned(
+            cll.CustomLevel('"contract_l" = "contract_r"', "same contract, other start"),
+            0.02,
+            1e-5,
+        ),
         _pinned(
             cll.CustomLevel(
                 f'"customer_l" = "customer_r" AND "end_date_l" = "end_date_r" AND {_START_CLOSE}',
                 "same customer and term",
             ),
             0.08,
+            1e-4,
         ),
-        _pinned(cll.ExactMatchLevel("customer"), 0.029),
+        _pinned(cll.ExactMatchLevel("customer"), 0.029, 1e-3),
         _pinned(cll.ElseLevel(), 0.02),
     ],
 )
@@ -541,9 +554,12 @@ ENTITLEMENT_SPEC = MatchSpec(
         block_on("product", "end_date"),
         block_on("start_date", "end_date", "quantity"),
     ),
+    # The last rule needs no reference, so the prior never comes out 0 (a math error in EM)
+    # while references are unresolved.
     deterministic_rules=(
         block_on("contract", "product"),
         block_on("customer", "product", "end_date"),
+        block_on("start_date", "end_date", "quantity", "status"),
     ),
     # Contract + product finds only the copies in systems that carry both (not customer
     # success's): a low recall.

