@@ -201,7 +201,9 @@ class RankedQueue:
         )
         page = []
         for row in terms:
-            candidate = loaded[row["pk"]]
+            candidate = loaded.get(row["pk"])
+            if candidate is None:  # deleted between the two queries
+                continue
             for name in PRIORITY_TERMS:
                 setattr(candidate, name, row[name])
             page.append(candidate)

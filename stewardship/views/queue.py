@@ -14,7 +14,14 @@ from django.utils.http import urlencode
 
 from matching.decisions import decide
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
-from matching.selectors import AGE_BANDS, PROBABILITY_BANDS, QueueFilters, review_queue
+from matching.selectors import (
+    AGE_BANDS,
+    PROBABILITY_BANDS,
+    QueueFilters,
+    RankedQueue,
+    next_candidate,
+    review_queue,
+)
 from mdm.entities import ENTITIES, get_entity
 from mdm.models import SourceSystem
 from stewardship.selectors import golden_members
@@ -61,7 +68,7 @@ class QueueView(StewardView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         filters = filters_from(self.request.GET)
-        paginator = Paginator(review_queue(filters), PAGE_SIZE)
+        paginator = Paginator(RankedQueue(filters), PAGE_SIZE)
         page = paginator.get_page(self.request.GET.get("page"))
         context.update(
             filters=filters,
@@ -110,7 +117,7 @@ class NextCandidateView(StewardView):
 
     def get(self, request, *args, **kwargs):
         filters = filters_from(request.GET)
-        ahead = review_queue(replace(filters, exclude_ids=skipped(request))).first()
+        ahead = next_candidate(replace(filters, exclude_ids=skipped(request)))
         if ahead is None:
             messages.info(request, "No more open candidates for these filters.")
             query = urlencode(filters.as_query())

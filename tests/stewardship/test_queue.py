@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
-from matching.selectors import QueueFilters, review_queue
+from matching.selectors import QueueFilters, RankedQueue, review_queue
 from mdm.models import GoldenRecord
 from mdm.services.ingest import ingest_records
 from tests.stewardship.conftest import make_candidate
@@ -49,6 +49,17 @@ def test_more_at_stake_breaks_a_tie_in_uncertainty():
 
     assert queue == [busy, plain]
     assert queue[0].related == 3
+
+
+def test_a_queue_page_ranks_as_the_full_queue():
+    for n, probability in enumerate((0.93, 0.51, 0.7, 0.62, 0.85)):
+        make_candidate(company(n), company(n), probability=probability)
+
+    page = RankedQueue(QueueFilters())[1:4]
+
+    assert page == list(review_queue())[1:4]
+    assert [c.priority for c in page] == [c.priority for c in list(review_queue())[1:4]]
+    assert RankedQueue(QueueFilters(band="uncertain")).count() == 1
 
 
 def test_filters_narrow_the_queue():
