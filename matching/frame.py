@@ -1,18 +1,36 @@
 """The matching frame: one row per live source record of an entity type, as an Arrow table.
 
 ``unique_id`` is the SourceRecord primary key; every other column is declared by the match spec
-and read from the record's ``match_keys`` or ``attributes``. Values are strings (or null), so
-Splink sees the same types whatever the source sent. One query, whatever the size.
+and read from the record's ``match_keys`` or ``attributes``, or (a ``REFERENCES`` column) is the
+golden ID its reference resolves to. Values are strings (or null), so Splink sees the same types
+whatever the source sent.
+
+A reference (``references["customer_key"]``) is a source key in the record's own system: it
+resolves to the golden record of the target entity's source record with that key in that
+system, followed through merges to the surviving active golden record, or null. The batch
+frame, incremental matching, the probe and `explain_pair` all resolve through
+`resolve_references`, so a pair scores the same whichever path builds its frame. Reading a
+frame costs a constant number of queries, whatever the number of records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
+from django.db.models import Q
 
-from matching.specs import MATCH_KEYS, MatchSpec
-from mdm.models import SourceRecord
+from matching.specs import ATTRIBUTES, MATCH_KEYS, REFERENCES, MatchSpec
+from mdm.entities import get_entity
+from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
+
+# The source record fields a frame is built from, in the order `frame_from_records` reads them.
+RECORD_FIELDS = ("pk", "source_system_id", "match_keys", "attributes", "references")
+# Above this many keys of one target entity, read the target's records of the systems involved
+# instead of naming every key (a batch frame): the query stays within parameter limits.
+KEY_LIST_LIMIT = 500
+MAX_REDIRECTS = 10  # merges are flattened to one hop; more is a loop, not a chain
 
 
 def _text(value) -> str | None:
@@ -22,25 +40,147 @@ def _text(value) -> str | None:
     return text or None
 
 
+def reference_targets(spec: MatchSpec) -> dict[str, str]:
+    """Reference key → the entity it points at, for the spec's REFERENCES columns."""
+    declared = {r.column: r.target for r in get_entity(spec.entity_type).references}
+    targets = {}
+    for source, key in spec.columns.values():
+        if source == REFERENCES:
+            if key not in declared:
+                raise ValueError(f"{spec.entity_type} declares no reference {key!r}")
+            targets[key] = declared[key]
+    return targets
+
+
+def _goldens_by_key(
+    target: str, wanted: set[tuple[int, str]]
+) -> dict[tuple[int, str], tuple[str, str, str | None]]:
+    """(system, key) → (golden ID, its status, its merged_into) for the target's records."""
+    records = SourceRecord.objects.filter(entity_type=target, golden__isnull=False)
+    if len(wanted) > KEY_LIST_LIMIT:
+        records = records.filter(source_system_id__in={system for system, _ in wanted})
+    else:
+        by_system: dict[int, list[str]] = defaultdict(list)
+        for system, key in sorted(wanted):
+            by_system[system].append(key)
+        condition = Q()
+        for system, keys in by_system.items():
+            condition |= Q(source_system_id=system, source_key__in=keys)
+        records = records.filter(condition)
+    found = {}
+    for system, key, golden, status, merged_into in records.values_list(
+        "source_system_id", "source_key", "golden_id", "golden__status", "golden__merged_into_id"
+    ):
+        if (system, key) in wanted:
+            found[(system, key)] = (golden, status, merged_into)
+    return found
+
+
+def _survivors(goldens: Iterable[tuple[str, str, str | None]]) -> dict[str, str | None]:
+    """Golden ID → the active golden record it is or was merged into (None: retired, or a
+    broken chain). One query per merge hop still open: one, as merges are flattened."""
+    survivor: dict[str, str | None] = {}
+    pending: dict[str, str] = {}  # a merged golden → the golden it points at now
+    for golden, status, merged_into in goldens:
+        if status == GoldenStatus.ACTIVE:
+            survivor[golden] = golden
+        elif status == GoldenStatus.MERGED and merged_into:
+            pending[golden] = merged_into
+        else:
+            survivor[golden] = None
+    for _ in range(MAX_REDIRECTS):
+        if not pending:
+            break
+        hops = dict(
+            (pk, (status, merged_into))
+            for pk, status, merged_into in GoldenRecord.objects.filter(
+                pk__in=set(pending.values())
+            ).values_list("pk", "status", "merged_into_id")
+        )
+        still: dict[str, str] = {}
+        for golden, points_at in pending.items():
+            status, merged_into = hops.get(points_at, (None, None))
+            if status == GoldenStatus.ACTIVE:
+                survivor[golden] = points_at
+            elif status == GoldenStatus.MERGED and merged_into:
+                still[golden] = merged_into
+            else:
+                survivor[golden] = None
+        pending = still
+    survivor.update(dict.fromkeys(pending))
+    return survivor
+
+
+def resolve_references(
+    spec: MatchSpec, records: Iterable[tuple[int, int | None, Mapping | None]]
+) -> dict[int, dict[str, str]]:
+    """(pk, source system id, references) → per pk, {reference key: surviving golden ID} for
+    the spec's REFERENCES columns that resolve. One query per target entity and one per open
+    merge hop, whatever the number of records."""
+    targets = reference_targets(spec)
+    if not targets:
+        return {}
+    wanted: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    pointers: list[tuple[int, str, str, tuple[int, str]]] = []
+    for pk, system, references in records:
+        for key, target in targets.items():
+            source_key = _text((references or {}).get(key))
+            if system is None or source_key is None:
+                continue
+            wanted[target].add((system, source_key))
+            pointers.append((pk, key, target, (system, source_key)))
+    found = {target: _goldens_by_key(target, pairs) for target, pairs in wanted.items()}
+    survivor = _survivors(golden for by_key in found.values() for golden in by_key.values())
+    resolved: dict[int, dict[str, str]] = defaultdict(dict)
+    for pk, key, target, pair in pointers:
+        golden = found[target].get(pair)
+        golden_id = survivor.get(golden[0]) if golden else None
+        if golden_id is not None:
+            resolved[pk][key] = golden_id
+    return dict(resolved)
+
+
 def build_frame(spec: MatchSpec, *, record_ids: Iterable[int] | None = None) -> pa.Table:
     """The live (not deleted) source records of `spec.entity_type`, optionally only `record_ids`."""
     records = SourceRecord.objects.filter(entity_type=spec.entity_type, deleted=False)
     if record_ids is not None:
         records = records.filter(pk__in=list(record_ids))
-    rows = records.order_by("pk").values_list("pk", "match_keys", "attributes")
-    return frame_from_rows(spec, rows)
+    return frame_from_records(spec, records.order_by("pk").values_list(*RECORD_FIELDS))
 
 
-def frame_from_rows(spec: MatchSpec, rows: Iterable[tuple[int, dict, dict]]) -> pa.Table:
-    """Pure: (pk, match_keys, attributes) tuples → the Arrow table Splink reads."""
+def frame_from_records(spec: MatchSpec, records: Iterable[tuple]) -> pa.Table:
+    """Rows of `RECORD_FIELDS` → the frame, references resolved (`resolve_references`)."""
+    records = list(records)
+    resolved = resolve_references(
+        spec, ((pk, system, references) for pk, system, _, _, references in records)
+    )
+    return frame_from_rows(
+        spec,
+        ((pk, match_keys, attributes) for pk, _, match_keys, attributes, _ in records),
+        references=resolved,
+    )
+
+
+def frame_from_rows(
+    spec: MatchSpec,
+    rows: Iterable[tuple[int, dict, dict]],
+    *,
+    references: Mapping[int, Mapping[str, str]] | None = None,
+) -> pa.Table:
+    """Pure: (pk, match_keys, attributes) tuples, and per pk the resolved references
+    ({reference key: golden ID}), → the Arrow table Splink reads."""
+    references = references or {}
     ids: list[int] = []
     columns: dict[str, list[str | None]] = {name: [] for name in spec.columns}
     for pk, match_keys, attributes in rows:
         ids.append(pk)
-        sources = {MATCH_KEYS: match_keys or {}}
+        sources = {
+            MATCH_KEYS: match_keys or {},
+            ATTRIBUTES: attributes or {},
+            REFERENCES: references.get(pk) or {},
+        }
         for name, (source, key) in spec.columns.items():
-            found = sources[MATCH_KEYS] if source == MATCH_KEYS else (attributes or {})
-            columns[name].append(_text(found.get(key)))
+            columns[name].append(_text(sources[source].get(key)))
     arrays = {"unique_id": pa.array(ids, type=pa.int64())}
     arrays.update({name: pa.array(values, type=pa.string()) for name, values in columns.items()})
     return pa.table(arrays)

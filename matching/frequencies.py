@@ -22,6 +22,8 @@ from matching.engine import local_connection
 from matching.models import TermFrequency
 
 MAX_STORED_LENGTH = 1000
+# What `compute` returns, also with no column to compute: `rebuild` reads these types.
+SCHEMA = pa.schema([("column", pa.string()), ("value", pa.string()), ("frequency", pa.float64())])
 
 
 def tf_columns(model: dict) -> tuple[str, ...]:
@@ -38,9 +40,10 @@ def tf_columns(model: dict) -> tuple[str, ...]:
 def compute(
     frame: pa.Table, columns: tuple[str, ...], *, con: duckdb.DuckDBPyConnection | None = None
 ) -> pa.Table:
-    """(column, value, frequency) for every non-null value of `columns` in `frame`."""
+    """(column, value, frequency) for every non-null value of `columns` in `frame`, typed as
+    `SCHEMA` (an empty table when the model adjusts no column)."""
     if not columns:
-        return pa.table({"column": [], "value": [], "frequency": []})
+        return SCHEMA.empty_table()
     con = con or local_connection()
     view = "__keystone_tf_frame"
     con.register(view, frame)
@@ -51,7 +54,7 @@ def compute(
                 from {view} where "{column}" is not null group by "{column}" """
             for column in columns
         )
-        return con.sql(sql).to_arrow_table()
+        return con.sql(sql).to_arrow_table().cast(SCHEMA)
     finally:
         con.unregister(view)
 

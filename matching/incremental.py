@@ -26,6 +26,7 @@ from django.utils import timezone
 from matching import keys
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
+from matching.frame import RECORD_FIELDS
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision
 from matching.scoring import (
     active_model,
@@ -79,11 +80,11 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
 
     changed = list(
         SourceRecord.objects.filter(pk__in=list(record_ids), entity_type=entity_type).values_list(
-            "pk", "deleted", "match_keys", "attributes"
+            "deleted", *RECORD_FIELDS
         )
     )
-    live = sorted((pk, mk, attrs) for pk, deleted, mk, attrs in changed if not deleted)
-    removed = [pk for pk, deleted, _, _ in changed if deleted]
+    live = sorted(tuple(record) for deleted, *record in changed if not deleted)
+    removed = [record[0] for deleted, *record in changed if deleted]
     summary.records, summary.removed = len(live), len(removed)
 
     frame = scoring_frame(spec, model, live)
@@ -97,12 +98,11 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
         return summary
 
     found = keys.candidates(entity_type, record_keys)
-    others = set().union(*found.values()) - {pk for pk, _, _ in live}
+    changed_ids = [record[0] for record in live]
+    others = set().union(*found.values()) - set(changed_ids)
     summary.candidates_found = len(others)
     other_rows = list(
-        SourceRecord.objects.filter(pk__in=list(others), deleted=False).values_list(
-            "pk", "match_keys", "attributes"
-        )
+        SourceRecord.objects.filter(pk__in=list(others), deleted=False).values_list(*RECORD_FIELDS)
     )
     frame = scoring_frame(spec, model, sorted([*live, *other_rows]))
     present = set(frame["unique_id"].to_pylist())
@@ -118,7 +118,6 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     summary.pairs_scored = len(scored)
     scored = scored[scored["match_probability"] >= thresholds.review]
 
-    changed_ids = [pk for pk, _, _ in live]
     for attempt in range(1, ATTEMPTS + 1):
         try:
             merges, review = _apply(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from matching import keys
+from matching.frame import RECORD_FIELDS
 from matching.scoring import (
     explanation,
     level_labels,
@@ -17,7 +18,7 @@ from matching.scoring import (
 )
 from matching.specs import get_spec
 from mdm.entities import get_entity
-from mdm.models import SourceRecord
+from mdm.models import SourceRecord, SourceSystem
 from mdm.normalize import normalize_record
 
 PROBE_ID = 0  # source record ids start at 1
@@ -37,14 +38,25 @@ class ProbeMatch:
         return dict(self.__dict__)
 
 
-def probe_matches(*, entity_type: str, attributes: dict, limit: int = 10) -> list[ProbeMatch]:
+def probe_matches(
+    *, entity_type: str, attributes: dict, limit: int = 10, source_system: str | None = None
+) -> list[ProbeMatch]:
     """Golden records of `entity_type` that `attributes` (canonical attribute names, raw
     values) may describe, best first: per golden record its best-scoring live member, at any
-    probability. Raises UnknownEntity, NoActiveModel. Writes nothing."""
-    spec = get_spec(get_entity(entity_type).name)
+    probability. Reference keys in `attributes` (``customer_key``) resolve as an ingested
+    record's would, in `source_system` (a code); without it they stay unresolved. Raises
+    UnknownEntity, NoActiveModel. Writes nothing."""
+    entity = get_entity(entity_type)
+    spec = get_spec(entity.name)
     model = require_active_model(entity_type)
-    normalized = normalize_record(get_entity(entity_type), attributes)
-    probe_row = (PROBE_ID, normalized.keys, normalized.values)
+    normalized = normalize_record(entity, attributes)
+    system_id = (
+        SourceSystem.objects.filter(code=source_system).values_list("pk", flat=True).first()
+        if source_system
+        else None
+    )
+    references = {c: attributes[c] for c in entity.reference_columns if attributes.get(c)}
+    probe_row = (PROBE_ID, system_id, normalized.keys, normalized.values, references)
     probe_frame = scoring_frame(spec, model, [probe_row])
     found = keys.candidates(entity_type, keys.key_rows(spec, probe_frame)).get(PROBE_ID, set())
     if not found:
@@ -55,9 +67,7 @@ def probe_matches(*, entity_type: str, attributes: dict, limit: int = 10) -> lis
             pk__in=list(found), deleted=False, golden__isnull=False
         ).values_list("pk", "golden_id", "source_system__code", "source_key")
     }
-    rows = SourceRecord.objects.filter(pk__in=list(members)).values_list(
-        "pk", "match_keys", "attributes"
-    )
+    rows = SourceRecord.objects.filter(pk__in=list(members)).values_list(*RECORD_FIELDS)
     frame = scoring_frame(spec, model, [probe_row, *sorted(rows)])
     scored = score_pairs(model, frame, [(PROBE_ID, pk) for pk in sorted(members)])
     labels = level_labels(model.settings)

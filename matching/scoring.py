@@ -22,7 +22,7 @@ from splink.internals.realtime import compare_records
 
 from matching.engine import local_connection
 from matching.errors import NoActiveModel, SourceRecordNotFound
-from matching.frame import frame_from_rows
+from matching.frame import RECORD_FIELDS, frame_from_records
 from matching.frequencies import tf_columns, with_frequencies
 from matching.models import MatchModel
 from matching.specs import MatchSpec, get_spec
@@ -89,10 +89,11 @@ def explanation(row, labels: dict[str, dict[int, str]]) -> dict:
 # ---------------------------------------------------------------------------------- frames
 
 
-def scoring_frame(spec: MatchSpec, model: MatchModel, rows) -> pa.Table:
-    """The frame of `rows` ((pk, match_keys, attributes) tuples) with stored term
-    frequencies for the model's tf-adjusted columns."""
-    frame = frame_from_rows(spec, rows)
+def scoring_frame(spec: MatchSpec, model: MatchModel, records) -> pa.Table:
+    """The frame of `records` (rows of `matching.frame.RECORD_FIELDS`, references resolved as
+    the batch frame resolves them) with stored term frequencies for the model's tf-adjusted
+    columns."""
+    frame = frame_from_records(spec, records)
     return with_frequencies(spec.entity_type, frame, tf_columns(model.settings))
 
 
@@ -184,10 +185,10 @@ def explain_pair(*, left_record_id: int, right_record_id: int) -> Explanation:
     from mdm.models import SourceRecord
 
     rows = {
-        pk: (entity_type, (pk, match_keys, attributes))
-        for pk, entity_type, match_keys, attributes in SourceRecord.objects.filter(
+        record[0]: (entity_type, record)
+        for entity_type, *record in SourceRecord.objects.filter(
             pk__in=[left_record_id, right_record_id]
-        ).values_list("pk", "entity_type", "match_keys", "attributes")
+        ).values_list("entity_type", *RECORD_FIELDS)
     }
     for pk in (left_record_id, right_record_id):
         if pk not in rows:

@@ -61,8 +61,44 @@ def _refine_with_labels(linker, frame: pa.Table, match_labels) -> dict:
     return outcome
 
 
+def _em_block(linker, rule) -> dict:
+    """One EM training block over `rule`, leaving the model as it was when the block fails or
+    finds no pairs.
+
+    Splink 5.0.0 starts an EM session by writing the session's blocking-adjusted prior and its
+    reduced comparison list onto the linker's own settings, and writes the trained copy back
+    only on success: a block with no pairs left that prior on the model (6.7e-4 became 0.408
+    on FEBRL) and dropped the comparisons the rule blocks on. Both are saved before the block
+    and restored after a failure.
+    """
+    settings_obj = linker._settings_obj
+    prior = settings_obj.core_model_settings.probability_two_random_records_match
+    comparisons = list(settings_obj.core_model_settings.comparisons)
+    sql = rule.get_blocking_rule("duckdb").blocking_rule_sql
+    outcome = {"rule": sql, "ok": True, "prior_before": prior, "prior_restored": False}
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True
+        )
+    except Exception as error:  # Splink raises plain exceptions for empty blocks
+        logger.warning("EM over %s skipped: %s", sql, str(error).splitlines()[0])
+        outcome.update(ok=False, error=str(error)[:300])
+    core = settings_obj.core_model_settings
+    if not outcome["ok"] or core.probability_two_random_records_match != prior:
+        outcome["prior_restored"] = core.probability_two_random_records_match != prior
+        core.probability_two_random_records_match = prior
+    if not outcome["ok"]:
+        core.comparisons = comparisons
+    return outcome
+
+
 def train(spec: MatchSpec, frame: pa.Table, *, seed: int = 42, match_labels=()) -> TrainedModel:
     """Train `spec` on `frame`; EM rules that yield no usable pairs are skipped and reported.
+
+    The prior comes from the deterministic rules only: an EM block never changes it (a block
+    that fails or finds no pairs is undone, see `_em_block`). Training blocks run in
+    `spec.training_rules` order and each EM session starts from the m values the previous one
+    left, so their order matters: reordering them changes the trained model.
 
     `match_labels` are (record id, record id) pairs stewards decided are a match; with at
     least ``KEYSTONE_MATCH_MIN_LABELS`` of them (default 10) they refine m after EM.
@@ -73,23 +109,16 @@ def train(spec: MatchSpec, frame: pa.Table, *, seed: int = 42, match_labels=()) 
         training.estimate_probability_two_random_records_match(
             list(spec.deterministic_rules), recall=spec.deterministic_recall
         )
+        prior = linker._settings_obj._probability_two_random_records_match
         training.estimate_u_using_random_sampling(max_pairs=_u_max_pairs(frame.num_rows), seed=seed)
         for rule in spec.training_rules:
-            sql = rule.get_blocking_rule("duckdb").blocking_rule_sql
-            try:
-                training.estimate_parameters_using_expectation_maximisation(
-                    rule, estimate_without_term_frequencies=True
-                )
-            except Exception as error:  # Splink raises plain exceptions for empty blocks
-                logger.warning("EM over %s skipped: %s", sql, str(error).splitlines()[0])
-                em_rules.append({"rule": sql, "ok": False, "error": str(error)[:300]})
-            else:
-                em_rules.append({"rule": sql, "ok": True})
+            em_rules.append(_em_block(linker, rule))
         if not any(r["ok"] for r in em_rules):
             raise RuntimeError(f"no EM training rule produced pairs for {spec.entity_type}")
         labels = _refine_with_labels(linker, frame, match_labels)
         model = linker.misc.save_model_to_json()
     report = training_report(model, frame.num_rows, em_rules)
+    report["deterministic_prior"] = prior
     report["steward_labels"] = labels
     return TrainedModel(model=model, report=report)
 

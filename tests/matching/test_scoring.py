@@ -2,7 +2,7 @@
 
 import pytest
 
-from matching.frame import build_frame
+from matching.frame import RECORD_FIELDS, build_frame
 from matching.models import MatchCandidate, MatchDecision, Verdict
 from matching.scoring import score_pairs, scoring_frame
 from matching.services import (
@@ -34,7 +34,7 @@ def test_scorer_gives_splink_predicts_probabilities(review_only):
     model, spec = review_only, get_spec("customer")
     frame = build_frame(spec)
     predicted = predict_pairs(frame, dict(model.settings), min_probability=0.0)
-    rows = SourceRecord.objects.values_list("pk", "match_keys", "attributes")
+    rows = SourceRecord.objects.values_list(*RECORD_FIELDS)
     pairs = list(zip(predicted["unique_id_l"], predicted["unique_id_r"], strict=True))
 
     scored = score_pairs(model, scoring_frame(spec, model, sorted(rows)), pairs)
