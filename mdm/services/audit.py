@@ -8,9 +8,10 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from django.utils import timezone
 
 from mdm.context import audit_context, correlation_id, current_actor
+from mdm.services.bulk import insert_history, insert_rows
 
 # A steward (a Django user) or a named machine actor such as "system:ingest" or "integration:crm".
 Actor = AbstractBaseUser | str | None
@@ -51,16 +52,24 @@ def delete_with_history(obj: models.Model, *, actor: Actor, reason: str) -> None
 def bulk_create_tracked(
     model: type[models.Model], objs: Sequence[models.Model], *, actor: Actor, reason: str
 ) -> list[models.Model]:
+    """Insert `objs` and one "+" history row each, stamped like a single save would be."""
     if not objs:
         return []
-    return bulk_create_with_history(
-        list(objs),
-        model,
-        batch_size=BATCH_SIZE,
-        default_user=actor_user(actor),
-        default_change_reason=reason,
-        custom_historical_attrs=_history_attrs(actor),
-    )
+    objs = list(objs)
+    insert_rows(model, objs)
+    insert_history(model, objs, meta=_history_meta(actor, reason, "+"))
+    return objs
+
+
+def _history_meta(actor: Actor, reason: str, history_type: str) -> dict:
+    user = actor_user(actor)
+    return {
+        "history_date": timezone.now(),
+        "history_type": history_type,
+        "history_user_id": user.pk if user is not None else None,
+        "history_change_reason": reason,
+        **_history_attrs(actor),
+    }
 
 
 def bulk_update_tracked(
@@ -71,14 +80,9 @@ def bulk_update_tracked(
     actor: Actor,
     reason: str,
 ) -> None:
+    """Update `fields` of `objs` and write one "~" history row each."""
     if not objs:
         return
-    bulk_update_with_history(
-        list(objs),
-        model,
-        list(fields),
-        batch_size=BATCH_SIZE,
-        default_user=actor_user(actor),
-        default_change_reason=reason,
-        custom_historical_attrs=_history_attrs(actor),
-    )
+    objs = list(objs)
+    model._base_manager.bulk_update(objs, list(fields), batch_size=BATCH_SIZE)
+    insert_history(model, objs, meta=_history_meta(actor, reason, "~"))

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from mdm.context import correlation_id
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
 from mdm.services.audit import Actor, actor_label
+from mdm.services.bulk import insert_rows
 
 GOLDEN_CREATED = "golden.created"
 GOLDEN_UPDATED = "golden.updated"
@@ -63,7 +64,7 @@ def emit_many(outbox: Sequence[OutboxEvent], *, actor: Actor) -> None:
     label, correlation = actor_label(actor), correlation_id()
     for item in outbox:
         item.actor, item.correlation_id = label, correlation
-    OutboxEvent.objects.bulk_create(outbox, batch_size=1000)
+    insert_rows(OutboxEvent, outbox)
 
 
 def emit(event_type: str, golden: GoldenRecord, payload: dict, *, actor: Actor) -> None:

@@ -312,3 +312,20 @@ def test_per_record_results_come_back_in_input_order():
         (4, "loaded"),
     ]
     assert summary.results[0].golden_id == SourceRecord.objects.get(source_key="1").golden_id
+
+
+def test_a_large_chunk_writes_every_record_its_golden_record_and_their_history():
+    """Large chunks take the COPY path on PostgreSQL: ids, links and history must line up."""
+    rows = [{**ACME, "source_key": f"k{i}", "name": f"Company {i}"} for i in range(300)]
+
+    load(rows, reason="big file")
+
+    records = SourceRecord.objects.select_related("golden").order_by("pk")
+    assert records.count() == 300
+    assert all(r.golden.values["name"] == r.raw["name"] for r in records)
+    assert SourceRecord.history.filter(history_type="+").count() == 300
+    assert set(SourceRecord.history.values_list("id", flat=True)) == {r.pk for r in records}
+    assert GoldenRecord.history.filter(history_change_reason="big file").count() == 300
+    assert OutboxEvent.objects.filter(event_type="golden.created").count() == 300
+    history = SourceRecord.history.get(id=records[0].pk)
+    assert (history.actor, history.source_key) == ("test", records[0].source_key)
