@@ -19,7 +19,7 @@ demo-data: setup
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py generate_demo_data
 	$(DEMO_ENV) $(PY) manage.py load_demo_data
-	for entity in customer product contract; do $(DEMO_ENV) $(PY) manage.py run_matching $$entity || exit 1; done
+	for entity in customer product contract entitlement; do $(DEMO_ENV) $(PY) manage.py run_matching $$entity || exit 1; done
 	$(DEMO_ENV) $(PY) manage.py create_demo_admin
 
 demo: demo-data
