@@ -18,10 +18,10 @@ What it does, in order:
    back all unchanged (exit status 1 otherwise);
 4. memory pass (--memory-records, 0 skips it): recreates the database and loads the first
    10,000 rows of the same file again as a first load, under tracemalloc. It is separate because
-   tracemalloc makes this allocation-heavy path ~6x slower and would distort the timed figures;
-   the rows are limited because loads are chunked (memory is per chunk, not per file) and a
-   traced 100,000-row load would take ~half an hour. ru_maxrss is read before this pass, so it
-   covers generation plus the two untraced full loads;
+   tracemalloc makes this allocation-heavy path 3-6x slower and would distort the timed
+   figures; the rows are limited because loads are chunked (memory is per chunk, not per file)
+   and a traced 100,000-row load would take many minutes. ru_maxrss is read before this pass,
+   so it covers imports, generation and the two untraced full loads;
 5. prints one figure per line and drops the bench database unless --keep (which keeps it as
    the last pass left it: use --memory-records 0 to keep the full load).
 

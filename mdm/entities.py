@@ -11,6 +11,7 @@ An attribute's *kind* names its normalizer in `mdm.normalize.NORMALIZERS`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 SOURCE_PRIORITY = "source_priority"
 MOST_RECENT = "most_recent"
@@ -60,15 +61,15 @@ class EntityType:
     references: tuple[Reference, ...] = ()
     display: tuple[str, ...] = field(default=("name",))
 
-    @property
+    @cached_property
     def attribute_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.attributes)
 
-    @property
+    @cached_property
     def reference_columns(self) -> tuple[str, ...]:
         return tuple(r.column for r in self.references)
 
-    @property
+    @cached_property
     def survived_fields(self) -> tuple[str, ...]:
         """Everything survivorship decides: attributes, then references."""
         return self.attribute_names + self.reference_columns

@@ -100,7 +100,7 @@ def survive(
         if not filled:
             continue
         rule = rules[name]
-        winner = _pick(name, filled, rule, system_rank)
+        winner = filled[0] if len(filled) == 1 else _pick(name, filled, rule, system_rank)
         value = winner.values[name]
         values[name] = value
         lineage[name] = {

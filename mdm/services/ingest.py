@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -56,6 +57,7 @@ META_COLUMNS = ("source_key", "source_updated_at", "entity", "source_system", "d
 TRUE_WORDS = {"1", "true", "yes", "y", "t", "deleted"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "f"}
 SCALARS = (str, int, float, bool, date)
+_JSON_SCALARS = (str, int, bool)  # floats may be NaN/inf, which JSON cannot hold
 
 LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED = (
     "loaded",
@@ -511,4 +513,19 @@ def _jsonable(value: Any) -> Any:
     """The row as JSON: values that JSON cannot hold become their text, nothing is dropped."""
     if isinstance(value, Unparseable):
         return {"unparsed_line": value.text}
-    return json.loads(json.dumps(value, default=str))
+    if isinstance(value, dict) and all(
+        isinstance(k, str) and (v is None or type(v) in _JSON_SCALARS) for k, v in value.items()
+    ):
+        return dict(value)  # a CSV row or a flat JSON object: already JSON, nothing to convert
+    return json.loads(json.dumps(_finite(value), default=str))
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (which JSON parsers accept but JSON columns refuse) as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -329,3 +329,12 @@ def test_a_large_chunk_writes_every_record_its_golden_record_and_their_history()
     assert OutboxEvent.objects.filter(event_type="golden.created").count() == 300
     history = SourceRecord.history.get(id=records[0].pk)
     assert (history.actor, history.source_key) == ("test", records[0].source_key)
+
+
+def test_nan_and_infinity_from_a_json_source_are_kept_as_text_not_a_crash():
+    summary = load([{**ACME, "list_price_local": float("nan"), "score": float("inf")}])
+
+    record = SourceRecord.objects.get()
+    assert summary.counts["loaded"] == 1
+    assert record.extra == {"list_price_local": "nan", "score": "inf"}
+    assert record.raw["score"] == "inf"
