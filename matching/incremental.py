@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import pyarrow as pa
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,14 +27,14 @@ from django.utils import timezone
 from matching import keys
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
-from matching.frame import RECORD_FIELDS
+from matching.frame import RECORD_FIELDS, frame_from_records
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision
 from matching.scoring import (
     active_model,
     explanation,
+    frame_with_frequencies,
     level_labels,
     score_pairs,
-    scoring_frame,
 )
 from matching.specs import SPECS, thresholds_for
 from mdm.errors import InvalidResolution
@@ -59,6 +60,7 @@ class IncrementalSummary:
     model_version: int | None = None
     skipped: str = ""  # why nothing was matched, when nothing was
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -70,6 +72,14 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     records already linked and the candidates already stored."""
     started = time.monotonic()
     summary = IncrementalSummary(entity_type=entity_type)
+    lap = started
+
+    def step(name: str) -> None:
+        nonlocal lap
+        now = time.monotonic()
+        summary.timings[name] = round(summary.timings.get(name, 0.0) + now - lap, 4)
+        lap = now
+
     spec = SPECS.get(entity_type)
     model = active_model(entity_type) if spec is not None else None
     if spec is None or model is None:
@@ -78,17 +88,22 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     summary.model_version = model.version
     thresholds = thresholds_for(entity_type)
 
+    # The golden ID comes along with the rows, so the first plan needs no query of its own.
     changed = list(
         SourceRecord.objects.filter(pk__in=list(record_ids), entity_type=entity_type).values_list(
-            "deleted", *RECORD_FIELDS
+            "deleted", "golden_id", *RECORD_FIELDS
         )
     )
-    live = sorted(tuple(record) for deleted, *record in changed if not deleted)
-    removed = [record[0] for deleted, *record in changed if deleted]
+    live = sorted(tuple(record) for deleted, _, *record in changed if not deleted)
+    removed = [record[0] for deleted, _, *record in changed if deleted]
+    golden_of = {record[0]: golden for deleted, golden, *record in changed if not deleted}
     summary.records, summary.removed = len(live), len(removed)
 
-    frame = scoring_frame(spec, model, live)
-    record_keys = keys.update_index(spec, frame, removed_ids=removed)
+    # Keys need no term frequencies: those are read once, for the frame that is scored.
+    live_frame = frame_from_records(spec, live)
+    step("read")
+    record_keys = keys.update_index(spec, live_frame, removed_ids=removed)
+    step("index")
     if removed:
         summary.superseded += _supersede(
             MatchCandidate.objects.filter(Q(left_id__in=removed) | Q(right_id__in=removed))
@@ -98,13 +113,22 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
         return summary
 
     found = keys.candidates(entity_type, record_keys)
+    step("candidates")
     changed_ids = [record[0] for record in live]
     others = set().union(*found.values()) - set(changed_ids)
     summary.candidates_found = len(others)
-    other_rows = list(
-        SourceRecord.objects.filter(pk__in=list(others), deleted=False).values_list(*RECORD_FIELDS)
-    )
-    frame = scoring_frame(spec, model, sorted([*live, *other_rows]))
+    other_rows = []
+    for golden, *record in SourceRecord.objects.filter(
+        pk__in=list(others), deleted=False
+    ).values_list("golden_id", *RECORD_FIELDS):
+        other_rows.append(tuple(record))
+        golden_of[record[0]] = golden
+    step("others")
+    frame = live_frame
+    if other_rows:
+        frame = pa.concat_tables([live_frame, frame_from_records(spec, sorted(other_rows))])
+    frame = frame_with_frequencies(entity_type, frame, model)
+    step("frame")
     present = set(frame["unique_id"].to_pylist())
     pairs = sorted(
         {
@@ -115,6 +139,7 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
         }
     )
     scored = score_pairs(model, frame, pairs)
+    step("score")
     summary.pairs_scored = len(scored)
     scored = scored[scored["match_probability"] >= thresholds.review]
 
@@ -127,6 +152,8 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
                 model=model,
                 threshold=thresholds.auto_link,
                 actor=actor,
+                # read with the rows on the first attempt; a re-plan reads fresh membership
+                golden_of=golden_of if attempt == 1 else None,
             )
         except InvalidResolution as error:
             if attempt == ATTEMPTS:
@@ -136,6 +163,7 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
         summary.merges, (summary.sent_to_review, superseded) = merges, review
         summary.superseded += superseded
         break
+    step("apply")
     summary.seconds = round(time.monotonic() - started, 4)
     return summary
 
@@ -151,13 +179,20 @@ def _neighbourhood(golden_ids: set[str]) -> tuple[dict[int, str], dict[str, obje
     return membership, created_at
 
 
-def _apply(entity_type, scored, changed_ids, *, model, threshold, actor) -> tuple[int, tuple]:
+def _apply(
+    entity_type, scored, changed_ids, *, model, threshold, actor, golden_of=None
+) -> tuple[int, tuple]:
     record_ids = set(changed_ids) | set(scored["unique_id_l"]) | set(scored["unique_id_r"])
-    golden_of = dict(
-        SourceRecord.objects.filter(pk__in=list(record_ids), golden__isnull=False).values_list(
-            "pk", "golden_id"
+    if golden_of is None:
+        golden_of = dict(
+            SourceRecord.objects.filter(pk__in=list(record_ids), golden__isnull=False).values_list(
+                "pk", "golden_id"
+            )
         )
-    )
+    else:
+        golden_of = {
+            pk: golden_of[pk] for pk in record_ids if pk in golden_of and golden_of[pk] is not None
+        }
     membership, created_at = _neighbourhood(set(golden_of.values()))
     reopen_stale_decisions(entity_type, record_ids=list(membership))
     cannot_link = cannot_link_pairs(entity_type, record_ids=list(membership))

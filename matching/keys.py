@@ -17,8 +17,10 @@ record cost thousands of comparisons.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -95,11 +97,105 @@ def _key_sql(spec: MatchSpec, table: str) -> str:
     return "\nunion all\n".join(selects)
 
 
+# ------------------------------------------------------------------- keys in Python
+#
+# A few records (incremental matching, the probe) are keyed in Python: a DuckDB query costs
+# tens of milliseconds of overhead however small its input. Only the expression shapes below
+# are translated, each to what DuckDB computes (tests/matching/test_keys.py checks them against
+# DuckDB); a spec with any other expression is keyed by DuckDB.
+
+_COLUMN = r'"?([A-Za-z_][A-Za-z0-9_]*)"?'
+Part = Callable[[dict], "str | None"]
+
+
+def _substr(value: str | None, length: int) -> str | None:
+    return None if value is None else value[:length]
+
+
+def _sorted_words(value: str | None) -> str | None:
+    return None if value is None else " ".join(sorted(value.split(" ")))
+
+
+def _python_part(expression: str) -> Part | None:
+    expression = expression.strip()
+    if match := re.fullmatch(_COLUMN, expression):
+        column = match[1]
+        return lambda row: row.get(column)
+    if match := re.fullmatch(rf"substr\({_COLUMN}, 1, (\d+)\)", expression):
+        column, length = match[1], int(match[2])
+        return lambda row: _substr(row.get(column), length)
+    pattern = rf"array_to_string\(list_sort\(string_split\({_COLUMN}, ' '\)\), ' '\)"
+    if match := re.fullmatch(pattern, expression):
+        column = match[1]
+        return lambda row: _sorted_words(row.get(column))
+    pattern = rf"if\({_COLUMN} = '([^']*)', substr\({_COLUMN}, 1, (\d+)\), NULL\)"
+    if match := re.fullmatch(pattern, expression):
+        test, wanted, column, length = match[1], match[2], match[3], int(match[4])
+        return lambda row: _substr(row.get(column), length) if row.get(test) == wanted else None
+    return None
+
+
+_PYTHON_KEYS: dict[int, tuple[tuple[str, tuple[Part, ...]], ...] | None] = {}
+
+
+def _python_keys(spec: MatchSpec):
+    """Per blocking key (name, part functions), or None when some expression has no
+    translation."""
+    if id(spec) not in _PYTHON_KEYS:
+        translated = []
+        for key in blocking_keys(spec):
+            parts = tuple(_python_part(e) for e in key.expressions)
+            if any(part is None for part in parts):
+                translated = None
+                break
+            translated.append((key.name, parts))
+        _PYTHON_KEYS[id(spec)] = None if translated is None else tuple(translated)
+    return _PYTHON_KEYS[id(spec)]
+
+
+def _stored_value(value: str) -> str:
+    if len(value) > MAX_VALUE_LENGTH:
+        return "#" + hashlib.md5(value.encode()).hexdigest()
+    return value
+
+
+KEY_SCHEMA = pa.schema([("record_id", pa.int64()), ("name", pa.string()), ("value", pa.string())])
+
+
+def python_key_rows(spec: MatchSpec, frame: pa.Table) -> pa.Table | None:
+    """`key_rows` computed in Python, or None when the spec has an expression without a
+    translation. Rows in DuckDB's order: by key, then by frame row."""
+    translated = _python_keys(spec)
+    if translated is None:
+        return None
+    rows = frame.to_pylist()
+    ids, names, values = [], [], []
+    for name, parts in translated:
+        for row in rows:
+            evaluated = [part(row) for part in parts]
+            if any(v is None for v in evaluated):
+                continue
+            ids.append(row["unique_id"])
+            names.append(name)
+            values.append(_stored_value(SEPARATOR.join(evaluated)))
+    return pa.table(
+        [pa.array(ids, pa.int64()), pa.array(names, pa.string()), pa.array(values, pa.string())],
+        schema=KEY_SCHEMA,
+    )
+
+
+PYTHON_KEYS_MAX_ROWS = 5000  # above this, one DuckDB query is the faster way
+
+
 def key_rows(
     spec: MatchSpec, frame: pa.Table, *, con: duckdb.DuckDBPyConnection | None = None
 ) -> pa.Table:
     """Pure (no Django database): the blocking key values of every frame row, as a table of
     (record_id, name, value) — one row per key that has a value (no part is null)."""
+    if con is None and frame.num_rows <= PYTHON_KEYS_MAX_ROWS:
+        computed = python_key_rows(spec, frame)
+        if computed is not None:
+            return computed
     con = con or local_connection()
     view = "__keystone_key_frame"
     con.register(view, frame)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
+from django.db import connection
 from splink import DuckDBAPI
 from splink.internals.realtime import compare_records
 
@@ -24,7 +25,7 @@ from matching.engine import local_connection
 from matching.errors import NoActiveModel, SourceRecordNotFound
 from matching.frame import RECORD_FIELDS, frame_from_records
 from matching.frequencies import tf_columns, with_frequencies
-from matching.models import MatchModel
+from matching.models import MatchModel, TermFrequency
 from matching.specs import MatchSpec, get_spec
 
 LEFT_VIEW, RIGHT_VIEW = "__keystone_pairs_left", "__keystone_pairs_right"
@@ -94,7 +95,35 @@ def scoring_frame(spec: MatchSpec, model: MatchModel, records) -> pa.Table:
     the batch frame resolves them) with stored term frequencies for the model's tf-adjusted
     columns."""
     frame = frame_from_records(spec, records)
-    return with_frequencies(spec.entity_type, frame, tf_columns(model.settings))
+    return frame_with_frequencies(spec.entity_type, frame, model)
+
+
+def frame_with_frequencies(entity_type: str, frame: pa.Table, model: MatchModel) -> pa.Table:
+    """`frame` plus the stored ``tf_<column>`` columns of `model` — what
+    `matching.frequencies.with_frequencies` adds, read on PostgreSQL with one array-parameter
+    query (a long ``IN`` list per column costs more to build than to run)."""
+    columns = tf_columns(model.settings)
+    if connection.vendor != "postgresql" or not columns:
+        return with_frequencies(entity_type, frame, columns)
+    wanted = sorted(
+        {(column, v) for column in columns for v in frame[column].to_pylist() if v is not None}
+    )
+    known: dict[tuple[str, str], float] = {}
+    if wanted:
+        names, values = zip(*wanted, strict=True)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""select t."column", t.value, t.frequency
+                    from unnest(%s::text[], %s::text[]) as q("column", value)
+                    join {TermFrequency._meta.db_table} t
+                      on t.entity_type = %s and t."column" = q."column" and t.value = q.value""",
+                [list(names), list(values), entity_type],
+            )
+            known = {(column, value): frequency for column, value, frequency in cursor}
+    for column in columns:
+        values = [None if v is None else known.get((column, v)) for v in frame[column].to_pylist()]
+        frame = frame.append_column(f"tf_{column}", pa.array(values, pa.float64()))
+    return frame
 
 
 # --------------------------------------------------------------------------------- scoring
@@ -127,6 +156,54 @@ def _sql_for(model: MatchModel, left: pa.Table, right: pa.Table) -> str:
     return cache[key]
 
 
+# The pairs are loaded into two temp tables of this thread's connection and the compare SQL is
+# a prepared statement over them: parsing, binding and planning Splink's SQL (tens of
+# milliseconds) happen once per model and thread, not once per call.
+LEFT_TABLE, RIGHT_TABLE = "__keystone_score_left_t", "__keystone_score_right_t"
+SOURCE_VIEW = "__keystone_score_source"
+
+
+@dataclass
+class _Prepared:
+    key: tuple
+    con: object
+    statement: str
+    columns: list[str] = field(default_factory=list)
+
+
+def _prepared(model: MatchModel, left: pa.Table, right: pa.Table) -> _Prepared:
+    con = local_connection()
+    key = (model.pk, model.version, left.schema)
+    state = getattr(_compiled, "prepared", None)
+    if state is not None and state.key == key and state.con is con:
+        return state
+    sql = _sql_for(model, left, right)
+    for table, sample in ((LEFT_TABLE, left), (RIGHT_TABLE, right)):
+        con.register(SOURCE_VIEW, sample.slice(0, 0))
+        try:
+            con.execute(f'create or replace temp table "{table}" as select * from {SOURCE_VIEW}')
+        finally:
+            con.unregister(SOURCE_VIEW)
+    number = getattr(_compiled, "statements", 0) + 1
+    _compiled.statements = number
+    statement = f"__keystone_score_{number}"
+    prepared_sql = sql.replace(LEFT_VIEW, f'"{LEFT_TABLE}"').replace(RIGHT_VIEW, f'"{RIGHT_TABLE}"')
+    con.execute(f"PREPARE {statement} AS {prepared_sql}")
+    if state is not None and state.con is con:
+        con.execute(f"DEALLOCATE PREPARE {state.statement}")
+    _compiled.prepared = _Prepared(key=key, con=con, statement=statement)
+    return _compiled.prepared
+
+
+def _load(con, table: str, rows: pa.Table) -> None:
+    con.execute(f'delete from "{table}"')
+    con.register(SOURCE_VIEW, rows)
+    try:
+        con.execute(f'insert into "{table}" select * from {SOURCE_VIEW}')
+    finally:
+        con.unregister(SOURCE_VIEW)
+
+
 def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]) -> pd.DataFrame:
     """Score `pairs` of record ids, all present in `frame` (a `scoring_frame`). One row per
     pair with Splink's predict columns (unique_id_l/_r, match_weight, match_probability,
@@ -137,15 +214,17 @@ def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
     numbers = pa.array(range(len(pairs)), pa.int64())
     left = frame.take([position[a] for a, _ in pairs]).append_column("pair_no", numbers)
     right = frame.take([position[b] for _, b in pairs]).append_column("pair_no", numbers)
-    sql = _sql_for(model, left, right)
-    con = local_connection()
-    con.register(LEFT_VIEW, left)
-    con.register(RIGHT_VIEW, right)
+    prepared = _prepared(model, left, right)
+    con = prepared.con
     try:
-        return con.sql(sql).df()
+        _load(con, LEFT_TABLE, left)
+        _load(con, RIGHT_TABLE, right)
+        rows = con.execute(f"EXECUTE {prepared.statement}").fetchall()
+        columns = [column[0] for column in con.description]
     finally:
-        con.unregister(LEFT_VIEW)
-        con.unregister(RIGHT_VIEW)
+        con.execute(f'delete from "{LEFT_TABLE}"')
+        con.execute(f'delete from "{RIGHT_TABLE}"')
+    return pd.DataFrame.from_records(rows, columns=columns)
 
 
 # ----------------------------------------------------------------------------- explain_pair
