@@ -41,11 +41,11 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+
+from benchdb import bench_target, maintenance
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/keystone_api_bench"
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 CHUNK = 5000
 LOOKUP_KEYS = 1000
@@ -68,39 +68,6 @@ def parse_args() -> argparse.Namespace:
     if not 1_000 <= args.records <= 1_000_000 or not 0 <= args.ingest_records <= 200_000:
         parser.error("--records 1,000-1,000,000, --ingest-records 0-200,000")
     return args
-
-
-def bench_target(url: str) -> dict:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    name = unquote(parts.path.lstrip("/"))
-    if parts.scheme not in ("postgres", "postgresql") or host not in LOCAL_HOSTS:
-        raise SystemExit("only postgres:// on 127.0.0.1 or localhost")
-    if "bench" not in name:
-        raise SystemExit(f"refusing database {name!r}: its name must contain 'bench'")
-    return {
-        "name": name,
-        "host": host,
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password) if parts.password else None,
-    }
-
-
-def maintenance(target: dict, statement: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(
-        host=target["host"],
-        port=target["port"],
-        user=target["user"],
-        password=target["password"],
-        dbname="postgres",
-        autocommit=True,
-        connect_timeout=10,
-    ) as conn:
-        conn.execute(sql.SQL(statement).format(sql.Identifier(target["name"])))
 
 
 def setup_django(url: str) -> None:

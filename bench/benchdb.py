@@ -1,0 +1,44 @@
+"""Shared by the bench scripts: which database a bench may touch, and its maintenance.
+
+A bench only ever targets PostgreSQL on 127.0.0.1/localhost, and only a database whose name
+contains "bench", so no run can drop a real database.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def bench_target(url: str) -> dict:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    name = unquote(parts.path.lstrip("/"))
+    if parts.scheme not in ("postgres", "postgresql") or host not in LOCAL_HOSTS:
+        raise SystemExit("only postgres:// on 127.0.0.1 or localhost")
+    if "bench" not in name:
+        raise SystemExit(f"refusing database {name!r}: its name must contain 'bench'")
+    return {
+        "name": name,
+        "host": host,
+        "port": parts.port or 5432,
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password) if parts.password else None,
+    }
+
+
+def maintenance(target: dict, statement: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host=target["host"],
+        port=target["port"],
+        user=target["user"],
+        password=target["password"],
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=10,
+    ) as conn:
+        conn.execute(sql.SQL(statement).format(sql.Identifier(target["name"])))
