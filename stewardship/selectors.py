@@ -397,6 +397,21 @@ def _changes(fields: Sequence[str], old, new) -> list[Change]:
     return changes
 
 
+def _entry(row, before, fields, kind: str, label) -> HistoryEntry:
+    """One history row as an entry, with its field diff against `before` (None: first row)."""
+    user = row.history_user.get_username() if row.history_user_id else ""
+    return HistoryEntry(
+        when=row.history_date,
+        kind=kind,
+        object_label=label(row),
+        action=ACTIONS.get(row.history_type, row.history_type),
+        who=getattr(row, "actor", "") or user,
+        why=row.history_change_reason or "",
+        correlation_id=getattr(row, "correlation_id", ""),
+        changes=_changes(fields, before, row) if row.history_type != "-" else [],
+    )
+
+
 def history_entries(rows: Iterable, kind: str, label) -> list[HistoryEntry]:
     """History rows (any tracked model) → entries with field diffs against the previous row
     of the same object. `rows` must hold every earlier row of each object it holds."""
@@ -408,19 +423,7 @@ def history_entries(rows: Iterable, kind: str, label) -> list[HistoryEntry]:
         key = row.id
         before = previous.get(key)
         previous[key] = row
-        user = row.history_user.get_username() if row.history_user_id else ""
-        entries.append(
-            HistoryEntry(
-                when=row.history_date,
-                kind=kind,
-                object_label=label(row),
-                action=ACTIONS.get(row.history_type, row.history_type),
-                who=getattr(row, "actor", "") or user,
-                why=row.history_change_reason or "",
-                correlation_id=getattr(row, "correlation_id", ""),
-                changes=_changes(fields, before, row) if row.history_type != "-" else [],
-            )
-        )
+        entries.append(_entry(row, before, fields, kind, label))
     return entries
 
 
@@ -493,17 +496,5 @@ def audit_page(kind: str, page_rows: Sequence) -> list[HistoryEntry]:
         chain = by_object.get(row.id, [])
         position = next((i for i, r in enumerate(chain) if r.history_id == row.history_id), 0)
         before = chain[position - 1] if position > 0 else None
-        user = row.history_user.get_username() if row.history_user_id else ""
-        entries.append(
-            HistoryEntry(
-                when=row.history_date,
-                kind=kind,
-                object_label=label(row),
-                action=ACTIONS.get(row.history_type, row.history_type),
-                who=getattr(row, "actor", "") or user,
-                why=row.history_change_reason or "",
-                correlation_id=getattr(row, "correlation_id", ""),
-                changes=_changes(fields, before, row) if row.history_type != "-" else [],
-            )
-        )
+        entries.append(_entry(row, before, fields, kind, label))
     return entries
