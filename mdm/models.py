@@ -79,14 +79,15 @@ class GoldenRecord(models.Model):
     """
 
     id = models.CharField(primary_key=True, max_length=20, editable=False)
-    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES, db_index=True)
+    # entity_type, status and display_name are indexed together (Meta.indexes), not one by one.
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
     status = models.CharField(
-        max_length=10, choices=GoldenStatus.choices, default=GoldenStatus.ACTIVE, db_index=True
+        max_length=10, choices=GoldenStatus.choices, default=GoldenStatus.ACTIVE
     )
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from"
     )
-    display_name = models.CharField(max_length=255, blank=True, db_index=True)
+    display_name = models.CharField(max_length=255, blank=True)
     values = models.JSONField(default=dict, blank=True)
     lineage = models.JSONField(default=dict, blank=True)
     # Relations, resolved from the survived reference keys through the cross-reference.
@@ -102,10 +103,25 @@ class GoldenRecord(models.Model):
     product = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="product_of"
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
-    history = audited_history(cascade_delete_history=False)
+    # History is read by golden id and by date; every other index there only slows writes.
+    history = audited_history(
+        cascade_delete_history=False,
+        no_db_index=[
+            "entity_type",
+            "status",
+            "merged_into",
+            "display_name",
+            "parent",
+            "customer",
+            "contract",
+            "product",
+            "created_at",
+            "updated_at",
+        ],
+    )
 
     RELATION_FIELDS = ("parent", "customer", "contract", "product")
 
@@ -211,14 +227,20 @@ class SourceRecord(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     deleted = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
-    golden = models.ForeignKey(
-        GoldenRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
+    golden = models.ForeignKey(  # indexed by (golden, deleted) in Meta.indexes
+        GoldenRecord,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="members",
+        db_index=False,
     )
     link_method = models.CharField(max_length=10, choices=LinkMethod.choices, blank=True)
     link_probability = models.FloatField(null=True, blank=True)
     linked_at = models.DateTimeField(null=True, blank=True)
 
-    history = audited_history(cascade_delete_history=False)
+    # History is read by record id, by golden id and by date.
+    history = audited_history(cascade_delete_history=False, no_db_index=["source_system"])
 
     class Meta:
         constraints = [
