@@ -56,8 +56,7 @@ def bulk_create_tracked(
     if not objs:
         return []
     objs = list(objs)
-    insert_rows(model, objs)
-    insert_history(model, objs, meta=_history_meta(actor, reason, "+"))
+    insert_rows(model, objs, history_meta=_history_meta(actor, reason, "+"))
     return objs
 
 

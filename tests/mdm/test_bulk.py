@@ -1,0 +1,85 @@
+"""Bulk inserts with history (COPY on PostgreSQL, bulk_create elsewhere): the history row of
+each inserted row holds exactly the row's values, and JSON is written as Django writes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core.serializers.json import DjangoJSONEncoder
+
+from mdm.models import GoldenRecord, SourceRecord, SourceSystem
+from mdm.services.audit import bulk_create_tracked
+from mdm.services.bulk import COPY_THRESHOLD, json_text
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"name": "Grüße GmbH", "n": 3, "ok": True, "none": None, "list": [1, "a", None]},
+        {"when": dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC)},
+        {"day": dt.date(2020, 2, 29), "at": dt.time(8, 30), "price": Decimal("1.10")},
+        {"id": uuid.UUID(int=7), 1: "integer key"},
+        {"huge": 2**70},
+        ["a", {"b": [1.5, -2]}],
+    ],
+)
+def test_json_text_writes_what_djangos_encoder_writes(value):
+    assert json.loads(json_text(value)) == json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def test_json_text_of_none_is_sql_null():
+    assert json_text(None) is None
+
+
+def test_each_history_row_holds_its_rows_values():
+    system = SourceSystem.objects.create(code="crm")
+    goldens = [
+        GoldenRecord(
+            id=f"CUS-BULK{i:06d}",
+            entity_type="customer",
+            display_name=f"Firma {i}",
+            values={"name": f"Firma {i}", "founded": f"2000-01-{1 + i % 28:02d}"},
+            lineage={"name": {"rule": "longest", "value": f"Firma {i}", "runner_ups": []}},
+        )
+        for i in range(COPY_THRESHOLD + 10)  # past the threshold: the COPY path on PostgreSQL
+    ]
+    bulk_create_tracked(GoldenRecord, goldens, actor="tester", reason="bulk test")
+    records = [
+        SourceRecord(
+            entity_type="customer",
+            source_system=system,
+            source_key=f"K{i}",
+            raw={"name": f"Firma {i}", "note": "ümlaut"},
+            attributes={"name": f"Firma {i}"},
+            payload_hash=f"{i:064d}",
+            golden_id=g.id,
+        )
+        for i, g in enumerate(goldens)
+    ]
+    bulk_create_tracked(SourceRecord, records, actor="tester", reason="bulk test")
+
+    assert all(r.pk is not None for r in records)
+    stored = {r.pk: r for r in SourceRecord.objects.all()}
+    history = {h.id: h for h in SourceRecord.history.all()}
+    assert set(history) == set(stored) == {r.pk for r in records}
+    for pk, row in stored.items():
+        h = history[pk]
+        for field in ("raw", "attributes", "payload_hash", "received_at", "updated_at", "golden_id"):
+            assert getattr(h, field) == getattr(row, field), field
+        assert (h.history_type, h.actor, h.history_change_reason) == ("+", "tester", "bulk test")
+
+    golden_history = {h.id: h for h in GoldenRecord.history.all()}
+    for golden in GoldenRecord.objects.all():
+        h = golden_history[golden.id]
+        assert (h.values, h.lineage, h.display_name) == (
+            golden.values,
+            golden.lineage,
+            golden.display_name,
+        )
+        assert h.created_at == golden.created_at
