@@ -65,7 +65,8 @@ def new_golden_id(entity_type: str) -> str:
 
     Golden records are never deleted, so the primary key guarantees an ID is never reused.
     """
-    body = "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+    bits = secrets.randbits(50)
+    body = "".join(_ID_ALPHABET[(bits >> shift) & 31] for shift in range(45, -1, -5))
     return f"{get_entity(entity_type).prefix}-{body}"
 
 

@@ -77,6 +77,8 @@ def survive(
     missing from it ranks last. Returns only filled fields: a field no candidate fills and no
     pin sets is absent from `values` and `lineage`.
     """
+    if len(candidates) == 1 and not pins:
+        return _sole(fields, candidates[0], rules)
     pins = pins or {}
     system_rank = system_rank or {}
     values: dict[str, Any] = {}
@@ -110,6 +112,27 @@ def survive(
             "system": winner.system,
             "source_key": winner.source_key,
             "runner_ups": _runner_ups(name, filled, exclude=value),
+        }
+    return Survived(values=values, lineage=lineage)
+
+
+def _sole(fields: Sequence[str], only: Candidate, rules: Mapping[str, Rule]) -> Survived:
+    """One member and no pins (every new golden record): each filled value wins unopposed.
+    The same result as the general path, without its sorting and counting."""
+    values: dict[str, Any] = {}
+    lineage: dict[str, dict[str, Any]] = {}
+    for name in fields:
+        value = only.values.get(name)
+        if is_empty(value):
+            continue
+        values[name] = value
+        lineage[name] = {
+            "value": value,
+            "rule": rules[name].strategy,
+            "record_id": only.record_id,
+            "system": only.system,
+            "source_key": only.source_key,
+            "runner_ups": [],
         }
     return Survived(values=values, lineage=lineage)
 

@@ -83,3 +83,14 @@ def test_each_history_row_holds_its_rows_values():
             golden.display_name,
         )
         assert h.created_at == golden.created_at
+
+
+def test_golden_ids_are_prefixed_crockford_base32_and_do_not_repeat():
+    import re
+
+    from mdm.models import new_golden_id
+
+    ids = [new_golden_id("customer") for _ in range(5000)]
+    assert all(re.fullmatch(r"CUS-[0-9A-HJKMNP-TV-Z]{10}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert {c for i in ids for c in i[4:]} == set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")

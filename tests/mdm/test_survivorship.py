@@ -667,3 +667,43 @@ def test_survive_works_without_pins_or_trust_rank():
 def test_unknown_strategy_is_refused():
     with pytest.raises(ValueError, match="unknown survivorship strategy: 'oldest'"):
         Rule("oldest")
+
+
+# --- a single member (every new golden record takes this path) -----------------------------
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_a_sole_member_gives_what_the_general_path_gives(strategy):
+    only = candidate(
+        7, "crm", name="Acme GmbH", city="  ", email=None, employees=12, country="DE", note=""
+    )
+    blank = candidate(8, "web", name="", city=None)  # fills nothing: cannot change the outcome
+    fields = ["name", "city", "email", "employees", "country", "note", "absent"]
+    rules = {f: Rule(strategy) for f in fields}
+
+    sole = survive(fields=fields, candidates=[only], rules=rules, system_rank=TRUST)
+    general = survive(fields=fields, candidates=[only, blank], rules=rules, system_rank=TRUST)
+
+    assert sole == general
+    assert sole.values == {"name": "Acme GmbH", "employees": 12, "country": "DE"}
+    assert sole.lineage["name"] == {
+        "value": "Acme GmbH",
+        "rule": strategy,
+        "record_id": 7,
+        "system": "crm",
+        "source_key": "crm-7",
+        "runner_ups": [],
+    }
+
+
+def test_a_sole_member_still_loses_to_a_pin():
+    only = candidate(7, "crm", name="Acme GmbH")
+    result = survive(
+        fields=["name"],
+        candidates=[only],
+        rules={"name": Rule(LONGEST)},
+        pins={"name": Pin("ACME", reason="legal name", pinned_by="ann")},
+    )
+    assert result.values == {"name": "ACME"}
+    assert result.lineage["name"]["rule"] == PIN
+    assert result.lineage["name"]["runner_ups"][0]["value"] == "Acme GmbH"
