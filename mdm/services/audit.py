@@ -80,8 +80,10 @@ def bulk_update_tracked(
     reason: str,
 ) -> None:
     """Update `fields` of `objs` and write one "~" history row each."""
+    from mdm.services.bulk_update import update_rows  # one UPDATE ... FROM per call
+
     if not objs:
         return
     objs = list(objs)
-    model._base_manager.bulk_update(objs, list(fields), batch_size=BATCH_SIZE)
+    update_rows(model, objs, fields)
     insert_history(model, objs, meta=_history_meta(actor, reason, "~"))

@@ -9,7 +9,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Q
 
 from mdm.entities import ENTITIES, EntityType, get_entity
 from mdm.models import (
@@ -22,7 +23,8 @@ from mdm.models import (
     SurvivorshipRule,
 )
 from mdm.services import events
-from mdm.services.audit import Actor, bulk_create_tracked, bulk_update_tracked
+from mdm.services.audit import Actor, _history_meta, bulk_create_tracked
+from mdm.services.bulk_update import insert_history_of_rows, update_values
 from mdm.survivorship import Candidate, Pin, Rule, survive
 
 # (target entity, source system code, source key) -> golden id
@@ -37,6 +39,10 @@ _STATE = (
     "lineage",
     *(f"{r}_id" for r in GoldenRecord.RELATION_FIELDS),
 )
+
+
+# The primary key and GOLDEN_FIELDS as attributes: a changed golden record as an update row.
+_ROW = ("id", *(GoldenRecord._meta.get_field(f).attname for f in GOLDEN_FIELDS))
 
 
 @dataclass
@@ -81,14 +87,30 @@ def apply_survivorship(
 ) -> list[GoldenRecord]:
     """Set values, lineage, display name, relations and status of `goldens` from their live
     `members`; return those whose stored state changed. Writes nothing."""
+    live = {
+        golden.id: [candidate_for(m) for m in members.get(golden.id, ()) if not m.deleted]
+        for golden in goldens
+    }
+    return survive_goldens(goldens, live, inputs=inputs, pins=pins, pending_xref=pending_xref)
+
+
+def survive_goldens(
+    goldens: Sequence[GoldenRecord],
+    live: Mapping[str, Sequence[Candidate]],
+    *,
+    inputs: SurvivorshipInputs,
+    pins: Mapping[str, Mapping[str, Pin]] | None = None,
+    pending_xref: Mapping[XrefKey, str] | None = None,
+) -> list[GoldenRecord]:
+    """`apply_survivorship` over candidates already reduced from the live members (in record
+    id order). Writes nothing."""
     pins = pins or {}
     survived = {}
     for golden in goldens:
         entity = get_entity(golden.entity_type)
-        live = [m for m in members.get(golden.id, ()) if not m.deleted]
         survived[golden.id] = survive(
             fields=entity.survived_fields,
-            candidates=[candidate_for(m) for m in live],
+            candidates=live.get(golden.id, ()),
             rules=inputs.rules[golden.entity_type],
             pins=pins.get(golden.id, {}),
             system_rank=inputs.system_rank,
@@ -104,7 +126,7 @@ def apply_survivorship(
         golden.display_name = entity.display_name(golden.values)
         for reference in entity.references:
             setattr(golden, f"{reference.relation}_id", targets.get((golden.id, reference.column)))
-        has_live = any(not m.deleted for m in members.get(golden.id, ()))
+        has_live = bool(live.get(golden.id))
         if golden.status == GoldenStatus.ACTIVE and not has_live:
             golden.status = GoldenStatus.RETIRED
         elif golden.status == GoldenStatus.RETIRED and has_live:
@@ -150,6 +172,39 @@ def load_members(golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
     return members
 
 
+def load_live_candidates(golden_ids: Iterable[str]) -> dict[str, list[Candidate]]:
+    """The live members of these golden records as survivorship candidates, in record id
+    order — the same as `candidate_for` over `load_members`, reading only the columns
+    survivorship uses (not the raw payload, match keys or extras)."""
+    live: dict[str, list[Candidate]] = defaultdict(list)
+    rows = (
+        SourceRecord.objects.filter(golden_id__in=list(golden_ids), deleted=False)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "golden_id",
+            "source_system__code",
+            "source_key",
+            "source_updated_at",
+            "updated_at",
+            "received_at",
+            "attributes",
+            "references",
+        )
+    )
+    for pk, golden_id, system, key, source_updated, updated, received, attrs, refs in rows:
+        live[golden_id].append(
+            Candidate(
+                record_id=pk,
+                system=system,
+                source_key=key,
+                observed_at=source_updated or updated or received,
+                values={**attrs, **refs},
+            )
+        )
+    return live
+
+
 def load_pins(golden_ids: Iterable[str]) -> dict[str, dict[str, Pin]]:
     pins: dict[str, dict[str, Pin]] = defaultdict(dict)
     for pin in StewardOverride.objects.filter(golden_id__in=list(golden_ids)).select_related(
@@ -167,27 +222,68 @@ def lock_goldens(golden_ids: Iterable[str]) -> list[GoldenRecord]:
     )
 
 
+@dataclass
+class Recomputed:
+    """What `recompute` did: every golden record it recomputed (merged ones are skipped), the
+    ones whose stored state changed, and the live members it survived them from."""
+
+    goldens: dict[str, GoldenRecord] = field(default_factory=dict)
+    changed: list[GoldenRecord] = field(default_factory=list)
+    live: dict[str, list[Candidate]] = field(default_factory=dict)
+
+
+def recompute(*, golden_ids: Iterable[str], actor: Actor, reason: str) -> Recomputed:
+    """Recompute and store the given golden records (merged ones are skipped: they have no
+    members). Each change gets a history row and a `golden.updated` event; the changed records
+    are written with one UPDATE (`bulk_update_tracked`)."""
+    golden_ids = set(golden_ids)
+    if not golden_ids:
+        return Recomputed()
+    with transaction.atomic():
+        goldens = [g for g in lock_goldens(golden_ids) if g.status != GoldenStatus.MERGED]
+        if not goldens:
+            return Recomputed()
+        inputs = SurvivorshipInputs.load({g.entity_type for g in goldens})
+        ids = [g.id for g in goldens]
+        before = {g.id: _snapshot(g) for g in goldens}
+        live = load_live_candidates(ids)
+        changed = survive_goldens(goldens, live, inputs=inputs, pins=load_pins(ids))
+        update_with_history(
+            GoldenRecord,
+            GOLDEN_FIELDS,
+            [tuple(getattr(g, a) for a in _ROW) for g in changed],
+            actor=actor,
+            reason=reason,
+        )
+        events.emit_many(
+            [events.golden_updated(g, before=before[g.id]) for g in changed], actor=actor
+        )
+    return Recomputed(goldens={g.id: g for g in goldens}, changed=changed, live=live)
+
+
 def recompute_goldens(
     *, golden_ids: Iterable[str], actor: Actor, reason: str
 ) -> list[GoldenRecord]:
     """Recompute and store the given golden records (merged ones are skipped: they have no
     members). Returns the records that changed; each change gets a history row and an event."""
-    golden_ids = set(golden_ids)
-    if not golden_ids:
-        return []
-    with transaction.atomic():
-        goldens = [g for g in lock_goldens(golden_ids) if g.status != GoldenStatus.MERGED]
-        if not goldens:
-            return []
-        inputs = SurvivorshipInputs.load({g.entity_type for g in goldens})
-        ids = [g.id for g in goldens]
-        before = {g.id: _snapshot(g) for g in goldens}
-        changed = apply_survivorship(goldens, load_members(ids), inputs=inputs, pins=load_pins(ids))
-        bulk_update_tracked(GoldenRecord, changed, GOLDEN_FIELDS, actor=actor, reason=reason)
-        events.emit_many(
-            [events.golden_updated(g, before=before[g.id]) for g in changed], actor=actor
-        )
-    return changed
+    return recompute(golden_ids=golden_ids, actor=actor, reason=reason).changed
+
+
+def update_with_history(
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[tuple],
+    *,
+    actor: Actor,
+    reason: str,
+) -> None:
+    """What `bulk_update_tracked` does, for rows given as (primary key, *values of `fields`):
+    one UPDATE, then one "~" history row per row, stamped the same way, copied from the
+    updated rows (INSERT ... SELECT) instead of encoded again from Python."""
+    if not rows:
+        return
+    update_values(model, fields, rows)
+    insert_history_of_rows(model, [row[0] for row in rows], meta=_history_meta(actor, reason, "~"))
 
 
 def create_goldens(
@@ -216,16 +312,14 @@ def referrer_goldens(entity_type: str, system_id: int, keys: Iterable[str]) -> s
 
 
 def dependents_of(golden_ids: Iterable[str]) -> set[str]:
-    """Golden records with a relation pointing at any of `golden_ids`."""
+    """Golden records with a relation pointing at any of `golden_ids` (one query)."""
     golden_ids = list(golden_ids)
-    found: set[str] = set()
+    if not golden_ids:
+        return set()
+    related = Q()
     for relation in GoldenRecord.RELATION_FIELDS:
-        found.update(
-            GoldenRecord.objects.filter(**{f"{relation}_id__in": golden_ids}).values_list(
-                "id", flat=True
-            )
-        )
-    return found
+        related |= Q(**{f"{relation}_id__in": golden_ids})
+    return set(GoldenRecord.objects.filter(related).values_list("id", flat=True))
 
 
 def _snapshot(golden: GoldenRecord) -> dict:

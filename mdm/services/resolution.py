@@ -8,7 +8,7 @@ Matching and stewardship call these; nothing else changes a golden record's memb
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -35,8 +35,10 @@ from mdm.services.golden import (
     dependents_of,
     load_members,
     lock_goldens,
+    recompute,
     recompute_goldens,
     referrer_goldens,
+    update_with_history,
 )
 
 LINK_FIELDS = ("golden", "link_method", "link_probability", "linked_at", "updated_at")
@@ -113,7 +115,10 @@ def merge_many(
     move unless the survivor pins the same field; records that redirected to the loser now
     redirect to the survivor; relations pointing at the loser follow by recomputing their
     owners; one `golden.merged` event per loser. Chains inside the batch (A<-B, B<-C) resolve
-    to the final survivor (C ends in A). The number of statements does not grow per merge.
+    to the final survivor (C ends in A). The number of statements does not grow per merge:
+    rows are moved and redirected by primary key in one UPDATE per table (their history rows
+    copied from the updated rows), and only the survivors and the records related to the
+    losers are survived again.
 
     Refused as a whole (nothing written) on a self-merge, a cycle, a loser given two
     survivors, different entity types, an unknown ID or a record merged before the batch.
@@ -126,40 +131,42 @@ def merge_many(
     survivors = sorted(set(final.values()))
     involved = set(losers) | set(survivors)
     with transaction.atomic():
-        locked = {g.id: g for g in lock_goldens(involved)}
+        locked = _lock_states(involved)
         for golden_id in sorted(involved - set(locked)):
             raise InvalidResolution(f"no golden record {golden_id}")
-        _require_active(*locked.values())
+        for golden_id, (_, status, merged_into) in locked.items():
+            if status == GoldenStatus.MERGED:
+                raise InvalidResolution(f"{golden_id} was merged into {merged_into}")
         for loser_id in losers:
-            survivor, loser = locked[final[loser_id]], locked[loser_id]
-            if survivor.entity_type != loser.entity_type:
-                raise InvalidResolution(
-                    f"cannot merge a {loser.entity_type} into a {survivor.entity_type}"
-                )
-        members = load_members(involved)
-        before = {g: events.xrefs(members.get(g, ())) for g in involved}
+            survivor_type, loser_type = locked[final[loser_id]][0], locked[loser_id][0]
+            if survivor_type != loser_type:
+                raise InvalidResolution(f"cannot merge a {loser_type} into a {survivor_type}")
+        members = _member_keys(involved)
+        before = {g: _xrefs(members.get(g, ())) for g in involved}
         now = timezone.now()
-        moving = []
-        for loser_id in losers:
-            for record in members.get(loser_id, ()):
-                record.golden_id = final[loser_id]
-                record.link_method = method
-                record.link_probability = probability[loser_id]
-                record.linked_at = record.updated_at = now
-                moving.append(record)
-        bulk_update_tracked(SourceRecord, moving, LINK_FIELDS, actor=actor, reason=reason)
+        moving = [
+            (record_id, final[loser_id], method, probability[loser_id], now, now)
+            for loser_id in losers
+            for record_id, *_ in members.get(loser_id, ())
+        ]
+        update_with_history(SourceRecord, LINK_FIELDS, moving, actor=actor, reason=reason)
         _move_pins_many(final, depth, actor=actor, reason=reason)
-        _redirect_many(locked, final, now=now, actor=actor, reason=reason)
-        recompute_goldens(
+        _redirect_many(final, now=now, actor=actor, reason=reason)
+        recomputed = recompute(
             golden_ids=set(survivors) | dependents_of(losers), actor=actor, reason=reason
         )
-        after_goldens = GoldenRecord.objects.in_bulk(survivors)
-        after = load_members(survivors)
+        after = {
+            survivor_id: _xrefs(
+                (c.record_id, c.system, c.source_key, False)
+                for c in recomputed.live.get(survivor_id, ())
+            )
+            for survivor_id in survivors
+        }
         events.emit_many(
             [
                 events.event(
                     events.GOLDEN_MERGED,
-                    after_goldens[final[loser_id]],
+                    recomputed.goldens[final[loser_id]],
                     {
                         "survivor": final[loser_id],
                         "merged": [loser_id],
@@ -167,9 +174,7 @@ def merge_many(
                             final[loser_id]: before[final[loser_id]],
                             loser_id: before[loser_id],
                         },
-                        "xrefs_after": {
-                            final[loser_id]: events.xrefs(after.get(final[loser_id], ()))
-                        },
+                        "xrefs_after": {final[loser_id]: after[final[loser_id]]},
                         "reason": reason,
                     },
                 )
@@ -178,6 +183,47 @@ def merge_many(
             actor=actor,
         )
     return [final[loser_id] for _, loser_id, _ in merges]
+
+
+# (source record id, system code, source key, deleted)
+MemberKey = tuple[int, str, str, bool]
+
+
+def _lock_states(golden_ids: set[str]) -> dict[str, tuple[str, str, str | None]]:
+    """Lock golden records in id order (as `lock_goldens`); id -> (entity type, status,
+    merged into), without loading their values."""
+    rows = (
+        GoldenRecord.objects.select_for_update()
+        .filter(id__in=golden_ids)
+        .order_by("id")
+        .values_list("id", "entity_type", "status", "merged_into_id")
+    )
+    return {golden_id: (entity_type, status, into) for golden_id, entity_type, status, into in rows}
+
+
+def _member_keys(golden_ids: set[str]) -> dict[str, list[MemberKey]]:
+    """Every member (live or deleted) of these golden records, in record id order."""
+    members: dict[str, list[MemberKey]] = {}
+    rows = (
+        SourceRecord.objects.filter(golden_id__in=list(golden_ids))
+        .order_by("pk")
+        .values_list("golden_id", "pk", "source_system__code", "source_key", "deleted")
+    )
+    for golden_id, *member in rows:
+        members.setdefault(golden_id, []).append(tuple(member))
+    return members
+
+
+def _xrefs(members: Iterable[MemberKey]) -> list[dict[str, str]]:
+    """`events.xrefs` over member keys: the live members' (system, key), sorted."""
+    return sorted(
+        (
+            {"system": system, "source_key": source_key}
+            for _, system, source_key, deleted in members
+            if not deleted
+        ),
+        key=lambda x: (x["system"], x["source_key"]),
+    )
 
 
 def _plan(
@@ -234,27 +280,17 @@ def _move_pins_many(
     bulk_update_tracked(StewardOverride, moved, ["golden"], actor=actor, reason=reason)
 
 
-def _redirect_many(
-    locked: dict[str, GoldenRecord],
-    final: dict[str, str],
-    *,
-    now,
-    actor: Actor,
-    reason: str,
-) -> None:
+def _redirect_many(final: dict[str, str], *, now, actor: Actor, reason: str) -> None:
     """Mark losers merged; flatten chains so every old ID resolves in one hop."""
-    changed = list(GoldenRecord.objects.filter(merged_into_id__in=list(final)))
-    for golden in changed:
-        golden.merged_into_id = final[golden.merged_into_id]
-        golden.updated_at = now
-    for loser_id, survivor_id in final.items():
-        loser = locked[loser_id]
-        loser.status = GoldenStatus.MERGED
-        loser.merged_into_id = survivor_id
-        loser.updated_at = now
-        changed.append(loser)
-    bulk_update_tracked(
-        GoldenRecord, changed, ["status", "merged_into", "updated_at"], actor=actor, reason=reason
+    redirected = GoldenRecord.objects.filter(merged_into_id__in=list(final)).values_list(
+        "id", "status", "merged_into_id"
+    )
+    changed = [(golden_id, status, final[into], now) for golden_id, status, into in redirected]
+    changed += [
+        (loser_id, GoldenStatus.MERGED, survivor_id, now) for loser_id, survivor_id in final.items()
+    ]
+    update_with_history(
+        GoldenRecord, ("status", "merged_into", "updated_at"), changed, actor=actor, reason=reason
     )
 
 

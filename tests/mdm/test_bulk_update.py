@@ -1,0 +1,120 @@
+"""update_rows: many rows in one UPDATE ... FROM on PostgreSQL, bulk_update elsewhere — the
+same rows end up with the same values either way."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from mdm.models import GoldenRecord, GoldenStatus, SourceRecord, new_golden_id
+from mdm.services.bulk_update import VALUES_THRESHOLD, update_rows
+from tests.factories import SourceSystemFactory
+
+pytestmark = pytest.mark.django_db
+
+WHEN = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
+
+
+def goldens(count):
+    created = [
+        GoldenRecord(id=new_golden_id("customer"), entity_type="customer", values={"n": i})
+        for i in range(count)
+    ]
+    GoldenRecord.objects.bulk_create(created)
+    return created
+
+
+def records(count, golden):
+    system = SourceSystemFactory(code="crm")
+    created = [
+        SourceRecord(
+            entity_type="customer",
+            source_system=system,
+            source_key=f"k{i}",
+            payload_hash="x",
+            golden=golden,
+            attributes={"name": f"Name {i}"},
+        )
+        for i in range(count)
+    ]
+    SourceRecord.objects.bulk_create(created)
+    return created
+
+
+@pytest.mark.parametrize("count", [3, VALUES_THRESHOLD + 7])
+def test_named_fields_of_every_row_are_written(count):
+    rows = goldens(count + 1)
+    survivor, others = rows[0], rows[1:]
+    for n, golden in enumerate(others):
+        golden.status = GoldenStatus.MERGED
+        golden.merged_into = survivor
+        golden.values = {"name": f"Ünïcode 'quoted' {n}", "nested": [1, None, {"a": True}]}
+        golden.display_name = "not written"
+
+    updated = update_rows(GoldenRecord, others, ["status", "merged_into", "values"])
+
+    assert updated == count
+    stored = GoldenRecord.objects.in_bulk([g.id for g in others])
+    for n, golden in enumerate(others):
+        row = stored[golden.id]
+        assert (row.status, row.merged_into_id, row.display_name) == (
+            GoldenStatus.MERGED,
+            survivor.id,
+            "",
+        )
+        assert row.values == {"name": f"Ünïcode 'quoted' {n}", "nested": [1, None, {"a": True}]}
+    assert GoldenRecord.objects.get(pk=survivor.pk).status == GoldenStatus.ACTIVE
+
+
+@pytest.mark.parametrize("count", [2, VALUES_THRESHOLD + 1])
+def test_nulls_floats_and_datetimes_round_trip(count):
+    golden, target = goldens(2)
+    moving = records(count, golden)
+    for n, record in enumerate(moving):
+        record.golden = target if n % 2 else None
+        record.link_probability = None if n % 2 else 0.25 + n
+        record.linked_at = WHEN + dt.timedelta(seconds=n)
+        record.link_method = "auto"
+
+    update_rows(SourceRecord, moving, ["golden", "link_probability", "linked_at", "link_method"])
+
+    stored = SourceRecord.objects.in_bulk([r.pk for r in moving])
+    for n, record in enumerate(moving):
+        row = stored[record.pk]
+        assert row.golden_id == (target.id if n % 2 else None)
+        assert row.link_probability == (None if n % 2 else 0.25 + n)
+        assert row.linked_at == WHEN + dt.timedelta(seconds=n)
+        assert row.link_method == "auto"
+
+
+def test_auto_now_fields_are_left_alone_unless_named():
+    (golden,) = goldens(1)
+    before = GoldenRecord.objects.get(pk=golden.pk).updated_at
+    golden.display_name = "Renamed"
+
+    update_rows(GoldenRecord, [golden], ["display_name"])
+
+    stored = GoldenRecord.objects.get(pk=golden.pk)
+    assert (stored.display_name, stored.updated_at) == ("Renamed", before)
+
+
+@pytest.mark.postgres
+def test_one_update_statement_however_many_rows():
+    if connection.vendor != "postgresql":
+        pytest.skip("the set-based path is PostgreSQL's")
+    rows = goldens(3 * VALUES_THRESHOLD)
+    for golden in rows:
+        golden.display_name = "x"
+
+    with CaptureQueriesContext(connection) as queries:
+        update_rows(GoldenRecord, rows, ["display_name"])
+
+    updates = [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+
+
+def test_nothing_to_update_writes_nothing():
+    with CaptureQueriesContext(connection) as queries:
+        assert update_rows(GoldenRecord, [], ["display_name"]) == 0
+    assert queries.captured_queries == []
