@@ -2,7 +2,7 @@
 
     python bench/ingest.py [--records 100000]
                            [--database-url postgres://postgres@127.0.0.1:5432/keystone_bench]
-                           [--chunk-size N] [--keep] [--memory-records 10000]
+                           [--chunk-size N] [--jobs N] [--keep] [--memory-records 10000]
 
     python bench/ingest.py --records 20000 --database-url sqlite:///var/keystone_bench.sqlite3
 
@@ -13,9 +13,10 @@ What it does, in order:
 2. writes N realistic customer rows (Faker, seeded; organizations and persons from seven
    countries, every canonical attribute that applies to the kind filled) to a CSV in a temp
    dir: not timed;
-3. times loading that CSV with `read_rows` + `ingest_records` (what `load_source` does;
-   system "crm", actor "bench"), then times a second load of the same file, which must come
-   back all unchanged (exit status 1 otherwise);
+3. times loading that CSV with `mdm.services.load.load_file` (what `load_source` runs;
+   system "crm", actor "bench"; on PostgreSQL it splits the file over worker processes, one
+   per CPU by default, `--jobs` to choose), then times a second load of the same file, which
+   must come back all unchanged (exit status 1 otherwise);
 4. memory pass (--memory-records, 0 skips it): recreates the database and loads the first
    10,000 rows of the same file again as a first load, under tracemalloc. It is separate because
    tracemalloc makes this allocation-heavy path 3-6x slower and would distort the timed
@@ -28,8 +29,10 @@ What it does, in order:
 Celery: REDIS_URL is ignored, so tasks run eagerly in-process (embedded mode) and nothing is
 published to a shared broker; the matching task each committed chunk triggers runs inside the
 timed load but finds no trained model in the fresh bench database and returns at once (the
-task counts are printed). PostgreSQL CPU is read from /proc for the backend of this
-connection, so busy-machine runs can be told apart: compare the CPU figures, not only wall time.
+task counts are printed; tasks run inside load workers are not counted). Client CPU is this
+process plus its load workers. PostgreSQL CPU is read from /proc for the backend of this
+connection, so only for one-process loads (`--jobs 1`); busy-machine runs can be told apart by
+the CPU figures, not only wall time.
 
 This is a script, not a test; it only ever touches 127.0.0.1 and stops by itself.
 """
@@ -110,6 +113,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--chunk-size", type=int, default=None, help="rows per transaction (default: settings)"
     )
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="load worker processes (default: as load_source)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument(
         "--memory-records",
@@ -122,6 +128,8 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"--records must be between 1 and {MAX_RECORDS}")
     if args.memory_records < 0:
         parser.error("--memory-records must be 0 or more")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error("--jobs must be 1 or more")
     if args.chunk_size is not None and args.chunk_size < 1:
         parser.error("--chunk-size must be positive")
     try:
@@ -389,11 +397,23 @@ def close_connections() -> None:
     connections.close_all()
 
 
-def load(path: Path, chunk_size: int | None, limit: int | None = None):
-    """Exactly what `manage.py load_source PATH --system crm --entity customer` runs."""
+def load(path: Path, chunk_size: int | None, jobs: int | None = None, limit: int | None = None):
+    """Exactly what `manage.py load_source PATH --system crm --entity customer` runs; with
+    `limit`, the first rows only, in this process (the memory pass)."""
     from mdm.services.ingest import ingest_records
+    from mdm.services.load import load_file
     from mdm.source_files import read_rows
 
+    if limit is None:
+        return load_file(
+            path,
+            entity_type="customer",
+            system_code=SYSTEM,
+            actor=ACTOR,
+            reason=f"load_source {path.name}",
+            jobs=jobs,
+            chunk_size=chunk_size,
+        )
     rows = read_rows(path)
     return ingest_records(
         entity_type="customer",
@@ -407,18 +427,27 @@ def load(path: Path, chunk_size: int | None, limit: int | None = None):
     )
 
 
-def timed_load(path: Path, chunk_size: int | None):
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_load(path: Path, chunk_size: int | None, jobs: int | None):
     """(summary, wall seconds, client CPU seconds, server CPU seconds or None).
 
-    Client: this process. Server: the PostgreSQL backend serving this connection, read from
-    /proc (same machine). On a busy machine wall time grows; the CPU figures barely do.
+    Client: this process and its (finished) load workers. Server: the PostgreSQL backend
+    serving this connection, read from /proc (same machine) — a parallel load closes it and
+    works on the workers' own connections, so then None. On a busy machine wall time grows;
+    the CPU figures barely do.
     """
     gc.collect()
     backend = backend_pid()
     server = backend_cpu_seconds(backend)
-    started, cpu = time.perf_counter(), time.process_time()
-    summary = load(path, chunk_size)
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    started = time.perf_counter()
+    cpu = time.process_time() + children_cpu_seconds()
+    summary = load(path, chunk_size, jobs)
+    wall = time.perf_counter() - started
+    cpu = time.process_time() + children_cpu_seconds() - cpu
     server_after = backend_cpu_seconds(backend)
     same_backend = backend is not None and backend_pid() == backend
     if server is None or server_after is None or not same_backend:
@@ -556,7 +585,7 @@ def main() -> int:
             out("rss_before_load_mib", f"{maxrss_mib():.0f}")
 
             out("load_average_1m_before", f"{os.getloadavg()[0]:.2f}")
-            first, *times = timed_load(path, args.chunk_size)
+            first, *times = timed_load(path, args.chunk_size, args.jobs)
             print_summary("first_load", first, *times, args.records)
             out("rss_after_first_load_mib", f"{maxrss_mib():.0f}")
             report_tasks("first_load")
@@ -564,7 +593,7 @@ def main() -> int:
             for name, value in first_counts.items():
                 out(f"after_first_load.{name}", value)
 
-            again, *times = timed_load(path, args.chunk_size)
+            again, *times = timed_load(path, args.chunk_size, args.jobs)
             print_summary("reload", again, *times, args.records)
             all_unchanged = again.counts["unchanged"] == args.records == again.total
             out("reload.all_unchanged", "yes" if all_unchanged else "NO")
@@ -575,6 +604,8 @@ def main() -> int:
             if not all_unchanged or reload_counts != first_counts:
                 status = 1
             out("memory.ru_maxrss_mib", f"{maxrss_mib():.0f}")
+            children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            out("memory.load_worker_ru_maxrss_mib", f"{children:.0f}")
 
             if args.memory_records:
                 rows = min(args.memory_records, args.records)

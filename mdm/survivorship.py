@@ -121,9 +121,10 @@ def _sole(fields: Sequence[str], only: Candidate, rules: Mapping[str, Rule]) -> 
     The same result as the general path, without its sorting and counting."""
     values: dict[str, Any] = {}
     lineage: dict[str, dict[str, Any]] = {}
+    offered = only.values
     for name in fields:
-        value = only.values.get(name)
-        if is_empty(value):
+        value = offered.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):  # is_empty, inlined
             continue
         values[name] = value
         lineage[name] = {

@@ -106,6 +106,16 @@ class IncomingRecord:
     payload_hash: str
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """What classifying a row needs of the stored record (or of its last change)."""
+
+    pk: int | None
+    golden_id: str | None
+    payload_hash: str
+    source_updated_at: datetime | None
+
+
 @dataclass
 class RecordOutcome:
     line: int | None
@@ -239,29 +249,45 @@ def _ingest_chunk(
         for attribute, problem in record.invalid.items():
             summary.flagged.append((line, attribute, problem["reason"]))
 
-    existing = {
-        r.source_key: r
-        for r in SourceRecord.objects.filter(
+    # What the stored records say, without loading them: most rows of a reload are unchanged.
+    known = {
+        key: _Stored(pk, golden_id, payload_hash, source_updated_at)
+        for key, pk, golden_id, payload_hash, source_updated_at in SourceRecord.objects.filter(
             entity_type=entity.name,
             source_system=system,
             source_key__in={r.source_key for _, r in incoming},
-        )
+        ).values_list("source_key", "pk", "golden_id", "payload_hash", "source_updated_at")
     }
-    to_create: dict[str, SourceRecord] = {}
-    to_update: dict[str, SourceRecord] = {}
+    changes: list[IncomingRecord] = []
+    latest: dict[str, _Stored] = {}  # a key repeated in the chunk is compared with its last change
     for position, record in incoming:
-        current = to_create.get(record.source_key) or existing.get(record.source_key)
+        current = latest.get(record.source_key) or known.get(record.source_key)
         outcome = _classify(current, record)
         outcomes[position] = RecordOutcome(record.line, record.source_key, outcome)
         if outcome in (UNCHANGED, STALE):
             continue
-        if current is None:
-            current = SourceRecord(
-                entity_type=entity.name, source_system=system, source_key=record.source_key
+        latest[record.source_key] = _Stored(
+            None,
+            None,
+            record.payload_hash,
+            record.source_updated_at or (current.source_updated_at if current else None),
+        )
+        changes.append(record)
+
+    stored = SourceRecord.objects.in_bulk(
+        {known[r.source_key].pk for r in changes if r.source_key in known}
+    )
+    to_create: dict[str, SourceRecord] = {}
+    to_update: dict[str, SourceRecord] = {}
+    for record in changes:
+        key = record.source_key
+        if key in known:
+            current = to_update.setdefault(key, stored[known[key].pk])
+        else:
+            current = to_create.get(key) or SourceRecord(
+                entity_type=entity.name, source_system=system, source_key=key
             )
-            to_create[record.source_key] = current
-        elif current.pk is not None:
-            to_update[record.source_key] = current
+            to_create[key] = current
         _apply(current, record, now)
 
     # New live records get a new golden record each; a revived tombstone that never had one too.
@@ -312,7 +338,7 @@ def _ingest_chunk(
         summary.counts[outcome.outcome] += 1
     if collect_results:
         golden_by_key = {
-            key: r.golden_id for key, r in {**existing, **to_create, **to_update}.items()
+            key: r.golden_id for key, r in {**known, **to_create, **to_update}.items()
         }
         for outcome in ordered:
             outcome.golden_id = golden_by_key.get(outcome.source_key)
@@ -346,7 +372,7 @@ def _by_key(to_create, to_update, key):
     return to_create.get(key) or to_update[key]
 
 
-def _classify(current: SourceRecord | None, record: IncomingRecord) -> str:
+def _classify(current: _Stored | None, record: IncomingRecord) -> str:
     if current is None:
         return DELETED if record.deleted else LOADED
     if (

@@ -7,8 +7,8 @@ from tqdm import tqdm
 
 from mdm.entities import ENTITIES
 from mdm.errors import MdmError
-from mdm.services.ingest import ingest_records
-from mdm.source_files import UnsupportedFile, count_records, read_rows
+from mdm.services.load import load_file
+from mdm.source_files import UnsupportedFile, count_records
 
 SHOWN_PROBLEMS = 50
 
@@ -25,10 +25,19 @@ class Command(BaseCommand):
         parser.add_argument("--entity", required=True, choices=sorted(ENTITIES))
         parser.add_argument("--reason", default="", help="change reason written to history")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=None,
+            help="worker processes (PostgreSQL only; default: one per CPU, at most 4, "
+            "for files of 10,000 records or more)",
+        )
 
     def handle(self, *args, path: Path, system: str, entity: str, reason: str, **options):
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
+        if options["jobs"] is not None and options["jobs"] < 1:
+            raise CommandError("--jobs must be 1 or more")
         try:
             total = count_records(path)
             bar = tqdm(
@@ -39,14 +48,13 @@ class Command(BaseCommand):
                 file=self.stderr._out,
             )
             with bar:
-                summary = ingest_records(
+                summary = load_file(
+                    path,
                     entity_type=entity,
                     system_code=system,
-                    rows=read_rows(path),
                     actor=f"command:load_source:{system}",
                     reason=reason or f"load_source {path.name}",
-                    origin=path.name,
-                    create_system=True,
+                    jobs=options["jobs"],
                     on_progress=bar.update,
                 )
         except (UnsupportedFile, MdmError) as error:
