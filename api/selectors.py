@@ -7,9 +7,11 @@ Every function here issues a fixed number of queries whatever the number of keys
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
+import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
@@ -19,6 +21,36 @@ from mdm.entities import get_entity
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord, SourceSystem
 
 Key = tuple[str, str]  # (system code, source key)
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """Server-side binding; every statement prepared on its first execution."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        prepare = True if prepare is None else prepare
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+@contextmanager
+def prepared_cursor() -> Iterator:
+    """A cursor on Django's PostgreSQL connection whose statements bind server-side and are
+    prepared on first use, then reused by name for the life of the connection.
+
+    Django's cursors bind client-side and never prepare, so PostgreSQL plans every statement
+    on every call. For the xref lookups planning costs several times the execution (the
+    statements join four tables, one with many indexes), so these hot reads are prepared.
+    Only for statements with a fixed text: psycopg keeps one entry per text and connection
+    (up to `prepared_max`), and forgets them all on rollback, preparing again when next used.
+    Queries still go through Django's cursor wrapper (logging, execute wrappers, counts).
+    """
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = _PreparingCursor(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(raw) as cursor:
+        yield cursor
 
 
 def _not_found(system: str, source_key: str) -> dict:
@@ -78,32 +110,33 @@ def lookup_xrefs(entity_type: str, keys: Sequence[Key]) -> list[dict]:
 
 
 def _lookup_xrefs_postgresql(entity_type: str, keys: Sequence[Key]) -> list[dict]:
+    """The keys travel as two arrays (one statement text for any number of keys, prepared;
+    binary, which spares quoting every element); each distinct key once, so a repeated key
+    does not repeat its siblings."""
     record, systems = SourceRecord._meta.db_table, SourceSystem._meta.db_table
     golden = GoldenRecord._meta.db_table
     sql = f"""
-        WITH hit AS (
-            SELECT DISTINCT k.code, k.key, r.golden_id, r.deleted
-            FROM unnest(%s::text[], %s::text[]) AS k(code, key)
-            JOIN {systems} rs ON rs.code = k.code
-            JOIN {record} r
-              ON r.entity_type = %s AND r.source_system_id = rs.id AND r.source_key = k.key
-        )
-        SELECT hit.code, hit.key, hit.golden_id, g.status, hit.deleted, ms.code, m.source_key
-        FROM hit
-        LEFT JOIN {golden} g ON g.id = hit.golden_id
-        LEFT JOIN {record} m ON m.golden_id = hit.golden_id AND NOT m.deleted
+        SELECT k.code, k.key, r.golden_id, g.status, r.deleted, ms.code, m.source_key
+        FROM unnest(%b::text[], %b::text[]) AS k(code, key)
+        JOIN {systems} rs ON rs.code = k.code
+        JOIN {record} r
+          ON r.entity_type = %s AND r.source_system_id = rs.id AND r.source_key = k.key
+        LEFT JOIN {golden} g ON g.id = r.golden_id
+        LEFT JOIN {record} m ON m.golden_id = r.golden_id AND NOT m.deleted
         LEFT JOIN {systems} ms ON ms.id = m.source_system_id
         ORDER BY ms.code, m.source_key
     """
     found: dict[Key, tuple] = {}
     members: dict[Key, list[dict]] = defaultdict(list)
-    if keys:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [[s for s, _ in keys], [k for _, k in keys], entity_type])
-            for system, key, golden_id, status, deleted, code, member_key in cursor.fetchall():
-                found[(system, key)] = (golden_id, status, deleted)
-                if code is not None:
-                    members[(system, key)].append({"system": code, "source_key": member_key})
+    distinct = list(dict.fromkeys(keys))
+    if distinct:
+        with prepared_cursor() as cursor:
+            cursor.execute(sql, [[s for s, _ in distinct], [k for _, k in distinct], entity_type])
+            rows = cursor.fetchall()
+        for system, key, golden_id, status, deleted, code, member_key in rows:
+            found[(system, key)] = (golden_id, status, deleted)
+            if code is not None:
+                members[(system, key)].append({"system": code, "source_key": member_key})
     results = []
     for key in keys:
         hit = found.get(key)
@@ -117,7 +150,8 @@ def _lookup_xrefs_postgresql(entity_type: str, keys: Sequence[Key]) -> list[dict
 
 def lookup_xref(entity_type: str, system: str, source_key: str) -> dict:
     """`lookup_xrefs` for one key in one query: the record, its golden record's status and
-    its live siblings joined in a single statement (the hot path of integrations)."""
+    its live siblings joined in a single statement (the hot path of integrations; prepared
+    on PostgreSQL)."""
     get_entity(entity_type)
     record, systems = SourceRecord._meta.db_table, SourceSystem._meta.db_table
     golden = GoldenRecord._meta.db_table
@@ -131,7 +165,8 @@ def lookup_xref(entity_type: str, system: str, source_key: str) -> dict:
         WHERE r.entity_type = %s AND rs.code = %s AND r.source_key = %s
         ORDER BY ms.code, m.source_key
     """
-    with connection.cursor() as cursor:
+    postgresql = connection.vendor == "postgresql"
+    with prepared_cursor() if postgresql else connection.cursor() as cursor:
         cursor.execute(sql, [entity_type, system, source_key])
         rows = cursor.fetchall()
     if not rows or rows[0][0] is None:

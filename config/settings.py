@@ -84,6 +84,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+else:
+    # The ORM binds client-side and never prepares. The API's hot lookups run on a
+    # server-binding cursor that prepares them on first use (api.selectors.prepared_cursor);
+    # Django disables preparing unless prepare_threshold is set. Set
+    # KEYSTONE_DB_PREPARED_STATEMENTS=0 behind a transaction-pooling PgBouncer older than 1.21.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env_bool("KEYSTONE_DB_PREPARED_STATEMENTS", True) else None
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -4,7 +4,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from mdm.models import GoldenRecord, SourceRecord
@@ -239,3 +239,61 @@ def test_tombstoned_record_is_found_marked_deleted_with_its_golden_id(crm):
         "retired",
         [],
     )
+
+
+def test_batch_lookup_answers_a_repeated_key_each_time_without_doubling_its_keys(crm):
+    survivor, _ = merged_pair()
+    key = {"system": "erp", "source_key": "A"}
+
+    results = lookup(crm, [key, {"system": "crm", "source_key": "1"}, key]).json()["results"]
+
+    both = [{"system": "crm", "source_key": "1"}, {"system": "erp", "source_key": "A"}]
+    assert [(r["source_key"], r["golden_id"], r["keys"]) for r in results] == [
+        ("A", survivor, both),
+        ("1", survivor, both),
+        ("A", survivor, both),
+    ]
+
+
+def prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_single_xref_runs_as_a_prepared_statement_on_postgresql(crm):
+    """Planning the join costs several times its execution; a prepared statement plans once
+    per connection (the same statement text, whatever the key)."""
+    merged_pair()
+
+    crm.get("/api/v1/xref/customer/crm/1")
+    crm.get("/api/v1/xref/customer/erp/A")
+
+    assert len([s for s in prepared_statements() if "rs.code = $2" in s]) == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_batch_lookup_runs_as_a_prepared_statement_on_postgresql(crm):
+    merged_pair()
+
+    lookup(crm, [{"system": "crm", "source_key": "1"}])
+    lookup(crm, [{"system": "erp", "source_key": "A"}, {"system": "crm", "source_key": "x"}])
+
+    assert len([s for s in prepared_statements() if "unnest($1::text[]" in s]) == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_prepared_xref_lookup_answers_after_a_rolled_back_transaction(crm):
+    """psycopg forgets prepared statements on rollback; the next lookup must prepare again
+    rather than name a statement the server no longer has."""
+    survivor, _ = merged_pair()
+    crm.get("/api/v1/xref/customer/erp/A")
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        crm.get("/api/v1/xref/customer/erp/A")
+        raise ZeroDivisionError
+
+    response = crm.get("/api/v1/xref/customer/erp/A")
+
+    assert response.json()["golden_id"] == survivor
