@@ -33,6 +33,7 @@ from mdm.services.golden import (
     SurvivorshipInputs,
     apply_survivorship,
     dependents_of,
+    ids_in,
     load_members,
     lock_goldens,
     recompute,
@@ -194,7 +195,7 @@ def _lock_states(golden_ids: set[str]) -> dict[str, tuple[str, str, str | None]]
     merged into), without loading their values."""
     rows = (
         GoldenRecord.objects.select_for_update()
-        .filter(id__in=golden_ids)
+        .filter(ids_in(GoldenRecord, "id", golden_ids))
         .order_by("id")
         .values_list("id", "entity_type", "status", "merged_into_id")
     )
@@ -205,7 +206,7 @@ def _member_keys(golden_ids: set[str]) -> dict[str, list[MemberKey]]:
     """Every member (live or deleted) of these golden records, in record id order."""
     members: dict[str, list[MemberKey]] = {}
     rows = (
-        SourceRecord.objects.filter(golden_id__in=list(golden_ids))
+        SourceRecord.objects.filter(ids_in(SourceRecord, "golden", golden_ids))
         .order_by("pk")
         .values_list("golden_id", "pk", "source_system__code", "source_key", "deleted")
     )
@@ -266,7 +267,9 @@ def _move_pins_many(
     """Move losers' pins to their survivors. A field the survivor pins keeps the survivor's
     pin; among losers, the one closest to the survivor (then first in the batch) wins."""
     order = {loser_id: (depth[loser_id], n) for n, loser_id in enumerate(final)}
-    pins = list(StewardOverride.objects.filter(golden_id__in=[*final, *set(final.values())]))
+    pins = list(
+        StewardOverride.objects.filter(ids_in(StewardOverride, "golden", {*final, *final.values()}))
+    )
     taken = {(p.golden_id, p.attribute) for p in pins if p.golden_id not in final}
     moved = []
     for pin in sorted((p for p in pins if p.golden_id in final), key=lambda p: order[p.golden_id]):
@@ -282,9 +285,9 @@ def _move_pins_many(
 
 def _redirect_many(final: dict[str, str], *, now, actor: Actor, reason: str) -> None:
     """Mark losers merged; flatten chains so every old ID resolves in one hop."""
-    redirected = GoldenRecord.objects.filter(merged_into_id__in=list(final)).values_list(
-        "id", "status", "merged_into_id"
-    )
+    redirected = GoldenRecord.objects.filter(
+        ids_in(GoldenRecord, "merged_into", final)
+    ).values_list("id", "status", "merged_into_id")
     changed = [(golden_id, status, final[into], now) for golden_id, status, into in redirected]
     changed += [
         (loser_id, GoldenStatus.MERGED, survivor_id, now) for loser_id, survivor_id in final.items()

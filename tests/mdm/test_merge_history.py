@@ -133,3 +133,31 @@ def test_history_copied_from_rows_equals_history_built_from_instances():
             right, exclude=["history_id"]
         )
     assert [r.id for r in copied] == [r.pk for r in records]
+
+
+def test_a_large_batch_moves_members_pins_and_relations_like_a_small_one(steward):
+    from mdm.services.pins import pin_value
+
+    load([{"source_key": f"c{i}", "name": f"Customer {i}"} for i in range(120)])
+    load(
+        [{"source_key": "k1", "contract_number": "C-1", "customer_key": "c101"}], entity="contract"
+    )
+    golden = {f"c{i}": golden_of(f"c{i}") for i in range(120)}
+    pin_value(
+        golden=GoldenRecord.objects.get(pk=golden["c99"]),
+        attribute="name",
+        value="Pinned",
+        actor=steward,
+        reason="x",
+    )
+    merges = [(golden[f"c{2 * i}"], golden[f"c{2 * i + 1}"], 0.9) for i in range(60)]
+
+    merge_many(merges=merges, actor="matching", reason="big batch")
+
+    for survivor, loser, _ in merges:
+        assert GoldenRecord.objects.get(pk=loser).merged_into_id == survivor
+        assert SourceRecord.objects.filter(golden_id=survivor).count() == 2
+    contract = SourceRecord.objects.get(source_key="k1").golden
+    assert contract.customer_id == golden["c100"]
+    assert GoldenRecord.objects.get(pk=golden["c98"]).values["name"] == "Pinned"
+    assert OutboxEvent.objects.filter(event_type="golden.merged").count() == 60
