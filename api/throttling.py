@@ -7,6 +7,7 @@ rates; a counter per window is O(1) and good enough for protecting the service.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
@@ -15,6 +16,7 @@ from rest_framework.throttling import BaseThrottle
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+@lru_cache(maxsize=16)
 def parse_rate(rate: str) -> tuple[int, int]:
     count, period = rate.split("/")
     return int(count), PERIODS[period.strip()[0].lower()]
@@ -34,14 +36,19 @@ class PrincipalRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"keystone-throttle:{ident}:{period}:{window}"
-        cache.add(key, 0, timeout=period + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=period + 1)
-            count = 1
+        count = self._count(key, timeout=period + 1)
         self._wait = (window + 1) * period - now
         return count <= limit
+
+    @staticmethod
+    def _count(key: str, *, timeout: int) -> int:
+        """Increment the window's counter: one cache operation once the window has one."""
+        try:
+            return cache.incr(key)
+        except ValueError:  # first request of the window (or the counter just expired)
+            if cache.add(key, 1, timeout=timeout):
+                return 1
+            return cache.incr(key)  # another process started the window first
 
     def wait(self) -> float:
         return self._wait

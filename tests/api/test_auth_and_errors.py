@@ -159,3 +159,26 @@ def test_schema_and_offline_swagger_ui_are_served(crm):
     assert "/api/v1/xref/{entity}/lookup" in schema.json()["paths"]
     assert docs.status_code == 200
     assert b"drf_spectacular_sidecar" in docs.content
+
+
+def test_a_client_without_accept_header_gets_json(crm):
+    crm.put("/api/v1/sources/crm/customer/1", ACME, format="json")
+
+    response = crm.get(XREF)
+
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["found"] is True
+
+
+def test_a_client_accepting_only_xml_gets_406_in_the_error_shape(crm):
+    response = crm.get("/api/v1/events", HTTP_ACCEPT="application/xml")
+
+    assert response.status_code == 406
+    assert response.json()["error"]["code"] == "not_acceptable"
+
+
+def test_schema_format_query_parameter_picks_the_renderer(crm):
+    response = crm.get("/api/schema/?format=json")
+
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    assert "/api/v1/xref/{entity}/lookup" in response.json()["paths"]

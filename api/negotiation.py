@@ -1,0 +1,23 @@
+"""Content negotiation with a short cut for the common case."""
+
+from __future__ import annotations
+
+from rest_framework.negotiation import DefaultContentNegotiation
+
+
+class KeystoneContentNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation, except that a client accepting anything (no `Accept` header, or
+    `*/*`) and naming no format gets the view's first renderer straight away — what DRF
+    picks for it too, after parsing the header and matching every renderer against it.
+    That parse was ~10 % of a single xref lookup's Python time."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        accept = request.META.get("HTTP_ACCEPT", "*/*")
+        if accept == "*/*" and not format_suffix and not self._names_a_format(request):
+            return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)
+
+    def _names_a_format(self, request) -> bool:
+        if not request.META.get("QUERY_STRING"):
+            return False
+        return self.settings.URL_FORMAT_OVERRIDE in request.query_params
