@@ -337,9 +337,7 @@ def _ingest_chunk(
     for outcome in ordered:
         summary.counts[outcome.outcome] += 1
     if collect_results:
-        golden_by_key = {
-            key: r.golden_id for key, r in {**known, **to_create, **to_update}.items()
-        }
+        golden_by_key = {key: r.golden_id for key, r in {**known, **to_create, **to_update}.items()}
         for outcome in ordered:
             outcome.golden_id = golden_by_key.get(outcome.source_key)
         summary.results.extend(ordered)
