@@ -70,7 +70,14 @@ def test_each_history_row_holds_its_rows_values():
     assert set(history) == set(stored) == {r.pk for r in records}
     for pk, row in stored.items():
         h = history[pk]
-        for field in ("raw", "attributes", "payload_hash", "received_at", "updated_at", "golden_id"):
+        for field in (
+            "raw",
+            "attributes",
+            "payload_hash",
+            "received_at",
+            "updated_at",
+            "golden_id",
+        ):
             assert getattr(h, field) == getattr(row, field), field
         assert (h.history_type, h.actor, h.history_change_reason) == ("+", "tester", "bulk test")
 
