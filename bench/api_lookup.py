@@ -2,7 +2,8 @@
 against a bare Django view doing one indexed query (so the API's overhead is a ratio).
 
     python bench/api_lookup.py [--records 100000] [--workers 2] [--duration 10]
-                               [--connections 8] [--ingest-records 20000]
+                               [--connections 8] [--ingest-records 10000]
+                               [--service-requests 2000]
                                [--database-url postgres://postgres@127.0.0.1:5432/keystone_api_bench]
                                [--keep]
 
@@ -20,12 +21,18 @@ What it does, in order (only ever 127.0.0.1; every phase bounded; stops by itsel
    POST /api/v1/xref/customer/lookup with 1,000 random keys per request (keys/s);
 5. batch ingest: --ingest-records new customers POSTed as JSON arrays of 1,000 from 2
    client threads (records/s);
-6. prints the figures, kills gunicorn, drops the bench database unless --keep.
+6. service time, in this process, one request at a time through Django's WSGI handler (as
+   gunicorn calls it, no HTTP): Python CPU plus the PostgreSQL backend's CPU per request
+   (from /proc), for the bare view, the xref GET and the batch lookup — what a request costs,
+   whatever else the machine is doing, where the wrk figures depend on the load;
+7. prints the figures and the load average before and after the wrk runs, kills gunicorn,
+   drops the bench database unless --keep.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -60,6 +67,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (≤ 60)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--ingest-records", type=int, default=10_000)
+    parser.add_argument(
+        "--service-requests", type=int, default=2_000, help="in-process single requests"
+    )
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
@@ -67,11 +77,19 @@ def parse_args() -> argparse.Namespace:
         parser.error("--workers 1-8, --duration 1-60")
     if not 1_000 <= args.records <= 1_000_000 or not 0 <= args.ingest_records <= 200_000:
         parser.error("--records 1,000-1,000,000, --ingest-records 0-200,000")
+    if not 0 <= args.service_requests <= 100_000:
+        parser.error("--service-requests 0-100,000")
     return args
 
 
 def setup_django(url: str) -> None:
-    os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false")
+    os.environ.update(
+        DATABASE_URL=url,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="false",
+        KEYSTONE_BENCH_VIEWS="1",
+        DB_CONN_MAX_AGE="600",
+    )
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.pop("REDIS_URL", None)
     sys.path.insert(0, str(ROOT))
@@ -315,6 +333,88 @@ def batch_ingest(base: str, token: str, total: int, start: int) -> float:
     return total / elapsed
 
 
+def backend_cpu_seconds() -> float | None:
+    """CPU time used so far by this process's PostgreSQL backend (local server, Linux)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_times(token: str, records: int, requests: int) -> dict:
+    """Per request, one at a time, through Django's WSGI handler: (Python CPU ms, PostgreSQL
+    backend CPU ms). Independent of other load, unlike wrk's figures (within cache effects)."""
+    from django.core.wsgi import get_wsgi_application
+
+    application = get_wsgi_application()
+    rng = random.Random(SEED + 1)
+
+    def call(method: str, path: str, body: bytes = b"") -> None:
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Bearer {token}",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        if body:
+            environ.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
+        statuses = []
+        result = application(
+            environ, lambda status, headers, exc_info=None: statuses.append(status)
+        )
+        try:
+            b"".join(result)
+        finally:
+            result.close()
+        if not statuses[0].startswith("200"):
+            raise SystemExit(f"service time: {method} {path} answered {statuses[0]}")
+
+    def key() -> str:
+        return f"CRM-{rng.randint(1, records):07d}"
+
+    def measure(request, count: int) -> tuple[float, float | None]:
+        for _ in range(max(count // 10, 1)):  # warm up: connection, prepared statements
+            request()
+        server, cpu = backend_cpu_seconds(), time.process_time()
+        for _ in range(count):
+            request()
+        cpu, after = time.process_time() - cpu, backend_cpu_seconds()
+        server = None if server is None or after is None else after - server
+        return cpu / count * 1000, None if server is None else server / count * 1000
+
+    bodies = [
+        json.dumps({"keys": [{"system": "crm", "source_key": key()} for _ in range(1000)]})
+        for _ in range(50)
+    ]
+    batch = iter(bodies * (requests // 100 + 2))
+    return {
+        "bare view": measure(lambda: call("GET", f"/bench/bare-xref/crm/{key()}"), requests),
+        "xref GET": measure(lambda: call("GET", f"/api/v1/xref/customer/crm/{key()}"), requests),
+        "batch lookup (1,000 keys)": measure(
+            lambda: call("POST", "/api/v1/xref/customer/lookup", next(batch).encode()),
+            max(requests // 20, 1),
+        ),
+    }
+
+
 def main() -> int:
     args = parse_args()
     target = bench_target(args.database_url)
@@ -364,6 +464,7 @@ def main() -> int:
 
         single("/bench/bare-xref/crm/")  # warm-up: connections, caches
         single("/api/v1/xref/customer/crm/")
+        load_before = os.getloadavg()
         bare = single("/bench/bare-xref/crm/")
         api = single("/api/v1/xref/customer/crm/")
         lookup = wrk(
@@ -378,7 +479,14 @@ def main() -> int:
             if args.ingest_records
             else 0.0
         )
+        load_after = os.getloadavg()
         shutil.rmtree(tmp, ignore_errors=True)
+        stop(gunicorn)
+        services = (
+            service_times(token, args.records, args.service_requests)
+            if args.service_requests
+            else {}
+        )
         for label, run in (("bare", bare), ("api", api), ("lookup", lookup)):
             if run["non_2xx"]:
                 print(run["raw"], file=sys.stderr)
@@ -396,6 +504,10 @@ def main() -> int:
         out("load (not timed in figures) s", f"{load_seconds:.1f}")
         out("gunicorn sync workers", args.workers)
         out("wrk connections / seconds per run", f"{args.connections} / {args.duration}")
+        out(
+            "load avg 1/5/15 min, before / after wrk",
+            " / ".join(" ".join(f"{x:.2f}" for x in load) for load in (load_before, load_after)),
+        )
         out("bare view requests/s", f"{bare['rps']:.0f}")
         out("bare view p99 ms", f"{bare['p99_ms']:.2f}")
         out("xref GET requests/s", f"{api['rps']:.0f}")
@@ -404,6 +516,10 @@ def main() -> int:
         out("batch lookup keys/s (1,000 per request)", f"{lookup['rps'] * LOOKUP_KEYS:.0f}")
         out("batch lookup p99 ms", f"{lookup['p99_ms']:.2f}")
         out("batch ingest records/s (new, 1,000/batch)", f"{ingest_rps:.0f}")
+        for label, (python_ms, server_ms) in services.items():
+            server = "n/a" if server_ms is None else f"{server_ms:.3f}"
+            total = "" if server_ms is None else f" = {python_ms + server_ms:.3f}"
+            out(f"service ms, {label}", f"python {python_ms:.3f} + postgres {server}{total}")
         return 0
     finally:
         if gunicorn is not None:
