@@ -61,7 +61,9 @@ def errors(*codes: int, **described: str) -> dict:
 
 
 class KeystoneMixin:
-    """Refuses bodies over KEYSTONE_API_MAX_BODY_BYTES before parsing them (413)."""
+    """Refuses bodies over KEYSTONE_API_MAX_BODY_BYTES before parsing them (413), and NUL
+    characters in the path or query string (422): PostgreSQL text cannot hold them, so no
+    key, ID or filter value can contain one (the driver would raise, a 500)."""
 
     def initial(self, request, *args, **kwargs):
         length = request.META.get("CONTENT_LENGTH") or 0
@@ -72,6 +74,8 @@ class KeystoneMixin:
         if too_big:
             raise PayloadTooLarge(f"The body is over {settings.KEYSTONE_API_MAX_BODY_BYTES} bytes.")
         super().initial(request, *args, **kwargs)
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            raise Unprocessable("NUL characters are not allowed in the path or query string.")
         if isinstance(request.auth, IntegrationToken):
             # DRF copies the principal onto the Django request; simple-history would then try
             # to store it as a history user. Integrations are recorded by actor label instead.

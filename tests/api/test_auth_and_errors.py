@@ -1,6 +1,7 @@
 """Tokens, roles, throttling and the one error shape — through the real stack."""
 
 import io
+import json
 
 import pytest
 from django.core.management import call_command
@@ -182,3 +183,22 @@ def test_schema_format_query_parameter_picks_the_renderer(crm):
 
     assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
     assert "/api/v1/xref/{entity}/lookup" in response.json()["paths"]
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/v1/xref/customer/crm/a%00b"),
+        ("GET", "/api/v1/golden/customer/cu_a%00b"),
+        ("GET", "/api/v1/golden/customer/cu_a%00b/history"),
+        ("GET", "/api/v1/events?type=golden.%00"),
+        ("PUT", "/api/v1/sources/crm/customer/a%00b"),
+        ("DELETE", "/api/v1/sources/crm/customer/a%00b"),
+    ],
+)
+def test_a_nul_character_in_the_path_or_query_is_422_not_a_server_error(crm, method, path):
+    """PostgreSQL text cannot hold NUL; these used to reach the database and answer 500."""
+    response = crm.generic(method, path, json.dumps(ACME), content_type="application/json")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "unprocessable"

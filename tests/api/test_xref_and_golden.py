@@ -297,3 +297,15 @@ def test_prepared_xref_lookup_answers_after_a_rolled_back_transaction(crm):
     response = crm.get("/api/v1/xref/customer/erp/A")
 
     assert response.json()["golden_id"] == survivor
+
+
+def test_a_batch_key_with_a_nul_character_is_not_found_rather_than_a_server_error(crm):
+    """PostgreSQL text cannot hold NUL, so no such record can exist; it used to answer 500."""
+    load("crm", [{**ACME, "source_key": "1"}])
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    keys = [{"system": "crm", "source_key": "a\x00b"}, {"system": "crm", "source_key": "1"}]
+
+    batch = lookup(crm, keys).json()["results"]
+    as_of = lookup(crm, keys, as_of=now).json()["results"]
+
+    assert [r["found"] for r in batch] == [r["found"] for r in as_of] == [False, True]
