@@ -53,10 +53,10 @@ def prepared_cursor() -> Iterator:
         yield cursor
 
 
-def _can_exist(system: str, source_key: str) -> bool:
+def _can_exist(system: str, source_key: str, *, postgresql: bool) -> bool:
     """False for a key no record can have: PostgreSQL text cannot hold NUL, and the driver
     refuses to send one (an error, where the answer is simply "not found")."""
-    return connection.vendor != "postgresql" or "\x00" not in system + source_key
+    return not postgresql or "\x00" not in system and "\x00" not in source_key
 
 
 def _not_found(system: str, source_key: str) -> dict:
@@ -134,7 +134,7 @@ def _lookup_xrefs_postgresql(entity_type: str, keys: Sequence[Key]) -> list[dict
     """
     found: dict[Key, tuple] = {}
     members: dict[Key, list[dict]] = defaultdict(list)
-    distinct = [key for key in dict.fromkeys(keys) if _can_exist(*key)]
+    distinct = [key for key in dict.fromkeys(keys) if _can_exist(*key, postgresql=True)]
     if distinct:
         with prepared_cursor() as cursor:
             cursor.execute(sql, [[s for s, _ in distinct], [k for _, k in distinct], entity_type])
@@ -159,7 +159,8 @@ def lookup_xref(entity_type: str, system: str, source_key: str) -> dict:
     its live siblings joined in a single statement (the hot path of integrations; prepared
     on PostgreSQL)."""
     get_entity(entity_type)
-    if not _can_exist(system, source_key):
+    postgresql = connection.vendor == "postgresql"
+    if not _can_exist(system, source_key, postgresql=postgresql):
         return _not_found(system, source_key)
     record, systems = SourceRecord._meta.db_table, SourceSystem._meta.db_table
     golden = GoldenRecord._meta.db_table
@@ -173,7 +174,6 @@ def lookup_xref(entity_type: str, system: str, source_key: str) -> dict:
         WHERE r.entity_type = %s AND rs.code = %s AND r.source_key = %s
         ORDER BY ms.code, m.source_key
     """
-    postgresql = connection.vendor == "postgresql"
     with prepared_cursor() if postgresql else connection.cursor() as cursor:
         cursor.execute(sql, [entity_type, system, source_key])
         rows = cursor.fetchall()
@@ -199,8 +199,9 @@ def lookup_xrefs_as_of(entity_type: str, keys: Sequence[Key], when: datetime) ->
     codes = dict(SourceSystem.objects.values_list("id", "code"))
     ids_by_code = {code: pk for pk, code in codes.items()}
     condition = Q()
+    postgresql = connection.vendor == "postgresql"
     for system, source_key in keys:
-        if system in ids_by_code and _can_exist(system, source_key):
+        if system in ids_by_code and _can_exist(system, source_key, postgresql=postgresql):
             condition |= Q(source_system_id=ids_by_code[system], source_key=source_key)
     if not condition:
         return [_not_found(s, k) for s, k in keys]
