@@ -1,4 +1,5 @@
-"""Set-based updates of many rows: one UPDATE ... FROM per call on PostgreSQL.
+"""Set-based writes and lookups of many rows: one UPDATE ... FROM per call on PostgreSQL, and
+id lists sent as one array.
 
 Django's `bulk_update` writes `SET col = CASE WHEN pk = 1 THEN ... WHEN pk = 2 THEN ...` per
 field and batch: building those expressions costs about a millisecond of Python per row and
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 
 VALUES_THRESHOLD = 50  # below this, a VALUES list; from here, COPY into a temporary table
 DJANGO_BATCH_SIZE = 1000
@@ -193,3 +196,32 @@ def insert_history_of_rows(
             )
             inserted += cursor.rowcount
     return inserted
+
+
+ANY_THRESHOLD = 50
+
+
+def ids_in(model: type[models.Model], field: str, values: Iterable) -> Q:
+    """`Q(<field>__in=values)` for many ids. On PostgreSQL, from ANY_THRESHOLD values on,
+    `<column> = ANY(<one array parameter>)` instead of one placeholder per value: building,
+    sending and parsing thousands of placeholders was a tenth of a merge batch's time, and the
+    planner keeps using the column's index inside an OR. The values are ids of one kind (all
+    text or all integers)."""
+    values = list(values)
+    connection = connections[router.db_for_read(model)]
+    if connection.vendor != "postgresql" or len(values) < ANY_THRESHOLD:
+        return Q(**{f"{field}__in": values})
+    quote = connection.ops.quote_name
+    column = f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(field).column)}"
+    array = "text[]" if isinstance(values[0], str) else "bigint[]"
+    return Q(
+        RawSQL(f"{column} = ANY(%s::{array})", [array_param(values)], output_field=BooleanField())
+    )
+
+
+def array_param(values: Sequence) -> Sequence | str:
+    """A PostgreSQL array parameter for `values`: integers as one array literal (psycopg's
+    client-side quoting takes ~10 µs per element), anything else as the list itself."""
+    if values and all(type(v) is int for v in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    return values

@@ -9,9 +9,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.db import connection, models, transaction
-from django.db.models import BooleanField, Q
-from django.db.models.expressions import RawSQL
+from django.db import models, transaction
+from django.db.models import Q
 
 from mdm.entities import ENTITIES, EntityType, get_entity
 from mdm.models import (
@@ -25,7 +24,7 @@ from mdm.models import (
 )
 from mdm.services import events
 from mdm.services.audit import Actor, _history_meta, bulk_create_tracked
-from mdm.services.bulk_update import insert_history_of_rows, update_values
+from mdm.services.bulk_update import ids_in, insert_history_of_rows, update_values
 from mdm.survivorship import Candidate, Pin, Rule, survive
 
 # (target entity, source system code, source key) -> golden id
@@ -40,24 +39,6 @@ _STATE = (
     "lineage",
     *(f"{r}_id" for r in GoldenRecord.RELATION_FIELDS),
 )
-
-
-ANY_THRESHOLD = 50
-
-
-def ids_in(model: type[models.Model], field: str, values: Iterable) -> Q:
-    """`Q(<field>__in=values)` for many ids. On PostgreSQL, from ANY_THRESHOLD values on,
-    `<column> = ANY(<one array parameter>)` instead of one placeholder per value: building,
-    sending and parsing thousands of placeholders was a tenth of a merge batch's time, and the
-    planner keeps using the column's index inside an OR. The values are ids of one kind (all
-    text or all integers)."""
-    values = list(values)
-    if connection.vendor != "postgresql" or len(values) < ANY_THRESHOLD:
-        return Q(**{f"{field}__in": values})
-    quote = connection.ops.quote_name
-    column = f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(field).column)}"
-    array = "text[]" if isinstance(values[0], str) else "bigint[]"
-    return Q(RawSQL(f"{column} = ANY(%s::{array})", [values], output_field=BooleanField()))
 
 
 # The primary key and GOLDEN_FIELDS as attributes: a changed golden record as an update row.

@@ -29,11 +29,11 @@ from mdm.services.audit import (
     delete_with_history,
     save_with_history,
 )
+from mdm.services.bulk_update import ids_in
 from mdm.services.golden import (
     SurvivorshipInputs,
     apply_survivorship,
     dependents_of,
-    ids_in,
     load_members,
     lock_goldens,
     recompute,

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord, new_golden_id
-from mdm.services.bulk_update import VALUES_THRESHOLD, update_rows
+from mdm.services.bulk_update import ANY_THRESHOLD, VALUES_THRESHOLD, ids_in, update_rows
 from tests.factories import SourceSystemFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +118,23 @@ def test_nothing_to_update_writes_nothing():
     with CaptureQueriesContext(connection) as queries:
         assert update_rows(GoldenRecord, [], ["display_name"]) == 0
     assert queries.captured_queries == []
+
+
+@pytest.mark.parametrize("count", [3, ANY_THRESHOLD + 5])
+def test_ids_in_selects_the_same_rows_as_an_in_lookup(count):
+    rows = goldens(count + 2)
+    (golden,) = goldens(1)
+    members = records(count + 2, golden)
+    wanted_goldens = [g.id for g in rows[:count]]
+    wanted_records = [r.pk for r in members[:count]]
+
+    assert set(
+        GoldenRecord.objects.filter(ids_in(GoldenRecord, "id", wanted_goldens)).values_list(
+            "id", flat=True
+        )
+    ) == set(wanted_goldens)
+    assert set(
+        SourceRecord.objects.filter(
+            ids_in(SourceRecord, "id", wanted_records) | ids_in(SourceRecord, "golden", ["none"])
+        ).values_list("pk", flat=True)
+    ) == set(wanted_records)
