@@ -2,13 +2,22 @@
 same rows end up with the same values either way."""
 
 import datetime as dt
+import json
+from decimal import Decimal
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord, new_golden_id
-from mdm.services.bulk_update import ANY_THRESHOLD, VALUES_THRESHOLD, ids_in, update_rows
+from mdm.services.bulk_update import (
+    ANY_THRESHOLD,
+    VALUES_THRESHOLD,
+    ids_in,
+    json_text,
+    update_rows,
+)
 from tests.factories import SourceSystemFactory
 
 pytestmark = pytest.mark.django_db
@@ -138,3 +147,20 @@ def test_ids_in_selects_the_same_rows_as_an_in_lookup(count):
             ids_in(SourceRecord, "id", wanted_records) | ids_in(SourceRecord, "golden", ["none"])
         ).values_list("pk", flat=True)
     ) == set(wanted_records)
+
+
+def test_json_text_reads_back_as_djangos_encoder_writes():
+    value = {
+        "when": dt.datetime(2026, 11, 26, 3, 0, 1, 123456, tzinfo=dt.UTC),
+        "day": dt.date(2026, 11, 26),
+        "price": Decimal("12.50"),
+        "name": 'Ünïcode "quoted" \\ slash',
+        "big": 123456789012345678901234567890,
+        "ratio": 0.1 + 0.2,
+        "nested": [{"a": None, "b": True}, (1, 2)],
+        7: "int key",
+    }
+
+    assert json.loads(json_text(value)) == json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    small = {k: v for k, v in value.items() if k != "big"}
+    assert json.loads(json_text(small)) == json.loads(json.dumps(small, cls=DjangoJSONEncoder))
