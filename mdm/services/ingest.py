@@ -230,7 +230,7 @@ def _ingest_chunk(
             record = prepare_record(entity, system, row, line=line)
         except RecordRejected as rejected:
             key = row.get("source_key") if isinstance(row, Mapping) else None
-            key = "" if key is None else str(key)[:255]
+            key = "" if key is None else _nul_free(str(key))[:255]
             rejections.append(
                 IngestRejection(
                     entity_type=entity.name,
@@ -239,7 +239,7 @@ def _ingest_chunk(
                     origin=origin[:255],
                     line_number=line,
                     reason=str(rejected),
-                    payload=_jsonable(row),
+                    payload=_nul_free(_jsonable(row)),
                 )
             )
             summary.rejections.append((line, str(rejected)))
@@ -433,6 +433,7 @@ def prepare_record(
     if None in row:
         raise RecordRejected("row has more cells than the header")
     row = {str(k).strip(): v for k, v in row.items()}
+    _refuse_nul(row)
     for column, expected in (("entity", entity.name), ("source_system", system.code)):
         given = _text(row.get(column))
         if given and given.lower() != expected:
@@ -482,6 +483,36 @@ def prepare_record(
         deleted=deleted,
         payload_hash=digest,
     )
+
+
+def _refuse_nul(row: dict[str, Any]) -> None:
+    """PostgreSQL text and JSON cannot hold the NUL character: say so instead of failing."""
+    for column, value in row.items():
+        if "\x00" in column:
+            raise RecordRejected(f"column {_nul_free(column)!r}: contains a NUL character")
+        if _has_nul(value):
+            raise RecordRejected(f"{column}: contains a NUL character (\\u0000)")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _nul_free(value: Any) -> Any:
+    """`value` with every NUL written out as the text \\u0000, so a rejection keeps it."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\u0000")
+    if isinstance(value, dict):
+        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nul_free(v) for v in value]
+    return value
 
 
 def _text(value: Any) -> str:

@@ -182,3 +182,31 @@ def test_batch_body_that_is_an_object_is_422(crm):
 
 def test_integration_cannot_batch_into_another_system(crm, erp):
     assert erp.post(f"{URL}/batch", [ACME], format="json").status_code == 403
+
+
+def test_a_nul_character_in_a_value_is_422_and_kept_as_a_rejection(crm):
+    response = crm.put(f"{URL}/1", {**ACME, "name": "Acme\x00 Inc"}, format="json")
+
+    assert response.status_code == 422
+    assert "name: contains a NUL character" in response.json()["error"]["message"]
+    rejection = IngestRejection.objects.get()
+    assert rejection.payload["name"] == "Acme\\u0000 Inc"  # kept, NUL written out as text
+    assert not SourceRecord.objects.exists()
+
+
+def test_a_nul_character_fails_only_its_own_record_in_a_batch(crm):
+    rows = [
+        {**ACME, "source_key": "1"},
+        {**ACME, "source_key": "2", "note\x00": "x"},
+        {**ACME, "source_key": "3\x00"},
+        {**ACME, "source_key": "4", "extra": {"deep": ["a\x00b"]}},
+        {**ACME, "source_key": "5"},
+    ]
+
+    response = crm.post(f"{URL}/batch", rows, format="json")
+
+    assert response.status_code == 200
+    outcomes = [r["outcome"] for r in response.json()["results"]]
+    assert outcomes == ["loaded", "rejected", "rejected", "rejected", "loaded"]
+    assert set(SourceRecord.objects.values_list("source_key", flat=True)) == {"1", "5"}
+    assert IngestRejection.objects.count() == 3

@@ -147,3 +147,14 @@ def test_replay_of_a_still_bad_rejection_keeps_it_open():
 
     assert "replayed 0, still rejected 1" in output
     assert IngestRejection.objects.get().reason == "source_key: missing"
+
+
+def test_a_nul_character_in_a_file_rejects_that_row_only(tmp_path):
+    path = tmp_path / "nul.csv"
+    path.write_text("source_key,kind,name\n1,organization,Good GmbH\n2,organization,Bad\x00 AG\n")
+
+    output = run("load_source", str(path), system="crm", entity="customer")
+
+    assert "loaded 1, updated 0, unchanged 0, stale 0, deleted 0, rejected 1" in output
+    assert "rejected line 3: name: contains a NUL character" in output
+    assert IngestRejection.objects.get().payload["name"] == "Bad\\u0000 AG"
