@@ -16,10 +16,12 @@ After the chunk commits, `mdm.signals.source_records_changed` fires for the chan
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
@@ -178,7 +180,7 @@ def ingest_records(
     system = get_source_system(system_code, create=create_system)
     chunk_size = chunk_size or settings.KEYSTONE_INGEST_CHUNK_SIZE
     summary = IngestSummary()
-    with audit_context(actor=actor_label(actor)):
+    with audit_context(actor=actor_label(actor)), _collector_skips_what_exists():
         for chunk in _chunks(rows, chunk_size):
             with transaction.atomic():
                 changed_ids = _ingest_chunk(
@@ -201,6 +203,19 @@ def ingest_records(
             if on_progress:
                 on_progress(len(chunk))
     return summary
+
+
+@contextmanager
+def _collector_skips_what_exists() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector off the objects that existed before the load
+    (modules, caches, the app): a load allocates millions of containers, and each collection
+    they trigger used to re-scan those too — about a third of ingest's CPU time (measured in
+    docs/benchmarks.md). Nothing is leaked: they return to the collector when the load ends."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
