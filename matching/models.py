@@ -182,7 +182,12 @@ class MatchKey(models.Model):
     entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
     name = models.CharField(max_length=100, help_text="The blocking key (rule's expressions).")
     value = models.CharField(max_length=255)
-    record = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+    # A derived table, rewritten wholesale by every batch run: no database-level foreign key,
+    # whose per-row checks at commit cost as much as writing the keys (source records are
+    # never deleted, only tombstoned; Django still cascades a deletion).
+    record = models.ForeignKey(
+        SourceRecord, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
 
     class Meta:
         indexes = [
