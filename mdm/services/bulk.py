@@ -95,15 +95,8 @@ def _converter(field: models.Field) -> Converter:
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         return lambda obj: field.pre_save(obj, add=True)
     if isinstance(field, models.JSONField):
-        if field.encoder not in (None, DjangoJSONEncoder):
-            encoder = field.encoder
-
-            def to_json(obj):
-                value = getattr(obj, attname)
-                return None if value is None else json.dumps(value, cls=encoder)
-
-            return to_json
-        return lambda obj: json_text(getattr(obj, attname))
+        encoder = field.encoder or DjangoJSONEncoder
+        return lambda obj: json_text(getattr(obj, attname), encoder)
     return lambda obj: getattr(obj, attname)
 
 
@@ -111,17 +104,20 @@ _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 _django_default = DjangoJSONEncoder().default
 
 
-def json_text(value: Any) -> str | None:
-    """`value` as JSON text, exactly as DjangoJSONEncoder writes dates, decimals and UUIDs;
-    orjson does the work (a tenth of the json module's time), json takes what orjson refuses
+def json_text(value: Any, encoder: type[json.JSONEncoder] = DjangoJSONEncoder) -> str | None:
+    """`json.dumps(value, cls=encoder)` as jsonb stores it, through orjson (a tenth of the json
+    module's time). Dates, times, decimals and anything else orjson does not encode natively
+    go through `encoder`, so they read back as before; json takes what orjson refuses
     (integers beyond 64 bits). NaN and infinities become null (PostgreSQL's jsonb refuses
-    them); ingest turns them into text before they get here."""
+    them); ingest turns them into text before they get here. Only whitespace differs, which
+    jsonb does not keep."""
     if value is None:
         return None
+    default = _django_default if encoder is DjangoJSONEncoder else encoder().default
     try:
-        return orjson.dumps(value, default=_django_default, option=_ORJSON_OPTIONS).decode()
-    except TypeError:
-        return json.dumps(value, cls=DjangoJSONEncoder)
+        return orjson.dumps(value, default=default, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, cls=encoder)
 
 
 def insert_history(

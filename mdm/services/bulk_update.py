@@ -16,15 +16,15 @@ two instances share one, the first wins (as with `bulk_update`).
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
+
+from mdm.services.bulk import json_text
 
 VALUES_THRESHOLD = 50  # below this, a VALUES list; from here, COPY into a temporary table
 DJANGO_BATCH_SIZE = 1000
@@ -146,22 +146,6 @@ def _copy_value(field: models.Field, connection) -> Callable[[Any], Any] | None:
     if isinstance(field, _PLAIN):
         return None
     return lambda value: field.get_db_prep_save(value, connection)
-
-
-_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
-
-
-def json_text(value: Any, encoder: type[json.JSONEncoder] = DjangoJSONEncoder) -> str:
-    """`json.dumps(value, cls=encoder)` as jsonb stores it, through orjson (several times
-    faster on the survived values and lineage of a merge batch). Dates, times, decimals and
-    anything else orjson does not encode natively go through `encoder`, so they read back as
-    before; whatever orjson refuses (an integer beyond 64 bits) takes `json.dumps`. Only the
-    whitespace differs, which jsonb does not keep."""
-    default = encoder().default
-    try:
-        return orjson.dumps(value, default=default, option=_ORJSON_OPTIONS).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, cls=encoder)
 
 
 SQLITE_CHUNK = 500  # primary keys per statement where there is no array parameter
