@@ -41,7 +41,8 @@ from matching.specs import SPECS, thresholds_for
 from mdm.errors import InvalidResolution
 from mdm.models import LinkMethod, SourceRecord
 from mdm.services.audit import Actor
-from mdm.services.bulk_update import array_param, ids_in, update_rows
+from mdm.services.bulk import array_param
+from mdm.services.bulk_update import ids_in, update_rows
 from mdm.services.resolution import merge_many
 
 logger = logging.getLogger(__name__)

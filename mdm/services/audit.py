@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from mdm.context import audit_context, correlation_id, current_actor
-from mdm.services.bulk import insert_history, insert_rows
+from mdm.services.bulk import insert_history_of_rows, insert_rows
 
 # A steward (a Django user) or a named machine actor such as "system:ingest" or "integration:crm".
 Actor = AbstractBaseUser | str | None
@@ -79,11 +79,12 @@ def bulk_update_tracked(
     actor: Actor,
     reason: str,
 ) -> None:
-    """Update `fields` of `objs` and write one "~" history row each."""
+    """Update `fields` of `objs` and write one "~" history row each, copied from the updated
+    rows."""
     from mdm.services.bulk_update import update_rows  # one UPDATE ... FROM per call
 
     if not objs:
         return
     objs = list(objs)
     update_rows(model, objs, fields)
-    insert_history(model, objs, meta=_history_meta(actor, reason, "~"))
+    insert_history_of_rows(model, [o.pk for o in objs], meta=_history_meta(actor, reason, "~"))

@@ -24,7 +24,7 @@ from django.db import connections, models, router, transaction
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
-from mdm.services.bulk import json_text
+from mdm.services.bulk import array_param, json_text
 
 VALUES_THRESHOLD = 50  # below this, a VALUES list; from here, COPY into a temporary table
 DJANGO_BATCH_SIZE = 1000
@@ -148,57 +148,6 @@ def _copy_value(field: models.Field, connection) -> Callable[[Any], Any] | None:
     return lambda value: field.get_db_prep_save(value, connection)
 
 
-SQLITE_CHUNK = 500  # primary keys per statement where there is no array parameter
-
-
-def insert_history_of_rows(
-    model: type[models.Model], pks: Sequence[Any], *, meta: dict[str, Any]
-) -> int:
-    """One history row per row of `model` in `pks`: its tracked fields as stored now, plus the
-    same `meta` columns for all — what `mdm.services.bulk.insert_history` writes for the same
-    instances, taken from the table (INSERT ... SELECT) so rows that a set-based UPDATE just
-    changed need not be loaded and re-encoded. Rows are inserted in primary-key order."""
-    pks = list(dict.fromkeys(pks))
-    if not pks:
-        return 0
-    alias = router.db_for_write(model)
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    history_model = model.history.model
-    tracked = list(history_model.tracked_fields)
-    meta_fields = [history_model._meta.get_field(name) for name in meta]  # names or attnames
-    columns = ", ".join(quote(f.column) for f in [*tracked, *meta_fields])
-    table = quote(model._meta.db_table)
-    selected = ", ".join(f"{table}.{quote(f.column)}" for f in tracked)
-    meta_params = [
-        f.get_db_prep_save(value, connection)
-        for f, value in zip(meta_fields, meta.values(), strict=True)
-    ]
-    meta_sql = ", ".join(f"%s::{f.db_type(connection)}" for f in meta_fields)
-    if connection.vendor != "postgresql":
-        meta_sql = ", ".join("%s" for _ in meta_fields)
-    pk_column = f"{table}.{quote(model._meta.pk.column)}"
-    insert = (
-        f"INSERT INTO {quote(history_model._meta.db_table)} ({columns}) "
-        f"SELECT {selected}, {meta_sql} FROM {table} WHERE "
-    )
-    inserted = 0
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"{insert}{pk_column} = ANY(%s) ORDER BY {pk_column}", [*meta_params, pks]
-            )
-            return cursor.rowcount
-        for start in range(0, len(pks), SQLITE_CHUNK):
-            chunk = pks[start : start + SQLITE_CHUNK]
-            marks = ", ".join("%s" for _ in chunk)
-            cursor.execute(
-                f"{insert}{pk_column} IN ({marks}) ORDER BY {pk_column}", [*meta_params, *chunk]
-            )
-            inserted += cursor.rowcount
-    return inserted
-
-
 ANY_THRESHOLD = 50
 
 
@@ -218,11 +167,3 @@ def ids_in(model: type[models.Model], field: str, values: Iterable) -> Q:
     return Q(
         RawSQL(f"{column} = ANY(%s::{array})", [array_param(values)], output_field=BooleanField())
     )
-
-
-def array_param(values: Sequence) -> Sequence | str:
-    """A PostgreSQL array parameter for `values`: integers as one array literal (psycopg's
-    client-side quoting takes ~10 µs per element), anything else as the list itself."""
-    if values and all(type(v) is int for v in values):
-        return "{" + ",".join(map(str, values)) + "}"
-    return values

@@ -24,7 +24,8 @@ from mdm.models import (
 )
 from mdm.services import events
 from mdm.services.audit import Actor, _history_meta, bulk_create_tracked
-from mdm.services.bulk_update import ids_in, insert_history_of_rows, update_values
+from mdm.services.bulk import insert_history_of_rows
+from mdm.services.bulk_update import ids_in, update_values
 from mdm.survivorship import Candidate, Pin, Rule, survive
 
 # (target entity, source system code, source key) -> golden id

@@ -12,7 +12,7 @@ import pytest
 from django.core.serializers.json import DjangoJSONEncoder
 
 from mdm.models import GoldenRecord, SourceRecord, SourceSystem
-from mdm.services.audit import bulk_create_tracked
+from mdm.services.audit import bulk_create_tracked, bulk_update_tracked
 from mdm.services.bulk import COPY_THRESHOLD, json_text
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +90,39 @@ def test_each_history_row_holds_its_rows_values():
             golden.display_name,
         )
         assert h.created_at == golden.created_at
+
+
+def test_history_rows_follow_the_order_the_rows_were_given():
+    # Golden ids are random text, so their sorted order is not the order of creation; the
+    # history copied inside the database must still list the rows as they were written.
+    names = [f"CUS-ORD{i:03d}" for i in range(COPY_THRESHOLD + 5)]
+    given = names[::-1][: len(names) // 2] + names[: len(names) - len(names) // 2]
+    goldens = [GoldenRecord(id=gid, entity_type="customer", values={"name": gid}) for gid in given]
+    bulk_create_tracked(GoldenRecord, goldens, actor="tester", reason="order test")
+    written = list(GoldenRecord.history.order_by("history_id").values_list("id", "values"))
+    assert written == [(gid, {"name": gid}) for gid in given]
+
+
+def test_updates_copy_history_from_the_updated_rows():
+    system = SourceSystem.objects.create(code="crm")
+    records = [
+        SourceRecord(
+            entity_type="customer",
+            source_system=system,
+            source_key=f"U{i}",
+            attributes={"name": f"Old {i}"},
+            payload_hash=f"{i:064d}",
+        )
+        for i in range(COPY_THRESHOLD + 5)
+    ]
+    bulk_create_tracked(SourceRecord, records, actor="tester", reason="create")
+    for record in records:
+        record.attributes = {"name": f"New {record.source_key}"}
+    bulk_update_tracked(SourceRecord, records, ["attributes"], actor="steward", reason="fix")
+    changes = SourceRecord.history.filter(history_type="~").order_by("history_id")
+    assert [(h.id, h.attributes, h.actor, h.history_change_reason) for h in changes] == [
+        (r.pk, {"name": f"New {r.source_key}"}, "steward", "fix") for r in records
+    ]
 
 
 def test_golden_ids_are_prefixed_crockford_base32_and_do_not_repeat():

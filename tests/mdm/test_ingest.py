@@ -338,3 +338,20 @@ def test_nan_and_infinity_from_a_json_source_are_kept_as_text_not_a_crash():
     assert summary.counts["loaded"] == 1
     assert record.extra == {"list_price_local": "nan", "score": "inf"}
     assert record.raw["score"] == "inf"
+
+
+def test_a_load_gives_the_garbage_collector_back_as_it_found_it():
+    import gc
+
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    load([ACME, {**ACME, "source_key": "2"}], chunk_size=1)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
+
+    gc.disable()  # a caller that runs without the collector keeps it off
+    try:
+        load([{**ACME, "source_key": "3"}])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -7,8 +7,7 @@ from django.forms.models import model_to_dict
 from mdm.context import audit_context
 from mdm.models import GoldenRecord, GoldenStatus, LinkMethod, OutboxEvent, SourceRecord
 from mdm.services.audit import _history_meta
-from mdm.services.bulk import insert_history
-from mdm.services.bulk_update import insert_history_of_rows
+from mdm.services.bulk import insert_history, insert_history_of_rows
 from mdm.services.ingest import ingest_records
 from mdm.services.resolution import merge_many
 
