@@ -227,8 +227,10 @@ CUSTOMER_SPEC = MatchSpec(
         CUSTOMER_LOCATION,
         cl.ExactMatch("country"),
     ),
+    # Every rule must stay bounded as the data grows: a value that many records share
+    # (gmail.com, a country, a first name's first letters) is a key only together with one
+    # that few share. Comparisons per rule at 1M customers: docs/benchmarks.md, "Blocking".
     blocking_rules=(
-        block_on("name_key"),
         block_on("given_name_key", "family_name_key"),
         block_on("family_name_key", "date_of_birth"),
         block_on("given_name_key", "date_of_birth"),
@@ -241,16 +243,24 @@ CUSTOMER_SPEC = MatchSpec(
         block_on("address_line1_key"),
         block_on("postal_code_key", "substr(name_key, 1, 3)"),
         block_on("postal_code_key", "substr(family_name_key, 1, 3)"),
-        block_on("email_domain", "substr(name_key, 1, 4)"),
+        # Another mailbox at the company's domain, the name shortened after four letters.
+        # Organizations only: people's mailbox domains are gmail.com and the like, and
+        # gmail.com with the first four letters of a first name was a block of ~850 records
+        # in 1M customers (17 comparisons per record).
+        block_on("email_domain", "if(kind = 'organization', substr(name_key, 1, 4), NULL)"),
         block_on("city_key", "substr(name_key, 1, 4)"),
-        block_on("domain", "email_domain"),
-        # "Davis Rebecca" / "Rebecca Davis": the name's words in order.
+        # The name, and "Davis Rebecca" / "Rebecca Davis": the name's words in order (equal
+        # names have equal sorted words, so no rule on name_key alone).
         block_on("array_to_string(list_sort(string_split(name_key, ' ')), ' ')"),
-        # Another mailbox at the company's domain, the name misspelt.
-        block_on("email_domain", "city_key"),
-        # "Coppertech Manufacturing" / "Coppertech Mfg": organizations only, as a person's
-        # first name is no key.
-        block_on("if(kind = 'organization', substr(name_key, 1, 8), NULL)", "country"),
+        # Another mailbox at the company's domain in its city, the name misspelt; again
+        # organizations only. substr(…, 1, 255) is the whole domain, written in the one
+        # conditional shape the key index computes in Python (matching/keys.py).
+        block_on("city_key", "if(kind = 'organization', substr(email_domain, 1, 255), NULL)"),
+        # "Coppertech Manufacturing" / "Coppertech Mfg", "Roberts Laboratories" / "Roberts
+        # Labs": organizations only (a person's first name is no key), ten letters (eight
+        # were ~1,100 companies per block at 1M). No country: a copy that lacks it is what this
+        # rule is for, and within a country it narrows nothing.
+        block_on("if(kind = 'organization', substr(name_key, 1, 10), NULL)"),
     ),
     deterministic_rules=(
         block_on("tax_id_key"),

@@ -70,6 +70,11 @@ class EntityType:
         return tuple(r.column for r in self.references)
 
     @cached_property
+    def declared_columns(self) -> frozenset[str]:
+        """Every column a row of this entity may carry by name: attributes and references."""
+        return frozenset(self.attribute_names + self.reference_columns)
+
+    @cached_property
     def survived_fields(self) -> tuple[str, ...]:
         """Everything survivorship decides: attributes, then references."""
         return self.attribute_names + self.reference_columns
@@ -181,9 +186,9 @@ PREFIXES: dict[str, EntityType] = {e.prefix: e for e in ENTITIES.values()}
 
 def get_entity(name: str) -> EntityType:
     """The declaration for `name`; raises UnknownEntity for anything else."""
-    from mdm.errors import UnknownEntity
-
     try:
         return ENTITIES[name]
     except (KeyError, TypeError):
+        from mdm.errors import UnknownEntity
+
         raise UnknownEntity(name) from None

@@ -12,6 +12,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from mdm.entities import ENTITIES, ENTITY_CHOICES, STRATEGY_LABELS, get_entity
@@ -85,24 +86,54 @@ class GoldenRecord(models.Model):
     status = models.CharField(
         max_length=10, choices=GoldenStatus.choices, default=GoldenStatus.ACTIVE
     )
+    # The five links to other golden records are empty on most rows: each is indexed only
+    # where it is set (Meta.indexes), so inserting a record adds no index entry for them.
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_from",
+        db_index=False,
     )
     display_name = models.CharField(max_length=255, blank=True)
     values = models.JSONField(default=dict, blank=True)
     lineage = models.JSONField(default=dict, blank=True)
+    # Some field's lineage shows a runner-up value (the sources disagree and a rule, not
+    # agreement, decided): set with the lineage by survivorship, read by the stewardship views.
+    has_conflicts = models.BooleanField(default=False, db_default=False, editable=False)
     # Relations, resolved from the survived reference keys through the cross-reference.
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        db_index=False,
     )
     customer = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="customer_of"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="customer_of",
+        db_index=False,
     )
     contract = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="contract_of"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="contract_of",
+        db_index=False,
     )
     product = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="product_of"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="product_of",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
@@ -128,7 +159,22 @@ class GoldenRecord(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["entity_type", "status", "display_name"])]
+        indexes = [
+            models.Index(fields=["entity_type", "status", "display_name"]),
+            models.Index(
+                fields=["entity_type", "-updated_at", "id"],
+                condition=Q(status="active", has_conflicts=True),
+                name="golden_open_conflicts",
+            ),
+            *(
+                models.Index(
+                    fields=[relation],
+                    condition=Q(**{f"{relation}__isnull": False}),
+                    name=f"golden_{relation}_set",
+                )
+                for relation in ("merged_into", "parent", "customer", "contract", "product")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.display_name}".strip()

@@ -10,10 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-from django.db.models import BooleanField, Count, Q, TextField
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
+from django.db.models import Count, Q
 
 from matching.models import MatchDecision, MatchRun
 from mdm.entities import ENTITIES
@@ -31,8 +28,6 @@ from mdm.models import (
 from stewardship.models import AutoLinkSample, SampleVerdict
 
 Z_95 = 1.959963984540054
-CONFLICT_MARK = '"runner_ups": [{'
-CONFLICT_PATH = '$.*.runner_ups[0] ? (@.type() == "object")'
 
 
 # ------------------------------------------------------------------------------ accuracy
@@ -173,22 +168,9 @@ def entity_figures() -> list[EntityFigures]:
 
 def with_conflicts():
     """Active golden records where some field's lineage shows a runner-up value: the sources
-    disagree and a rule (not agreement) decided.
-
-    On PostgreSQL a JSON path test (no index can serve either form; it reads every active
-    record, but half as slowly as serialising each lineage to text and searching it)."""
-    active = GoldenRecord.objects.filter(status=GoldenStatus.ACTIVE)
-    if connection.vendor == "postgresql":
-        return active.filter(
-            RawSQL(
-                f'jsonb_path_exists("{GoldenRecord._meta.db_table}"."lineage", %s)',
-                (CONFLICT_PATH,),
-                output_field=BooleanField(),
-            )
-        )
-    return active.annotate(lineage_text=Cast("lineage", TextField())).filter(
-        lineage_text__contains=CONFLICT_MARK
-    )
+    disagree and a rule (not agreement) decided. Survivorship stores the answer in
+    `has_conflicts`; a partial index holds exactly these records."""
+    return GoldenRecord.objects.filter(status=GoldenStatus.ACTIVE, has_conflicts=True)
 
 
 def last_match_runs(limit: int = 8) -> list[MatchRun]:

@@ -31,13 +31,21 @@ from mdm.survivorship import Candidate, Pin, Rule, survive
 # (target entity, source system code, source key) -> golden id
 XrefKey = tuple[str, str, str]
 
-GOLDEN_FIELDS = ("status", "display_name", "values", "lineage", *GoldenRecord.RELATION_FIELDS)
+GOLDEN_FIELDS = (
+    "status",
+    "display_name",
+    "values",
+    "lineage",
+    "has_conflicts",
+    *GoldenRecord.RELATION_FIELDS,
+)
 # The same, as attributes that never touch the database (relations by id).
 _STATE = (
     "status",
     "display_name",
     "values",
     "lineage",
+    "has_conflicts",
     *(f"{r}_id" for r in GoldenRecord.RELATION_FIELDS),
 )
 
@@ -124,6 +132,7 @@ def survive_goldens(
         before = tuple(getattr(golden, f) for f in _STATE)
         golden.values = {k: v for k, v in result.values.items() if k in entity.attribute_names}
         golden.lineage = result.lineage
+        golden.has_conflicts = any(entry.get("runner_ups") for entry in result.lineage.values())
         golden.display_name = entity.display_name(golden.values)
         for reference in entity.references:
             setattr(golden, f"{reference.relation}_id", targets.get((golden.id, reference.column)))

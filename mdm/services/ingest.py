@@ -56,6 +56,7 @@ from mdm.signals import source_records_changed
 from mdm.source_files import Unparseable
 
 META_COLUMNS = ("source_key", "source_updated_at", "entity", "source_system", "deleted")
+_META = frozenset(META_COLUMNS)
 TRUE_WORDS = {"1", "true", "yes", "y", "t", "deleted"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "f"}
 SCALARS = (str, int, float, bool, date)
@@ -473,7 +474,7 @@ def prepare_record(
         raise RecordRejected("source_key: missing")
     if len(source_key) > 255:
         raise RecordRejected("source_key: longer than 255 characters")
-    declared = set(entity.attribute_names) | set(entity.reference_columns)
+    declared = entity.declared_columns
     for column in declared:
         value = row.get(column)
         if value is not None and not isinstance(value, SCALARS):
@@ -481,20 +482,23 @@ def prepare_record(
     deleted = _flag(row.get("deleted"))
     source_updated_at = _timestamp(row.get("source_updated_at"))
     normalized = normalize_record(entity, row)
-    references = {
-        column: _text(row.get(column))
-        for column in entity.reference_columns
-        if _text(row.get(column))
-    }
-    extra = {
-        k: v
-        for k, v in row.items()
-        if k not in declared and k not in META_COLUMNS and not _blank(v)
-    }
+    references = {}
+    for column in entity.reference_columns:
+        if text := _text(row.get(column)):
+            references[column] = text
+    not_extra = declared | _META
+    extra = {k: v for k, v in row.items() if k not in not_extra and not _blank(v)}
+    attributes = {}  # the given values, stripped; blanks left out (what the digest covers)
+    for column in entity.attribute_names:
+        value = row.get(column)
+        if isinstance(value, str):
+            value = value.strip()
+            if value:
+                attributes[column] = value
+        elif value is not None:
+            attributes[column] = value
     content = {
-        "attributes": {
-            c: _canonical(row.get(c)) for c in entity.attribute_names if not _blank(row.get(c))
-        },
+        "attributes": attributes,
         "references": references,
         "extra": {k: _canonical(v) for k, v in extra.items()},
         "deleted": deleted,
@@ -517,6 +521,11 @@ def prepare_record(
 
 def _refuse_nul(row: dict[str, Any]) -> None:
     """PostgreSQL text and JSON cannot hold the NUL character: say so instead of failing."""
+    try:  # a row of text (every CSV row): one search over all of it
+        if "\x00" not in "".join(row) and "\x00" not in "".join(row.values()):
+            return
+    except TypeError:  # numbers, lists, None: look at each value
+        pass
     for column, value in row.items():
         if "\x00" in column:
             raise RecordRejected(f"column {_nul_free(column)!r}: contains a NUL character")

@@ -255,3 +255,42 @@ def test_xrefs_as_of_answers_what_the_cross_reference_looked_like_before_a_merge
         {"system": "crm", "source_key": "c1"},
         {"system": "erp", "source_key": "e1"},
     ]
+
+
+def test_conflict_flag_follows_the_lineage_through_merge_and_split(two_acmes, steward):
+    survivor, loser = two_acmes
+    assert not survivor.has_conflicts and not loser.has_conflicts  # one member each
+
+    merge(survivor=survivor, loser=loser, actor=steward, reason="same company")
+    survivor.refresh_from_db()
+    assert survivor.lineage["name"]["runner_ups"]  # "Acme" lost to "ACME Incorporated"
+    assert survivor.has_conflicts
+    assert survivor.history.first().has_conflicts
+
+    erp = survivor.members.get(source_key="e1")
+    split(golden=survivor, records=[erp], actor=steward, reason="two companies")
+    survivor.refresh_from_db()
+    assert not survivor.has_conflicts
+
+
+def test_migration_flags_stored_golden_records_from_their_lineage(two_acmes, steward):
+    from importlib import import_module
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    survivor, loser = two_acmes
+    merge(survivor=survivor, loser=loser, actor=steward, reason="same company")
+    GoldenRecord.objects.update(has_conflicts=False)
+    GoldenRecord.history.update(has_conflicts=False)
+
+    migration = import_module("mdm.migrations.0003_golden_partial_indexes_and_conflict_flag")
+    # The function reads only the editor's connection (SQLite refuses a real schema editor
+    # inside the test's transaction).
+    migration.flag_conflicts(apps, SimpleNamespace(connection=connection))
+
+    assert set(GoldenRecord.objects.filter(has_conflicts=True).values_list("id", flat=True)) == {
+        survivor.id
+    }
+    assert GoldenRecord.history.filter(id=survivor.id, has_conflicts=True).exists()

@@ -101,13 +101,3 @@ def test_golden_list_filters_conflicts(steward_client, auto_links):
     )
 
     assert response.context["page"].paginator.count == 10
-
-
-def test_conflicts_index_predicate_is_the_selectors_json_path():
-    from importlib import import_module
-
-    from stewardship.selectors import CONFLICT_PATH
-
-    migration = import_module("stewardship.migrations.0002_golden_conflicts_index")
-
-    assert f"'{CONFLICT_PATH}'" in migration.CREATE
