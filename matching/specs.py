@@ -245,8 +245,8 @@ CUSTOMER_SPEC = MatchSpec(
         block_on("postal_code_key", "substr(family_name_key, 1, 3)"),
         # Another mailbox at the company's domain, the name shortened after four letters.
         # Organizations only: people's mailbox domains are gmail.com and the like, and
-        # gmail.com with the first four letters of a first name was a block of ~850 records
-        # in 1M customers (17 comparisons per record).
+        # gmail.com with the first four letters of a first name made blocks of up to 850
+        # records in 1M synthetic customers (17 comparisons per record).
         block_on("email_domain", "if(kind = 'organization', substr(name_key, 1, 4), NULL)"),
         block_on("city_key", "substr(name_key, 1, 4)"),
         # The name, and "Davis Rebecca" / "Rebecca Davis": the name's words in order (equal
@@ -258,8 +258,9 @@ CUSTOMER_SPEC = MatchSpec(
         block_on("city_key", "if(kind = 'organization', substr(email_domain, 1, 255), NULL)"),
         # "Coppertech Manufacturing" / "Coppertech Mfg", "Roberts Laboratories" / "Roberts
         # Labs": organizations only (a person's first name is no key), ten letters (eight
-        # were ~1,100 companies per block at 1M). No country: a copy that lacks it is what this
-        # rule is for, and within a country it narrows nothing.
+        # made blocks of up to 1,100 companies in 1M synthetic customers). No country: this
+        # rule is for sparse copies, which often lack one, and within a country it narrows
+        # nothing.
         block_on("if(kind = 'organization', substr(name_key, 1, 10), NULL)"),
     ),
     deterministic_rules=(
