@@ -134,3 +134,26 @@ def test_golden_ids_are_prefixed_crockford_base32_and_do_not_repeat():
     assert all(re.fullmatch(r"CUS-[0-9A-HJKMNP-TV-Z]{10}", i) for i in ids)
     assert len(set(ids)) == len(ids)
     assert {c for i in ids for c in i[4:]} == set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def test_json_columns_are_compressed_with_lz4_on_postgresql():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("column compression is a PostgreSQL feature; SQLite has none")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attrelid::regclass::text, attname, attcompression FROM pg_attribute "
+            "WHERE attrelid IN ('mdm_goldenrecord'::regclass, 'mdm_sourcerecord'::regclass) "
+            "AND atttypid = 'jsonb'::regtype"
+        )
+        methods = {(table, column): method for table, column, method in cursor.fetchall()}
+    assert methods[("mdm_goldenrecord", "lineage")] == "l"
+    assert set(methods.values()) == {"l"}
+
+    big = {f"field{i}": {"rule": "longest", "value": "x" * 40, "runner_ups": []} for i in range(60)}
+    GoldenRecord.objects.create(id="CUS-LZ4", entity_type="customer", lineage=big)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_compression(lineage) FROM mdm_goldenrecord")
+        assert cursor.fetchone()[0] == "lz4"
+    assert GoldenRecord.objects.get(id="CUS-LZ4").lineage == big
