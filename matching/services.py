@@ -25,9 +25,11 @@ from matching.models import (
     CandidateStatus,
     MatchCandidate,
     MatchDecision,
+    MatchKey,
     MatchModel,
     MatchRun,
     RunStatus,
+    TermFrequency,
     Verdict,
 )
 from matching.probe import ProbeMatch, probe_matches
@@ -36,6 +38,7 @@ from matching.specs import MatchSpec, get_spec, thresholds_for
 from matching.training import train
 from mdm.models import GoldenRecord, GoldenStatus, LinkMethod, SourceRecord
 from mdm.services.audit import Actor, actor_label
+from mdm.services.bulk import analyze
 from mdm.services.resolution import merge_many
 
 __all__ = [
@@ -155,6 +158,7 @@ def refresh_derived_tables(spec: MatchSpec, frame, model: MatchModel, *, since) 
         written = keys.rebuild_index(spec, frame, con=con)
         tf = frequencies.compute(frame, frequencies.tf_columns(model.settings), con=con)
     stored = frequencies.rebuild(spec.entity_type, tf)
+    analyze(MatchKey, TermFrequency)  # rewritten wholesale: the planner must see their size
     late = SourceRecord.objects.filter(entity_type=spec.entity_type, updated_at__gte=since)
     late_live = list(late.filter(deleted=False).values_list("pk", flat=True))
     late_removed = list(late.filter(deleted=True).values_list("pk", flat=True))
@@ -245,6 +249,8 @@ def run_batch_matching(
             run=run,
             on_batch=lambda done: _progress(run, summary, "apply", merges=done),
         )
+        if summary.merges:
+            analyze(SourceRecord, GoldenRecord)  # membership and statuses moved in bulk
         mark = lap("apply", mark)
 
         _progress(run, summary, "review")

@@ -215,3 +215,23 @@ def array_param(values: Sequence) -> Sequence | str:
     if values and all(type(v) is int for v in values):
         return "{" + ",".join(map(str, values)) + "}"
     return values
+
+
+def analyze(*models_: type[models.Model]) -> None:
+    """Refresh PostgreSQL's planner statistics of these models' tables after a bulk rewrite.
+
+    Autovacuum analyzes a table only some time after it changed (and not at all where it is
+    switched off): until then the planner takes a table rebuilt with millions of rows for the
+    empty one it last saw and plans index lookups on it as scans. Measured on the blocking-key
+    index at 1,000,000 customers: an incremental batch of 1,000 records 14.7 s before
+    ANALYZE, 8.1 s after (docs/benchmarks.md). ANALYZE reads a sample, ~1 s for a table of
+    millions of rows. Nothing to do on other databases."""
+    by_alias: dict[str, list[str]] = {}
+    for model in models_:
+        by_alias.setdefault(router.db_for_write(model), []).append(model._meta.db_table)
+    for alias, tables in by_alias.items():
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(t) for t in tables))

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from matching.decisions import decide
 from matching.frame import frame_from_rows
 from matching.keys import blocking_keys, key_rows
-from matching.models import CandidateStatus, MatchCandidate, MatchKey
+from matching.models import CandidateStatus, MatchCandidate, MatchKey, TermFrequency
 from matching.services import match_records, run_batch_matching
 from matching.specs import get_spec
 from mdm.models import LinkMethod, SourceRecord
@@ -145,6 +145,23 @@ def test_batch_run_indexes_every_live_record_by_its_blocking_keys(matched):
 
     assert {"given_name_key+family_name_key", "tax_id_key"} <= names
     assert MatchKey.objects.values("record").distinct().count() == SourceRecord.objects.count()
+
+
+def test_batch_run_leaves_the_planner_statistics_of_what_it_rewrote_current(matched):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's (SQLite plans without them)")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN "
+            "('matching_matchkey', 'matching_termfrequency')"
+        )
+        estimated = dict(cursor.fetchall())
+    # Never analyzed, PostgreSQL would report -1 (or the 0 rows it saw last): the planner
+    # would treat the rebuilt index as empty.
+    assert estimated["matching_matchkey"] == MatchKey.objects.count() > 0
+    assert estimated["matching_termfrequency"] == TermFrequency.objects.count() > 0
 
 
 def test_blocking_keys_are_derived_from_the_spec_rules():
