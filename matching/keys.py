@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -222,14 +223,48 @@ def _insert(entity_type: str, rows: pa.Table) -> None:
     )
 
 
+# From this many keys, a rebuild on PostgreSQL drops the secondary indexes and builds them
+# after the load: 10.8 M keys (1M customers) 231 s -> 93 s (docs/benchmarks.md).
+BULK_REBUILD_MIN_KEYS = 200_000
+
+
 def rebuild_index(spec: MatchSpec, frame: pa.Table, *, con=None) -> int:
     """Replace every key of `spec.entity_type` by the keys of `frame` (all live records), in
     one transaction. Returns the number of keys written."""
     rows = key_rows(spec, frame, con=con)
-    with transaction.atomic():
+    with transaction.atomic(), _indexes_built_after(rows.num_rows):
         MatchKey.objects.filter(entity_type=spec.entity_type).delete()
         _insert(spec.entity_type, rows)
     return rows.num_rows
+
+
+@contextmanager
+def _indexes_built_after(keys: int) -> Iterator[None]:
+    """For a large rebuild on PostgreSQL: drop the key table's secondary indexes, let the
+    block write, then build each index once, sorted, from the finished table — 2.5x faster
+    than maintaining them row by row. Inside the caller's transaction, so a failure restores
+    them; the table stays locked until it commits (incremental matching of every entity type
+    waits for the rebuild: about a minute and a half at 1M customers)."""
+    if connection.vendor != "postgresql" or keys < BULK_REBUILD_MIN_KEYS:
+        yield
+        return
+    table = MatchKey._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = current_schema() AND tablename = %s AND indexname NOT IN "
+            "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass) "
+            "ORDER BY indexname",
+            [table, table],
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:
+            cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for _, definition in indexes:
+            cursor.execute(definition)
 
 
 def update_index(spec: MatchSpec, frame: pa.Table, *, removed_ids: Iterable[int] = ()) -> pa.Table:

@@ -164,6 +164,37 @@ def test_batch_run_leaves_the_planner_statistics_of_what_it_rewrote_current(matc
     assert estimated["matching_termfrequency"] == TermFrequency.objects.count() > 0
 
 
+def test_a_large_rebuild_builds_the_same_indexes_after_the_load(matched, monkeypatch):
+    from django.db import connection
+
+    from matching import keys
+    from matching.frame import build_frame
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the indexes are dropped and rebuilt on PostgreSQL only")
+
+    def indexes():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'matching_matchkey'"
+            )
+            return sorted(cursor.fetchall())
+
+    spec = get_spec("customer")
+    before, stored = indexes(), sorted(MatchKey.objects.values_list("name", "value", "record"))
+    assert len(before) >= 3  # primary key, lookup, record
+    monkeypatch.setattr(keys, "BULK_REBUILD_MIN_KEYS", 1)
+
+    written = keys.rebuild_index(spec, build_frame(spec))
+
+    assert indexes() == before
+    assert written == len(stored)
+    assert sorted(MatchKey.objects.values_list("name", "value", "record")) == stored
+    record = _record("crm", "rec-10-org")
+    found = keys.candidates("customer", key_rows(spec, build_frame(spec, record_ids=[record.pk])))
+    assert found[record.pk]  # the lookup index answers again
+
+
 def test_blocking_keys_are_derived_from_the_spec_rules():
     spec = get_spec("customer")
     frame = frame_from_rows(
