@@ -35,8 +35,9 @@ def insert_rows(
     history_meta: dict[str, Any] | None = None,
 ) -> None:
     """Insert new, unsaved instances of `model`; sets their primary keys. With `history_meta`,
-    also writes one history row per instance (see `insert_history`), from the same converted
-    values — each JSON value is encoded once for the row and its history row."""
+    also writes one history row per instance: on the COPY path copied from the rows just
+    written (`insert_history_of_rows`), so each JSON value is encoded and parsed once; below
+    the COPY threshold from the instances (`insert_history`)."""
     if not objs:
         return
     alias = router.db_for_write(model)
