@@ -15,10 +15,12 @@ frame costs a constant number of queries, whatever the number of records.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
+from django.db import connection
 from django.db.models import Q
 
 from matching.specs import ATTRIBUTES, MATCH_KEYS, REFERENCES, MatchSpec
@@ -141,7 +143,12 @@ def resolve_references(
 
 
 def build_frame(spec: MatchSpec, *, record_ids: Iterable[int] | None = None) -> pa.Table:
-    """The live (not deleted) source records of `spec.entity_type`, optionally only `record_ids`."""
+    """The live (not deleted) source records of `spec.entity_type`, optionally only `record_ids`.
+
+    On PostgreSQL the whole frame is read with the columns extracted by the database
+    (`_frame_in_sql`); otherwise (and for a list of records) from decoded rows."""
+    if connection.vendor == "postgresql" and record_ids is None:
+        return _frame_in_sql(spec)
     records = SourceRecord.objects.filter(entity_type=spec.entity_type, deleted=False)
     if record_ids is not None:
         records = records.filter(pk__in=list(record_ids))
@@ -184,3 +191,87 @@ def frame_from_rows(
     arrays = {"unique_id": pa.array(ids, type=pa.int64())}
     arrays.update({name: pa.array(values, type=pa.string()) for name, values in columns.items()})
     return pa.table(arrays)
+
+
+PAGE = 100_000  # records per query of `_frame_in_sql`: bounds the client's memory
+
+
+def _frame_in_sql(spec: MatchSpec) -> pa.Table:
+    """`build_frame` of every live record, without decoding a JSON document in Python.
+
+    PostgreSQL extracts each column: a JSON string comes as its text; any other JSON value
+    (a number, a boolean, an object) comes as its JSON text with the row's bit for that
+    column set, and is decoded here, so every value is exactly what `frame_from_rows` makes
+    of the decoded document (1M customers: 36 s -> 13 s). Read in primary key pages."""
+    quote = connection.ops.quote_name
+    names, values, flags = [], [], []
+    for bit, (name, (source, key)) in enumerate(
+        (n, c) for n, c in spec.columns.items() if c[0] != REFERENCES
+    ):
+        column = f"{quote(source)} -> {_literal(key)}"
+        names.append(name)
+        values.append(
+            f"case when jsonb_typeof({column}) = 'string' then {quote(source)} ->> {_literal(key)} "
+            f"else ({column})::text end"
+        )
+        flags.append(f"case when jsonb_typeof({column}) <> 'string' then {1 << bit} else 0 end")
+    has_references = any(source == REFERENCES for source, _ in spec.columns.values())
+    extra = ', source_system_id, "references"::text' if has_references else ""
+    sql = (
+        f"select id, {' + '.join(flags) or '0'}{''.join(', ' + v for v in values)}{extra} "
+        f"from {quote(SourceRecord._meta.db_table)} "
+        f"where entity_type = %s and not deleted and id > %s order by id limit {PAGE}"
+    )
+    ids: list[int] = []
+    columns: list[list[str | None]] = [[] for _ in names]
+    pointers: list[tuple[int, int | None, dict | None]] = []
+    last = -1
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [spec.entity_type, last])
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            rows = [_decode_flagged(row, len(names)) if row[1] else row for row in rows]
+            transposed = list(zip(*rows, strict=True))
+            ids.extend(transposed[0])
+            for column, page in zip(columns, transposed[2 : 2 + len(names)], strict=True):
+                column.extend(page)
+            if has_references:
+                pointers.extend(
+                    (row[0], row[-2], json.loads(row[-1]) if row[-1] else None) for row in rows
+                )
+    references = resolve_references(spec, pointers) if has_references else {}
+    by_name = dict(zip(names, columns, strict=True))
+    if has_references:
+        position = {pk: n for n, pk in enumerate(ids)}
+        for name, (source, key) in spec.columns.items():
+            if source == REFERENCES:
+                column = [None] * len(ids)
+                for pk, resolved in references.items():
+                    column[position[pk]] = _text(resolved.get(key))
+                by_name[name] = column
+    arrays = {"unique_id": pa.array(ids, type=pa.int64())}
+    arrays.update(
+        {name: pa.array(_texts(by_name[name]), type=pa.string()) for name in spec.columns}
+    )
+    return pa.table(arrays)
+
+
+def _literal(key: str) -> str:
+    return "'" + key.replace("'", "''") + "'"
+
+
+def _decode_flagged(row: tuple, count: int) -> tuple:
+    """A row with non-string JSON values: decode those (flag bit set) as the document would be."""
+    flags, fixed = row[1], list(row)
+    for bit in range(count):
+        if flags & (1 << bit):
+            fixed[2 + bit] = json.loads(row[2 + bit])
+    return tuple(fixed)
+
+
+def _texts(values: list) -> list[str | None]:
+    """`_text` over a column, with a fast path for the usual value (a string)."""
+    return [(value.strip() or None) if type(value) is str else _text(value) for value in values]
