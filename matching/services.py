@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from matching import frequencies, keys
+from matching.apply import Merge, apply_merges
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
 from matching.engine import connection, linker_for
@@ -36,10 +37,9 @@ from matching.probe import ProbeMatch, probe_matches
 from matching.scoring import Explanation, active_model, explain_pair, explanation, level_labels
 from matching.specs import MatchSpec, get_spec, thresholds_for
 from matching.training import train
-from mdm.models import GoldenRecord, GoldenStatus, LinkMethod, SourceRecord
+from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.services.audit import Actor, actor_label
 from mdm.services.bulk import analyze
-from mdm.services.resolution import merge_many
 
 __all__ = [
     "Explanation",
@@ -243,11 +243,11 @@ def run_batch_matching(
         mark = lap("cluster", mark)
 
         _progress(run, summary, "apply")
-        summary.merges = _apply_merges(
-            clustering.merges,
+        summary.merges = apply_merges(
+            [Merge(m.survivor, m.loser, m.probability) for m in clustering.merges],
             actor=actor,
-            run=run,
-            on_batch=lambda done: _progress(run, summary, "apply", merges=done),
+            reason=f"match run #{run.pk}: auto-link",
+            on_progress=lambda done: _progress(run, summary, "apply", merges=done),
         )
         if summary.merges:
             analyze(SourceRecord, GoldenRecord)  # membership and statuses moved in bulk
@@ -279,28 +279,6 @@ def _membership(entity_type: str) -> tuple[dict[int, str], dict[str, object]]:
         membership[pk] = golden_id
         created_at[golden_id] = golden_created
     return membership, created_at
-
-
-MERGE_BATCH = 1000
-
-
-def _apply_merges(merges, *, actor: Actor, run: MatchRun, on_batch=None) -> int:
-    """Apply planned merges with one `merge_many` (one transaction) per batch, so a run killed
-    midway leaves whole batches only; the re-run's clustering plans just the rest."""
-    reason = f"match run #{run.pk}: auto-link"
-    for start in range(0, len(merges), MERGE_BATCH):
-        if on_batch is not None and start:
-            on_batch(start)
-        merge_many(
-            merges=[
-                (planned.survivor, planned.loser, planned.probability)
-                for planned in merges[start : start + MERGE_BATCH]
-            ],
-            actor=actor,
-            reason=reason,
-            method=LinkMethod.AUTO,
-        )
-    return len(merges)
 
 
 def _apart(scored: pd.DataFrame, membership: dict[int, str]) -> pd.DataFrame:

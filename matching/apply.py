@@ -1,0 +1,177 @@
+"""Applying a batch run's planned merges: batches of whole clusters, each one `merge_many`
+(one transaction), in this process or spread over worker processes.
+
+A batch holds whole clusters (every merge into one survivor), so no two batches touch the same
+golden record and they can commit in any order. A run killed midway leaves whole batches only;
+the re-run's clustering plans just the rest.
+
+On PostgreSQL, outside a transaction, a run with many batches forks worker processes
+(`KEYSTONE_MATCH_APPLY_WORKERS`, default: up to 2, one per CPU): a merge batch is about two
+thirds Python and one third PostgreSQL, so one process keeps one CPU busy at best. Workers take
+batches in turn from a fixed share, stop at their next batch when asked to or when their parent
+is gone (a killed run leaves no worker behind for longer than one batch), and report each batch
+over a pipe. The first failure stops the others and is raised here, after the workers exit.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import connection, connections
+
+from mdm.models import LinkMethod
+from mdm.services.audit import Actor
+from mdm.services.resolution import merge_many
+
+MERGE_BATCH = 1000  # merges per transaction
+PARALLEL_MIN_BATCHES = 8  # below this, forking costs more than it saves
+
+
+class Merge(NamedTuple):
+    survivor: str
+    loser: str
+    probability: float | None
+
+
+def batches_of_clusters(merges: Sequence[Merge], size: int | None = None) -> list[list[Merge]]:
+    """Pure: `merges` in batches of about `size` (`MERGE_BATCH`), never splitting one
+    survivor's merges (a cluster bigger than `size` is a batch of its own). Survivors keep
+    their first-seen order."""
+    size = size or MERGE_BATCH
+    by_survivor: dict[str, list[Merge]] = {}
+    for merge in merges:
+        by_survivor.setdefault(merge.survivor, []).append(merge)
+    batches: list[list[Merge]] = []
+    current: list[Merge] = []
+    for cluster in by_survivor.values():
+        if current and len(current) + len(cluster) > size:
+            batches.append(current)
+            current = []
+        current.extend(cluster)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def apply_workers(batches: int) -> int:
+    """How many processes apply `batches` batches: 1 unless PostgreSQL, outside a transaction
+    (workers could not see its rows), with enough batches to be worth a fork."""
+    configured = getattr(settings, "KEYSTONE_MATCH_APPLY_WORKERS", None)
+    wanted = int(configured) if configured is not None else min(2, os.cpu_count() or 1)
+    if (
+        wanted <= 1
+        or batches < PARALLEL_MIN_BATCHES
+        or connection.vendor != "postgresql"
+        or connection.in_atomic_block
+    ):
+        return 1
+    return min(wanted, batches)
+
+
+def apply_merges(
+    merges: Sequence[Merge],
+    *,
+    actor: Actor,
+    reason: str,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Apply `merges` (auto-links) in batches of whole clusters; returns how many were applied.
+    `on_progress(done)` is called with the merges applied so far after each batch."""
+    batches = batches_of_clusters(merges)
+    workers = apply_workers(len(batches))
+    if workers == 1:
+        done = 0
+        for batch in batches:
+            _merge_batch(batch, actor, reason)
+            done += len(batch)
+            if on_progress is not None:
+                on_progress(done)
+        return done
+    return _apply_in_processes(
+        batches, workers, actor=actor, reason=reason, on_progress=on_progress
+    )
+
+
+def _merge_batch(batch: Sequence[Merge], actor: Actor, reason: str) -> None:
+    merge_many(
+        merges=[(m.survivor, m.loser, m.probability) for m in batch],
+        actor=actor,
+        reason=reason,
+        method=LinkMethod.AUTO,
+    )
+
+
+class ApplyWorkerFailed(RuntimeError):
+    """A worker process died without reporting (killed, or out of memory)."""
+
+
+def _apply_in_processes(batches, workers: int, *, actor, reason, on_progress) -> int:
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    connections.close_all()  # a forked child must open its own connection, never share ours
+    children = []
+    for index in range(workers):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_worker,
+            args=(batches[index::workers], actor, reason, sender, stop, os.getpid()),
+            name=f"keystone-apply-{index}",
+            daemon=True,
+        )
+        process.start()
+        sender.close()
+        children.append((process, receiver))
+    done, failure = 0, None
+    try:
+        open_pipes = {receiver: process for process, receiver in children}
+        while open_pipes:
+            for receiver in multiprocessing.connection.wait(list(open_pipes)):
+                try:
+                    kind, value = receiver.recv()
+                except EOFError:  # the worker exited: finished, stopped, or died
+                    process = open_pipes.pop(receiver)
+                    process.join()
+                    if process.exitcode != 0 and failure is None:
+                        failure = ApplyWorkerFailed(
+                            f"{process.name} exited with code {process.exitcode}"
+                        )
+                        stop.set()
+                    continue
+                if kind == "batch":
+                    done += value
+                    if on_progress is not None:
+                        on_progress(done)
+                elif failure is None:
+                    failure = value
+                    stop.set()
+    finally:
+        stop.set()
+        for process, _ in children:
+            process.join()
+    if failure is not None:
+        raise failure
+    return done
+
+
+def _worker(batches, actor, reason, pipe, stop, parent: int) -> None:
+    """A forked worker: its share of batches, one transaction each, reported one by one."""
+    try:
+        for batch in batches:
+            if stop.is_set() or os.getppid() != parent:
+                return
+            _merge_batch(batch, actor, reason)
+            pipe.send(("batch", len(batch)))
+    except BaseException as error:  # reported to the parent, which raises it
+        try:
+            pipe.send(("error", error))
+        except Exception:  # not picklable: send what it said
+            pipe.send(("error", RuntimeError("".join(traceback.format_exception(error)))))
+    finally:
+        connections.close_all()
+        pipe.close()
