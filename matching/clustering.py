@@ -15,8 +15,8 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -41,11 +41,29 @@ class Cluster:
     record_ids: frozenset[int]
 
 
-@dataclass
 class Clustering:
-    clusters: list[Cluster] = field(default_factory=list)
-    merges: list[Merge] = field(default_factory=list)
-    refused: list[ScoredPair] = field(default_factory=list)
+    """The merges that reach the target clustering and the pairs a constraint refused.
+
+    `clusters` (every cluster, singletons included, oldest first) is built when first read:
+    a batch run needs only the merges, and building a million one-record clusters cost more
+    than finding the merges."""
+
+    def __init__(
+        self,
+        merges: list[Merge] | None = None,
+        refused: list[ScoredPair] | None = None,
+        build_clusters: Callable[[], list[Cluster]] | None = None,
+    ):
+        self.merges: list[Merge] = merges or []
+        self.refused: list[ScoredPair] = refused or []
+        self._build_clusters = build_clusters
+        self._clusters: list[Cluster] | None = None
+
+    @property
+    def clusters(self) -> list[Cluster]:
+        if self._clusters is None:
+            self._clusters = self._build_clusters() if self._build_clusters else []
+        return self._clusters
 
     def cluster_of(self, record_id: int) -> Cluster | None:
         for cluster in self.clusters:
@@ -55,39 +73,53 @@ class Clustering:
 
 
 class _Components:
-    """Union-find over golden IDs with a set of forbidden partners per component root."""
+    """Union-find over golden IDs with a set of forbidden partners per component root. A node
+    exists once named (the records nobody pairs with never cost anything)."""
 
-    def __init__(self, nodes: Iterable[Hashable]):
-        self.parent: dict[Hashable, Hashable] = {n: n for n in nodes}
-        self.forbidden: dict[Hashable, set[Hashable]] = {n: set() for n in self.parent}
+    def __init__(self):
+        self.parent: dict[Hashable, Hashable] = {}
+        self.forbidden: dict[Hashable, set[Hashable]] = {}
 
     def find(self, node: Hashable) -> Hashable:
+        parent = self.parent
+        if node not in parent:
+            parent[node] = node
+            return node
         root = node
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[node] != root:
-            self.parent[node], node = root, self.parent[node]
+        while parent[root] != root:
+            root = parent[root]
+        while parent[node] != root:
+            parent[node], node = root, parent[node]
         return root
 
     def forbid(self, a: Hashable, b: Hashable) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
-            self.forbidden[ra].add(rb)
-            self.forbidden[rb].add(ra)
+            self.forbidden.setdefault(ra, set()).add(rb)
+            self.forbidden.setdefault(rb, set()).add(ra)
 
     def union(self, a: Hashable, b: Hashable) -> bool:
         """Join the components of `a` and `b`; False (nothing changes) when forbidden."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
-        if rb in self.forbidden[ra]:
+        if rb in self.forbidden.get(ra, ()):
             return False
         self.parent[rb] = ra
-        for other in self.forbidden.pop(rb):
+        for other in self.forbidden.pop(rb, ()):
             self.forbidden[other].discard(rb)
             self.forbidden[other].add(ra)
-            self.forbidden[ra].add(other)
+            self.forbidden.setdefault(ra, set()).add(other)
         return True
+
+    def groups(self, nodes: Iterable[Hashable]) -> dict[Hashable, set[Hashable]]:
+        by_root: dict[Hashable, set[Hashable]] = {}
+        for node in nodes:
+            by_root.setdefault(self.find(node), set()).add(node)
+        return by_root
+
+
+CreatedAt = Mapping[str, Any] | Callable[[set[str]], Mapping[str, Any]]
 
 
 def _sort_key(created_at: Mapping[str, Any], golden_id: str) -> tuple:
@@ -98,16 +130,18 @@ def cluster(
     *,
     pairs: Iterable[ScoredPair],
     membership: Mapping[int, str],
-    created_at: Mapping[str, Any],
+    created_at: CreatedAt,
     threshold: float,
     cannot_link: Iterable[tuple[int, int]] = (),
 ) -> Clustering:
     """The target clustering of the records in `membership` (record id → golden ID).
 
-    `created_at` maps every golden ID in `membership` to something orderable (its creation
-    time). Pairs naming records outside `membership` are ignored.
+    `created_at` gives each golden ID something orderable (its creation time): a mapping, or
+    a function that is called once with the golden IDs that end up sharing a cluster and
+    returns theirs (only those are compared; reading them all would cost a scan of every
+    golden record). Pairs naming records outside `membership` are ignored.
     """
-    components = _Components(sorted(set(membership.values())))
+    components = _Components()
     for left, right in cannot_link:
         if left in membership and right in membership:
             components.forbid(membership[left], membership[right])
@@ -132,20 +166,29 @@ def cluster(
         else:
             refused.append(pair)
 
-    by_root: dict[Hashable, set[str]] = {}
-    for golden_id in components.parent:
-        by_root.setdefault(components.find(golden_id), set()).add(golden_id)
-    records_by_golden: dict[str, set[int]] = {}
-    for record_id, golden_id in membership.items():
-        records_by_golden.setdefault(golden_id, set()).add(record_id)
+    joined = [g for g in components.groups(strongest).values() if len(g) > 1]
+    times = (
+        created_at({golden_id for group in joined for golden_id in group})
+        if callable(created_at)
+        else created_at
+    )
+    merges: list[Merge] = []
+    for golden_ids in sorted(joined, key=lambda g: min(_sort_key(times, i) for i in g)):
+        survivor, *losers = sorted(golden_ids, key=lambda i: _sort_key(times, i))
+        merges.extend(Merge(survivor, loser, strongest[loser]) for loser in losers)
 
-    result = Clustering(refused=refused)
-    for golden_ids in sorted(
-        by_root.values(), key=lambda g: min(_sort_key(created_at, i) for i in g)
-    ):
-        ordered = sorted(golden_ids, key=lambda i: _sort_key(created_at, i))
-        survivor = ordered[0]
-        records = frozenset().union(*(records_by_golden[i] for i in ordered))
-        result.clusters.append(Cluster(survivor, frozenset(ordered), records))
-        result.merges.extend(Merge(survivor, loser, strongest[loser]) for loser in ordered[1:])
-    return result
+    def build_clusters() -> list[Cluster]:
+        goldens = set(membership.values())
+        every = created_at(goldens) if callable(created_at) else created_at
+        records_by_golden: dict[str, set[int]] = {}
+        for record_id, golden_id in membership.items():
+            records_by_golden.setdefault(golden_id, set()).add(record_id)
+        clusters = []
+        groups = components.groups(records_by_golden).values()
+        for golden_ids in sorted(groups, key=lambda g: min(_sort_key(every, i) for i in g)):
+            ordered = sorted(golden_ids, key=lambda i: _sort_key(every, i))
+            records = frozenset().union(*(records_by_golden[i] for i in ordered))
+            clusters.append(Cluster(ordered[0], frozenset(ordered), records))
+        return clusters
+
+    return Clustering(merges=merges, refused=refused, build_clusters=build_clusters)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
+from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
@@ -40,6 +41,7 @@ from matching.training import train
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.services.audit import Actor, actor_label
 from mdm.services.bulk import analyze
+from mdm.services.bulk_update import ids_in
 
 __all__ = [
     "Explanation",
@@ -221,7 +223,7 @@ def run_batch_matching(
         mark = lap("predict", mark)
         _progress(run, summary, "cluster", pairs_scored=len(scored))
 
-        membership, created_at = _membership(entity_type)
+        membership = _membership(entity_type)
         reopen_stale_decisions(entity_type)
         cannot_link = cannot_link_pairs(entity_type)
         pairs = [
@@ -236,7 +238,7 @@ def run_batch_matching(
         clustering = cluster(
             pairs=pairs,
             membership=membership,
-            created_at=created_at,
+            created_at=_created_at,
             threshold=thresholds.auto_link,
             cannot_link=cannot_link,
         )
@@ -254,7 +256,7 @@ def run_batch_matching(
         mark = lap("apply", mark)
 
         _progress(run, summary, "review")
-        final = _membership(entity_type)[0]
+        final = _membership(entity_type, record_ids=_review_records(entity_type, scored))
         review_pairs = _apart(scored, final)
         summary.sent_to_review = _store_candidates(
             entity_type, review_pairs, final, level_labels(model.settings), model=model, run=run
@@ -270,15 +272,49 @@ def run_batch_matching(
         raise
 
 
-def _membership(entity_type: str) -> tuple[dict[int, str], dict[str, object]]:
-    rows = SourceRecord.objects.filter(
+SQLITE_ID_LIST_LIMIT = 5000  # more ids than this are filtered here, not sent to SQLite
+
+
+def _only(queryset, field: str, ids) -> tuple[object, set | None]:
+    """`queryset` narrowed to rows whose `field` is in `ids` — in SQL, or (SQLite, beyond its
+    bound parameters) by returning the set the caller keeps rows of."""
+    if db_connection.vendor != "postgresql" and len(ids) > SQLITE_ID_LIST_LIMIT:
+        return queryset, set(ids)
+    return queryset.filter(ids_in(queryset.model, field, ids)), None
+
+
+def _membership(entity_type: str, *, record_ids=None) -> dict[int, str]:
+    """Live record id → golden ID, of every record or of `record_ids`."""
+    records = SourceRecord.objects.filter(
         entity_type=entity_type, deleted=False, golden__isnull=False
-    ).values_list("pk", "golden_id", "golden__created_at")
-    membership, created_at = {}, {}
-    for pk, golden_id, golden_created in rows:
-        membership[pk] = golden_id
-        created_at[golden_id] = golden_created
-    return membership, created_at
+    )
+    keep = None
+    if record_ids is not None:
+        records, keep = _only(records, "id", record_ids)
+    rows = records.values_list("pk", "golden_id")
+    return {pk: golden for pk, golden in rows if keep is None or pk in keep}
+
+
+def _created_at(golden_ids: set[str]) -> dict[str, int]:
+    """The order of creation of the golden records clustering has to order (those joining
+    others): each one's rank by (created_at, id), which orders them as their creation times
+    do, without reading a timestamp per record."""
+    goldens, keep = _only(GoldenRecord.objects.all(), "id", golden_ids)
+    ordered = goldens.order_by("created_at", "id").values_list("id", flat=True)
+    if keep is not None:
+        ordered = [golden_id for golden_id in ordered if golden_id in keep]
+    return {golden_id: rank for rank, golden_id in enumerate(ordered)}
+
+
+def _review_records(entity_type: str, scored: pd.DataFrame) -> set[int]:
+    """The records storing candidates looks at: both sides of every scored pair and of
+    every open candidate (which is superseded when its records now share a golden record)."""
+    records = set(scored["unique_id_l"].tolist()) | set(scored["unique_id_r"].tolist())
+    for left, right in MatchCandidate.objects.filter(
+        entity_type=entity_type, status=CandidateStatus.OPEN
+    ).values_list("left_id", "right_id"):
+        records.update((left, right))
+    return records
 
 
 def _apart(scored: pd.DataFrame, membership: dict[int, str]) -> pd.DataFrame:

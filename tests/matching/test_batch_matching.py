@@ -146,3 +146,20 @@ def test_run_matching_command_prints_the_summary(load_febrl):
     run = MatchRun.objects.get()
     assert run.status == RunStatus.SUCCEEDED
     assert run.goldens_after < run.goldens_before
+
+
+@pytest.mark.parametrize("id_list_limit", [1, 5000])
+def test_membership_and_creation_order_of_some_records(load_febrl, monkeypatch, id_list_limit):
+    from matching import services
+
+    monkeypatch.setattr(services, "SQLITE_ID_LIST_LIMIT", id_list_limit)  # SQLite: in Python
+    load_febrl()
+    records = list(SourceRecord.objects.order_by("-pk")[:5])
+    wanted = {r.pk for r in records[:3]}
+
+    membership = services._membership("customer", record_ids=wanted)
+    order = services._created_at({r.golden_id for r in records})
+
+    assert membership == {r.pk: r.golden_id for r in records[:3]}
+    by_creation = sorted(records, key=lambda r: (r.golden.created_at, r.golden_id))
+    assert sorted(order, key=order.get) == [r.golden_id for r in by_creation]

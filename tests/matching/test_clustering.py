@@ -168,3 +168,23 @@ def test_result_does_not_depend_on_pair_order():
 
     assert forward.clusters == backward.clusters
     assert forward.merges == backward.merges
+
+
+def test_creation_times_are_asked_for_the_joined_golden_records_only():
+    asked = []
+
+    def created_at(golden_ids):
+        asked.append(set(golden_ids))
+        return {g: CREATED[g] for g in golden_ids}
+
+    result = cluster(
+        pairs=[ScoredPair(3, 1, 0.99), ScoredPair(5, 4, 0.97), ScoredPair(2, 6, 0.5)],
+        membership=MEMBERSHIP,
+        created_at=created_at,
+        threshold=0.95,
+    )
+
+    assert asked == [{"G1", "G3", "G4", "G5"}]
+    assert result.merges == [Merge("G1", "G3", 0.99), Merge("G4", "G5", 0.97)]
+    assert len(result.clusters) == 4  # built on demand, singletons included
+    assert result.cluster_of(6).golden_id == "G6"
