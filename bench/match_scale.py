@@ -326,6 +326,11 @@ def phase_e2e() -> dict:
     return {
         "wall_s": round(wall, 1),
         "peak_rss_mib": round(peak_rss_mib()),
+        # the apply workers are forked from this process: their pages are mostly its own,
+        # shared until written, so this is not to be added to the figure above
+        "apply_worker_peak_rss_mib": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        ),
         "records": summary.records,
         "pairs_scored": summary.pairs_scored,
         "merges": summary.merges,
