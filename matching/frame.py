@@ -26,6 +26,7 @@ from django.db.models import Q
 from matching.specs import ATTRIBUTES, MATCH_KEYS, REFERENCES, MatchSpec
 from mdm.entities import get_entity
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
+from mdm.services.bulk import array_param
 
 # The source record fields a frame is built from, in the order `frame_from_records` reads them.
 RECORD_FIELDS = ("pk", "source_system_id", "match_keys", "attributes", "references")
@@ -196,8 +197,31 @@ def frame_from_rows(
 PAGE = 100_000  # records per query of `_frame_in_sql`: bounds the client's memory
 
 
-def _frame_in_sql(spec: MatchSpec) -> pa.Table:
-    """`build_frame` of every live record, without decoding a JSON document in Python.
+def live_frame(spec: MatchSpec, record_ids: Iterable[int]) -> tuple[pa.Table, dict[int, str]]:
+    """The frame of the live records among `record_ids` (in id order) and each one's golden
+    ID — the neighbours incremental matching scores against."""
+    record_ids = list(record_ids)
+    if connection.vendor == "postgresql":
+        golden_of: dict[int, str] = {}
+        return _frame_in_sql(spec, record_ids=record_ids, golden_of=golden_of), golden_of
+    rows = SourceRecord.objects.filter(pk__in=record_ids, deleted=False).values_list(
+        "golden_id", *RECORD_FIELDS
+    )
+    records, golden_of = [], {}
+    for golden, *record in rows:
+        records.append(tuple(record))
+        golden_of[record[0]] = golden
+    return frame_from_records(spec, sorted(records)), golden_of
+
+
+def _frame_in_sql(
+    spec: MatchSpec,
+    *,
+    record_ids: list[int] | None = None,
+    golden_of: dict[int, str] | None = None,
+) -> pa.Table:
+    """`build_frame` of every live record (or of those among `record_ids`), without decoding
+    a JSON document in Python; with `golden_of`, each record's golden ID is put there.
 
     PostgreSQL extracts each column: a JSON string comes as its text; any other JSON value
     (a number, a boolean, an object) comes as its JSON text with the row's bit for that
@@ -216,11 +240,12 @@ def _frame_in_sql(spec: MatchSpec) -> pa.Table:
         )
         flags.append(f"case when jsonb_typeof({column}) <> 'string' then {1 << bit} else 0 end")
     has_references = any(source == REFERENCES for source, _ in spec.columns.values())
-    extra = ', source_system_id, "references"::text' if has_references else ""
+    extra = ', golden_id, source_system_id, "references"::text'
+    wanted = "and id = any(%s::bigint[])" if record_ids is not None else ""
     sql = (
         f"select id, {' + '.join(flags) or '0'}{''.join(', ' + v for v in values)}{extra} "
         f"from {quote(SourceRecord._meta.db_table)} "
-        f"where entity_type = %s and not deleted and id > %s order by id limit {PAGE}"
+        f"where entity_type = %s and not deleted {wanted} and id > %s order by id limit {PAGE}"
     )
     ids: list[int] = []
     columns: list[list[str | None]] = [[] for _ in names]
@@ -228,7 +253,10 @@ def _frame_in_sql(spec: MatchSpec) -> pa.Table:
     last = -1
     with connection.cursor() as cursor:
         while True:
-            cursor.execute(sql, [spec.entity_type, last])
+            params = [spec.entity_type]
+            if record_ids is not None:
+                params.append(array_param(record_ids))
+            cursor.execute(sql, [*params, last])
             rows = cursor.fetchall()
             if not rows:
                 break
@@ -238,10 +266,14 @@ def _frame_in_sql(spec: MatchSpec) -> pa.Table:
             ids.extend(transposed[0])
             for column, page in zip(columns, transposed[2 : 2 + len(names)], strict=True):
                 column.extend(page)
+            if golden_of is not None:
+                golden_of.update(zip(transposed[0], transposed[-3], strict=True))
             if has_references:
                 pointers.extend(
                     (row[0], row[-2], json.loads(row[-1]) if row[-1] else None) for row in rows
                 )
+            if len(rows) < PAGE:
+                break
     references = resolve_references(spec, pointers) if has_references else {}
     by_name = dict(zip(names, columns, strict=True))
     if has_references:

@@ -37,6 +37,17 @@ def tf_columns(model: dict) -> tuple[str, ...]:
     return tuple(columns)
 
 
+def tf_on_exact_levels(model: dict) -> bool:
+    """Every level of `model` with a term-frequency adjustment is an exact match on the
+    adjusted column itself (``"x_l" = "x_r"`` adjusted by x's frequency)."""
+    for comparison in model.get("comparisons", []):
+        for level in comparison.get("comparison_levels", []):
+            column = level.get("tf_adjustment_column")
+            if column and level.get("sql_condition", "").strip() != f'"{column}_l" = "{column}_r"':
+                return False
+    return True
+
+
 def compute(
     frame: pa.Table, columns: tuple[str, ...], *, con: duckdb.DuckDBPyConnection | None = None
 ) -> pa.Table:

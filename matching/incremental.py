@@ -15,20 +15,19 @@ the first model are matched by the batch run that trains it.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from matching import keys
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
-from matching.frame import RECORD_FIELDS, frame_from_records
+from matching.frame import RECORD_FIELDS, frame_from_records, live_frame
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision
 from matching.scoring import (
     active_model,
@@ -41,7 +40,6 @@ from matching.specs import SPECS, thresholds_for
 from mdm.errors import InvalidResolution
 from mdm.models import LinkMethod, SourceRecord
 from mdm.services.audit import Actor
-from mdm.services.bulk import array_param
 from mdm.services.bulk_update import ids_in, update_rows
 from mdm.services.resolution import merge_many
 
@@ -103,9 +101,9 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     summary.records, summary.removed = len(live), len(removed)
 
     # Keys need no term frequencies: those are read once, for the frame that is scored.
-    live_frame = frame_from_records(spec, live)
+    changed_frame = frame_from_records(spec, live)
     step("read")
-    record_keys = keys.update_index(spec, live_frame, removed_ids=removed)
+    record_keys = keys.update_index(spec, changed_frame, removed_ids=removed)
     step("index")
     if removed:
         summary.superseded += _supersede(
@@ -120,15 +118,13 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     changed_ids = [record[0] for record in live]
     others = set().union(*found.values()) - set(changed_ids)
     summary.candidates_found = len(others)
-    other_rows = []
-    for golden, *record in _live_rows(others):
-        other_rows.append(tuple(record))
-        golden_of[record[0]] = golden
+    frame = changed_frame
+    if others:
+        other_frame, other_golden = live_frame(spec, others)
+        golden_of.update(other_golden)
+        frame = pa.concat_tables([changed_frame, other_frame])
     step("others")
-    frame = live_frame
-    if other_rows:
-        frame = pa.concat_tables([live_frame, frame_from_records(spec, sorted(other_rows))])
-    frame = frame_with_frequencies(entity_type, frame, model)
+    frame = frame_with_frequencies(entity_type, frame, model, values_of=changed_frame)
     step("frame")
     present = set(frame["unique_id"].to_pylist())
     pairs = sorted(
@@ -167,43 +163,6 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     step("apply")
     summary.seconds = round(time.monotonic() - started, 4)
     return summary
-
-
-def _live_rows(record_ids) -> list[tuple]:
-    """(golden id, *RECORD_FIELDS) of the live records among `record_ids`.
-
-    On PostgreSQL one array parameter and the JSON columns decoded without Django's per-value
-    converters: for the ~10,000 other records a batch of 1,000 finds, thousands of
-    placeholders were most of this read."""
-    record_ids = list(record_ids)
-    if connection.vendor != "postgresql" or not record_ids:
-        return list(
-            SourceRecord.objects.filter(pk__in=record_ids, deleted=False).values_list(
-                "golden_id", *RECORD_FIELDS
-            )
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""select golden_id, id, source_system_id, match_keys::text, attributes::text,
-                       "references"::text
-                from {SourceRecord._meta.db_table}
-                where id = any(%s::bigint[]) and not deleted""",
-            [array_param(record_ids)],
-        )
-        return [
-            (golden, pk, system, _json(keys_), _json(attributes), _json(references))
-            for golden, pk, system, keys_, attributes, references in cursor.fetchall()
-        ]
-
-
-def _json(text: str | None):
-    """jsonb text → Python, as `JSONField` reads it. (orjson would be faster but reads an
-    integer beyond 64 bits as a float; most `references` are empty.)"""
-    if text is None:
-        return None
-    if text == "{}":
-        return {}
-    return json.loads(text)
 
 
 def _neighbourhood(golden_ids: set[str]) -> tuple[dict[int, str], dict[str, object]]:

@@ -24,7 +24,7 @@ from splink.internals.realtime import compare_records
 from matching.engine import local_connection
 from matching.errors import NoActiveModel, SourceRecordNotFound
 from matching.frame import RECORD_FIELDS, frame_from_records
-from matching.frequencies import tf_columns, with_frequencies
+from matching.frequencies import tf_columns, tf_on_exact_levels, with_frequencies
 from matching.models import MatchModel, TermFrequency
 from matching.specs import MatchSpec, get_spec
 
@@ -98,15 +98,25 @@ def scoring_frame(spec: MatchSpec, model: MatchModel, records) -> pa.Table:
     return frame_with_frequencies(spec.entity_type, frame, model)
 
 
-def frame_with_frequencies(entity_type: str, frame: pa.Table, model: MatchModel) -> pa.Table:
+def frame_with_frequencies(
+    entity_type: str, frame: pa.Table, model: MatchModel, *, values_of: pa.Table | None = None
+) -> pa.Table:
     """`frame` plus the stored ``tf_<column>`` columns of `model` — what
     `matching.frequencies.with_frequencies` adds, read on PostgreSQL with one array-parameter
-    query (a long ``IN`` list per column costs more to build than to run)."""
+    query (a long ``IN`` list per column costs more to build than to run).
+
+    With `values_of` (rows of `frame` that every pair to be scored names, such as the changed
+    records of incremental matching), only their values are looked up, when the model's
+    term-frequency adjustments all sit on exact-match levels of their own column: a pair's
+    adjustment then uses the frequency of a value both records share, which is a value of
+    `values_of`; the other rows' other values could never enter a score. At 1M customers a
+    batch of 1,000 changed records looks up ~5,000 values instead of ~50,000."""
     columns = tf_columns(model.settings)
     if connection.vendor != "postgresql" or not columns:
         return with_frequencies(entity_type, frame, columns)
+    source = values_of if values_of is not None and tf_on_exact_levels(model.settings) else frame
     wanted = sorted(
-        {(column, v) for column in columns for v in frame[column].to_pylist() if v is not None}
+        {(column, v) for column in columns for v in source[column].to_pylist() if v is not None}
     )
     known: dict[tuple[str, str], float] = {}
     if wanted:

@@ -4,7 +4,7 @@ built from decoded documents (the path incremental matching, the probe and expla
 import pytest
 from django.db import connection  # noqa: F401 (the skipif condition reads it)
 
-from matching.frame import RECORD_FIELDS, build_frame, frame_from_records
+from matching.frame import RECORD_FIELDS, build_frame, frame_from_records, live_frame
 from matching.specs import get_spec
 from mdm.models import SourceRecord
 from tests.factories import SourceSystemFactory
@@ -86,3 +86,21 @@ def test_sql_frame_is_read_in_pages(monkeypatch):
     assert paged["unique_id"].to_pylist() == sorted(
         SourceRecord.objects.filter(deleted=False).values_list("pk", flat=True)
     )
+
+
+def test_live_frame_of_some_records_equals_their_decoded_frame_with_golden_ids():
+    _records()
+    spec = get_spec("customer")
+    wanted = list(
+        SourceRecord.objects.filter(source_key__in=["r1", "r3", "r4", "gone"]).values_list(
+            "pk", flat=True
+        )
+    )
+    live = SourceRecord.objects.filter(pk__in=wanted, deleted=False).order_by("pk")
+
+    frame, golden_of = live_frame(spec, reversed(wanted))
+
+    assert (
+        frame.to_pydict() == frame_from_records(spec, live.values_list(*RECORD_FIELDS)).to_pydict()
+    )
+    assert golden_of == dict(live.values_list("pk", "golden_id"))

@@ -69,3 +69,17 @@ def test_computed_frequencies_have_the_stored_schema():
     table = frequencies.compute(_frame(), ("unit_of_measure_key",))
 
     assert table.schema == frequencies.SCHEMA
+
+
+def test_adjustments_on_exact_levels_of_their_own_column_are_recognised():
+    from matching.frequencies import tf_on_exact_levels
+
+    def model(condition: str) -> dict:
+        level = {"sql_condition": condition, "tf_adjustment_column": "name_key"}
+        return {"comparisons": [{"comparison_levels": [{"sql_condition": "ELSE"}, level]}]}
+
+    assert tf_on_exact_levels(model('"name_key_l" = "name_key_r"'))
+    assert not tf_on_exact_levels(
+        model('jaro_winkler_similarity("name_key_l", "name_key_r") > 0.9')
+    )
+    assert not tf_on_exact_levels(model('"city_l" = "city_r"'))

@@ -1,7 +1,5 @@
 """Incremental matching: a committed ingest → signal → (eager) task → linked or queued."""
 
-import json
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -219,11 +217,3 @@ def test_probe_writes_nothing(matched, febrl_sample):
 
     writes = [q["sql"] for q in queries if q["sql"].split()[0].upper() != "SELECT"]
     assert writes == []
-
-
-def test_json_columns_read_as_jsonfield_reads_them():
-    from matching.incremental import _json
-
-    text = '{"a": [1, 2.5, null, true], "b": "Ünï", "big": 123456789012345678901234567890}'
-    assert _json(text) == json.loads(text)
-    assert _json(None) is None

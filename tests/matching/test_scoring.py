@@ -92,3 +92,26 @@ def test_retrain_refines_m_with_steward_decisions_and_changes_no_link(customer_m
     assert labels["applied"] is True and labels["match_pairs"] == 12
     assert model.version == 2 and model.is_active
     assert dict(SourceRecord.objects.values_list("pk", "golden_id")) == goldens
+
+
+def test_frequencies_of_the_records_every_pair_names_give_the_same_scores(review_only):
+    from matching.frame import frame_from_records
+    from matching.scoring import frame_with_frequencies
+
+    model, spec = review_only, get_spec("customer")  # the run stored term frequencies
+    frame = frame_from_records(spec, sorted(SourceRecord.objects.values_list(*RECORD_FIELDS)))
+    changed = frame.slice(0, 12)
+    named = changed["unique_id"].to_pylist()
+    pairs = sorted(
+        {(min(a, b), max(a, b)) for a in named for b in frame["unique_id"].to_pylist() if a != b}
+    )
+
+    full = score_pairs(model, frame_with_frequencies("customer", frame, model), pairs)
+    only_named = score_pairs(
+        model, frame_with_frequencies("customer", frame, model, values_of=changed), pairs
+    )
+
+    adjusted = [c for c in full.columns if c.startswith("mw_tf_adj_")]
+    assert adjusted and (full[adjusted].abs().sum(axis=1) > 0).sum() >= 5  # exact names hit
+    assert full["match_probability"].tolist() == only_named["match_probability"].tolist()
+    assert full["match_weight"].tolist() == only_named["match_weight"].tolist()
