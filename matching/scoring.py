@@ -229,12 +229,13 @@ def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
     try:
         _load(con, LEFT_TABLE, left)
         _load(con, RIGHT_TABLE, right)
-        rows = con.execute(f"EXECUTE {prepared.statement}").fetchall()
-        columns = [column[0] for column in con.description]
+        # Fetched by DuckDB as columns (not a Python tuple per row): the whole result
+        # is consumed, so the connection is free again.
+        scored = con.execute(f"EXECUTE {prepared.statement}").df()
     finally:
         con.execute(f'delete from "{LEFT_TABLE}"')
         con.execute(f'delete from "{RIGHT_TABLE}"')
-    return pd.DataFrame.from_records(rows, columns=columns)
+    return scored
 
 
 # ----------------------------------------------------------------------------- explain_pair
