@@ -102,20 +102,57 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
 
     # Keys need no term frequencies: those are read once, for the frame that is scored.
     changed_frame = frame_from_records(spec, live)
+    record_keys = keys.key_rows(spec, changed_frame)
     step("read")
-    record_keys = keys.update_index(spec, changed_frame, removed_ids=removed)
-    step("index")
+    changed = _Changed(changed_frame, record_keys, removed, golden_of)
+    try:
+        _match(spec, model, thresholds, changed, summary, actor=actor, step=step)
+    finally:
+        if changed.writing is None:  # failed before the write began
+            changed.start_writing(entity_type)
+        changed.writing.wait()
+        step("index")  # what is left of the write when matching is done
+    summary.seconds = round(time.monotonic() - started, 4)
+    return summary
+
+
+@dataclass
+class _Changed:
+    frame: pa.Table  # the live changed records
+    keys: pa.Table  # their blocking keys (`keys.key_rows`)
+    removed: list[int]  # the deleted ones
+    golden_of: dict[int, str]  # record id -> golden ID, filled in as records are read
+    writing: keys.BackgroundWrite | None = None
+
+    def start_writing(self, entity_type: str) -> None:
+        """Replace the stored keys of the changed and removed records, in the background
+        (`keys.candidates` does not depend on them being stored yet); started once their
+        candidates are read, so the write does not slow that lookup down."""
+        stale = [*self.frame["unique_id"].to_pylist(), *self.removed]
+        self.writing = keys.BackgroundWrite(entity_type, self.keys, stale=stale)
+
+
+def _match(spec, model, thresholds, changed: _Changed, summary, *, actor, step) -> None:
+    """Find, score and apply: candidates by key, their frame, scores, merges and review."""
+    entity_type = spec.entity_type
+    changed_frame, record_keys, removed, golden_of = (
+        changed.frame,
+        changed.keys,
+        changed.removed,
+        changed.golden_of,
+    )
     if removed:
         summary.superseded += _supersede(
             MatchCandidate.objects.filter(Q(left_id__in=removed) | Q(right_id__in=removed))
         )
-    if not live:
-        summary.seconds = round(time.monotonic() - started, 4)
-        return summary
+    if not changed_frame.num_rows:
+        changed.start_writing(entity_type)
+        return
 
     found = keys.candidates(entity_type, record_keys)
+    changed.start_writing(entity_type)
     step("candidates")
-    changed_ids = [record[0] for record in live]
+    changed_ids = changed_frame["unique_id"].to_pylist()
     others = set().union(*found.values()) - set(changed_ids)
     summary.candidates_found = len(others)
     frame = changed_frame
@@ -161,8 +198,6 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
         summary.superseded += superseded
         break
     step("apply")
-    summary.seconds = round(time.monotonic() - started, 4)
-    return summary
 
 
 def _neighbourhood(golden_ids: set[str]) -> tuple[dict[int, str], dict[str, object]]:

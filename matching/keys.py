@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ from matching.bulk import constant, insert_table
 from matching.engine import local_connection
 from matching.models import MatchKey
 from matching.specs import MatchSpec
+from mdm.services.bulk import array_param
+from mdm.services.bulk_update import ids_in
 
 SEPARATOR = "\x1f"  # between the parts of a multi-column key
 MAX_VALUE_LENGTH = 200  # longer key values are stored as '#' + md5 of the value
@@ -271,11 +274,50 @@ def update_index(spec: MatchSpec, frame: pa.Table, *, removed_ids: Iterable[int]
     """Re-key the records of `frame` (changed, live) and drop the keys of `removed_ids`
     (deleted). Returns the new keys of `frame`'s records."""
     rows = key_rows(spec, frame)
-    stale = [*frame["unique_id"].to_pylist(), *removed_ids]
-    with transaction.atomic():
-        MatchKey.objects.filter(record_id__in=stale).delete()
-        _insert(spec.entity_type, rows)
+    write_keys(spec.entity_type, rows, stale=[*frame["unique_id"].to_pylist(), *removed_ids])
     return rows
+
+
+def write_keys(entity_type: str, rows: pa.Table, *, stale: Iterable[int]) -> None:
+    """Replace the stored keys of the records `stale` by `rows`, in one transaction."""
+    with transaction.atomic():
+        MatchKey.objects.filter(ids_in(MatchKey, "record", list(stale))).delete()
+        _insert(entity_type, rows)
+
+
+class BackgroundWrite:
+    """`write_keys` on a thread of its own (its own database connection and transaction),
+    so the caller can go on reading; `wait()` joins it and raises what it raised. Where the
+    caller is inside a transaction (the thread could not see its rows) or not on PostgreSQL,
+    the write happens at once, on the caller's connection."""
+
+    def __init__(self, entity_type: str, rows: pa.Table, *, stale: Iterable[int]):
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        stale = list(stale)
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            write_keys(entity_type, rows, stale=stale)
+            return
+        self._thread = threading.Thread(
+            target=self._run, args=(entity_type, rows, stale), name="keystone-keys", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, entity_type: str, rows: pa.Table, stale: list[int]) -> None:
+        try:
+            write_keys(entity_type, rows, stale=stale)
+        except BaseException as error:  # raised again by wait(), on the caller's thread
+            self._error = error
+        finally:
+            connection.close()  # this thread's own connection
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 # ------------------------------------------------------------------------------- lookups
@@ -286,11 +328,36 @@ def _cap() -> int:
 
 
 def _records_by_key(
-    entity_type: str, wanted: set[tuple[str, str]], limit: int
+    entity_type: str, wanted: set[tuple[str, str]], limit: int, exclude: set[int]
 ) -> dict[tuple[str, str], list[int]]:
+    """Up to `limit` stored records per wanted key, not counting the records in `exclude`."""
     found: dict[tuple[str, str], list[int]] = defaultdict(list)
     if not wanted:
         return found
+    rows = _stored_keys(entity_type, wanted, limit)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    crowded: set[tuple[str, str]] = set()  # at the limit with excluded records among them
+    for name, value, record_id in rows:
+        key = (name, value)
+        counts[key] += 1
+        if record_id in exclude:
+            crowded.add(key)
+        else:
+            found[key].append(record_id)
+    crowded = {key for key in crowded if counts[key] >= limit}
+    if crowded:  # rare (a value shared by ~`cap` records): ask again, leaving them out
+        for key in crowded:
+            found.pop(key, None)
+        for name, value, record_id in _stored_keys(entity_type, crowded, limit, exclude):
+            found[(name, value)].append(record_id)
+    return found
+
+
+def _stored_keys(
+    entity_type: str, wanted: set[tuple[str, str]], limit: int, exclude: set[int] = frozenset()
+) -> list[tuple[str, str, int]]:
+    """(name, value, record id) of up to `limit` stored records per wanted key (records in
+    `exclude` left out) — one query."""
     names, values = zip(*sorted(wanted), strict=True)
     if connection.vendor == "postgresql":
         sql = f"""
@@ -299,33 +366,44 @@ def _records_by_key(
             cross join lateral (
                 select record_id from {MatchKey._meta.db_table} k
                 where k.entity_type = %s and k.name = q.name and k.value = q.value
+                  and k.record_id <> all(%s::bigint[])
                 limit %s
             ) k
         """
         with connection.cursor() as cursor:
-            cursor.execute(sql, [list(names), list(values), entity_type, limit])
-            rows = cursor.fetchall()
-    else:
-        by_name: dict[str, list[str]] = defaultdict(list)
-        for name, value in wanted:
-            by_name[name].append(value)
-        condition = Q()
-        for name, name_values in by_name.items():
-            condition |= Q(name=name, value__in=name_values)
-        rows = MatchKey.objects.filter(condition, entity_type=entity_type).values_list(
-            "name", "value", "record_id"
-        )
-    for name, value, record_id in rows:
-        found[(name, value)].append(record_id)
-    return found
+            cursor.execute(
+                sql, [list(names), list(values), entity_type, array_param(sorted(exclude)), limit]
+            )
+            return cursor.fetchall()
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for name, value in wanted:
+        by_name[name].append(value)
+    condition = Q()
+    for name, name_values in by_name.items():
+        condition |= Q(name=name, value__in=name_values)
+    rows = MatchKey.objects.filter(condition, entity_type=entity_type).exclude(
+        record_id__in=list(exclude)
+    )
+    per_key: dict[tuple[str, str], int] = defaultdict(int)
+    kept = []
+    for name, value, record_id in rows.values_list("name", "value", "record_id"):
+        per_key[(name, value)] += 1
+        if per_key[(name, value)] <= limit:
+            kept.append((name, value, record_id))
+    return kept
 
 
 def candidates(entity_type: str, keys: pa.Table, *, cap: int | None = None) -> dict[int, set[int]]:
     """For each record in `keys` (rows of `key_rows`), the other records sharing at least
     one of its key values — one query for all of them. A key value shared by more than `cap`
-    records is skipped."""
+    records is skipped.
+
+    The records of `keys` find each other here, from `keys` itself, and are left out of the
+    query: the answer does not depend on whether their keys are stored yet (incremental
+    matching writes them while it looks for candidates) or still stored as they were."""
     cap = cap or _cap()
     by_record: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
     for record_id, name, value in zip(
         keys["record_id"].to_pylist(),
         keys["name"].to_pylist(),
@@ -333,15 +411,16 @@ def candidates(entity_type: str, keys: pa.Table, *, cap: int | None = None) -> d
         strict=True,
     ):
         by_record[record_id].append((name, value))
-    wanted = {key for record_keys in by_record.values() for key in record_keys}
-    found = _records_by_key(entity_type, wanted, cap + 1)
+        by_key[(name, value)].append(record_id)
+    stored = _records_by_key(entity_type, set(by_key), cap + 1, set(by_record))
     result: dict[int, set[int]] = {}
     for record_id, record_keys in by_record.items():
         others: set[int] = set()
         for key in record_keys:
-            members = found.get(key, ())
-            if len(members) <= cap:
+            members = stored.get(key, [])
+            if len(members) + len(by_key[key]) <= cap:
                 others.update(members)
+                others.update(by_key[key])
         others.discard(record_id)
         result[record_id] = others
     return result

@@ -217,3 +217,45 @@ def test_probe_writes_nothing(matched, febrl_sample):
 
     writes = [q["sql"] for q in queries if q["sql"].split()[0].upper() != "SELECT"]
     assert writes == []
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'",
+    reason="the key write runs on a thread of its own on PostgreSQL only",
+)
+@pytest.mark.django_db(transaction=True)
+def test_keys_are_written_beside_matching_outside_a_transaction(
+    customer_model, febrl_sample, monkeypatch
+):
+    import threading
+
+    from matching import keys
+
+    run_batch_matching(entity_type="customer", actor="test")
+    writers = []
+    real = keys.BackgroundWrite._run
+
+    def spy(self, *args):
+        writers.append(threading.current_thread() is not threading.main_thread())
+        return real(self, *args)
+
+    monkeypatch.setattr(keys.BackgroundWrite, "_run", spy)
+    row = _crm(febrl_sample, "rec-10-org") | {"source_key": "b-10"}
+    threads = threading.active_count()
+
+    ingest_records(  # committed: the incremental task runs (eagerly) outside a transaction
+        entity_type="customer",
+        system_code="billing",
+        rows=[(1, row)],
+        actor="test",
+        create_system=True,
+    )
+
+    duplicate = _record("billing", "b-10")
+    assert writers == [True]
+    assert duplicate.golden_id == _record("crm", "rec-10-org").golden_id
+    stored = set(MatchKey.objects.filter(record_id=duplicate.pk).values_list("name", "value"))
+    spec = get_spec("customer")
+    frame = frame_from_rows(spec, [(duplicate.pk, duplicate.match_keys, duplicate.attributes)])
+    assert stored == {(r["name"], r["value"]) for r in key_rows(spec, frame).to_pylist()}
+    assert threading.active_count() == threads  # the writer is done and gone

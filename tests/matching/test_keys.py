@@ -118,3 +118,41 @@ def test_every_blocking_rule_has_its_own_key_name(entity_type):
     names = [key.name for key in keys.blocking_keys(spec)]
 
     assert len(set(names)) == len(spec.blocking_rules)
+
+
+def test_records_being_matched_find_each_other_whatever_is_stored_for_them():
+    spec = get_spec("customer")
+    frame = frame_from_rows(spec, _stored("customer", CUSTOMERS))
+    expected = keys.candidates(spec.entity_type, keys.key_rows(spec, frame))
+    keys.rebuild_index(spec, frame)
+    stored = keys.candidates(spec.entity_type, keys.key_rows(spec, frame))
+    keys.write_keys(spec.entity_type, keys.key_rows(spec, frame.slice(0, 1)), stale=[])  # twice
+
+    assert expected == stored == keys.candidates(spec.entity_type, keys.key_rows(spec, frame))
+    assert _labels({(min(a, b), max(a, b)) for a, o in stored.items() for b in o}) == {
+        (1, 2),
+        (5, 6),
+        (9, 10),
+    }
+
+
+def test_a_stored_stale_key_of_a_record_being_matched_finds_nothing():
+    spec = get_spec("customer")
+    frame = frame_from_rows(spec, _stored("customer", CUSTOMERS))
+    keys.rebuild_index(spec, frame)
+    first, second = frame["unique_id"].to_pylist()[:2]  # a pair by their keys
+    moved = frame_from_rows(spec, [(first, {"name_key": "elsewhere", "country": "NZ"}, {})])
+
+    found = keys.candidates(spec.entity_type, keys.key_rows(spec, moved))
+
+    assert second not in found.get(first, set())  # its old keys, still stored, are not used
+
+
+def test_a_key_shared_by_more_than_the_cap_is_skipped_counting_the_records_being_matched():
+    spec = get_spec("customer")
+    frame = frame_from_rows(spec, _stored("customer", CUSTOMERS))
+    keys.rebuild_index(spec, frame)
+    pair = keys.key_rows(spec, frame.slice(0, 2))
+
+    assert keys.candidates(spec.entity_type, pair, cap=2)[frame["unique_id"][0].as_py()]
+    assert not keys.candidates(spec.entity_type, pair, cap=1)[frame["unique_id"][0].as_py()]
