@@ -18,7 +18,6 @@ import json
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Q
 
 from matching.frame import frame_from_rows
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
@@ -26,6 +25,7 @@ from matching.specs import get_spec
 from mdm.errors import InvalidResolution
 from mdm.models import GoldenRecord, LinkMethod, SourceRecord
 from mdm.services.audit import Actor, actor_label, actor_user, save_with_history
+from mdm.services.bulk_update import ids_in
 from mdm.services.resolution import merge
 
 
@@ -91,8 +91,10 @@ def _merge_pair(left: SourceRecord, right: SourceRecord, *, actor: Actor, reason
 def _touching(decisions, record_ids: Iterable[int] | None):
     if record_ids is None:
         return decisions
-    ids = list(record_ids)
-    return decisions.filter(Q(left_id__in=ids) | Q(right_id__in=ids))
+    ids = list(record_ids)  # one array parameter per side on PostgreSQL (`ids_in`)
+    return decisions.filter(
+        ids_in(MatchDecision, "left", ids) | ids_in(MatchDecision, "right", ids)
+    )
 
 
 def cannot_link_pairs(
