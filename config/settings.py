@@ -122,6 +122,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # --- Keystone -----------------------------------------------------------------------------
 # Rows per transaction when loading files: bounded memory, each chunk all-or-nothing.
 KEYSTONE_INGEST_CHUNK_SIZE = int(os.environ.get("KEYSTONE_INGEST_CHUNK_SIZE", "2000"))
+# Applying a batch run's merges (matching.apply): processes (default: up to 2, one per CPU),
+# merges per transaction, and the fewest batches worth forking for.
+KEYSTONE_MATCH_APPLY_WORKERS = (
+    int(os.environ["KEYSTONE_MATCH_APPLY_WORKERS"])
+    if os.environ.get("KEYSTONE_MATCH_APPLY_WORKERS")
+    else None
+)
+KEYSTONE_MATCH_APPLY_BATCH = int(os.environ.get("KEYSTONE_MATCH_APPLY_BATCH", "1000"))
+KEYSTONE_MATCH_APPLY_MIN_BATCHES = int(os.environ.get("KEYSTONE_MATCH_APPLY_MIN_BATCHES", "8"))
 
 LOGGING = {
     "version": 1,

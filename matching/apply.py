@@ -11,10 +11,13 @@ thirds Python and one third PostgreSQL, so one process keeps one CPU busy at bes
 batches in turn from a fixed share, stop at their next batch when asked to or when their parent
 is gone (a killed run leaves no worker behind for longer than one batch), and report each batch
 over a pipe. The first failure stops the others and is raised here, after the workers exit.
+Workers are plain `os.fork` children, not `multiprocessing` processes: a Celery prefork worker
+is itself a daemonic process, which `multiprocessing` refuses to give children.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -29,8 +32,8 @@ from mdm.models import LinkMethod
 from mdm.services.audit import Actor
 from mdm.services.resolution import merge_many
 
-MERGE_BATCH = 1000  # merges per transaction
-PARALLEL_MIN_BATCHES = 8  # below this, forking costs more than it saves
+MERGE_BATCH = 1000  # merges per transaction (setting KEYSTONE_MATCH_APPLY_BATCH)
+PARALLEL_MIN_BATCHES = 8  # below this, forking costs more than it saves (…_APPLY_MIN_BATCHES)
 
 
 class Merge(NamedTuple):
@@ -43,7 +46,7 @@ def batches_of_clusters(merges: Sequence[Merge], size: int | None = None) -> lis
     """Pure: `merges` in batches of about `size` (`MERGE_BATCH`), never splitting one
     survivor's merges (a cluster bigger than `size` is a batch of its own). Survivors keep
     their first-seen order."""
-    size = size or MERGE_BATCH
+    size = size or int(getattr(settings, "KEYSTONE_MATCH_APPLY_BATCH", MERGE_BATCH))
     by_survivor: dict[str, list[Merge]] = {}
     for merge in merges:
         by_survivor.setdefault(merge.survivor, []).append(merge)
@@ -64,9 +67,10 @@ def apply_workers(batches: int) -> int:
     (workers could not see its rows), with enough batches to be worth a fork."""
     configured = getattr(settings, "KEYSTONE_MATCH_APPLY_WORKERS", None)
     wanted = int(configured) if configured is not None else min(2, os.cpu_count() or 1)
+    fewest = int(getattr(settings, "KEYSTONE_MATCH_APPLY_MIN_BATCHES", PARALLEL_MIN_BATCHES))
     if (
         wanted <= 1
-        or batches < PARALLEL_MIN_BATCHES
+        or batches < fewest
         or connection.vendor != "postgresql"
         or connection.in_atomic_block
     ):
@@ -112,61 +116,71 @@ class ApplyWorkerFailed(RuntimeError):
 
 
 def _apply_in_processes(batches, workers: int, *, actor, reason, on_progress) -> int:
-    context = multiprocessing.get_context("fork")
-    stop = context.Event()
+    stop = multiprocessing.get_context("fork").Event()
     connections.close_all()  # a forked child must open its own connection, never share ours
-    children = []
+    parent = os.getpid()
+    children: dict[object, int] = {}  # the pipe a child reports on -> its process id
     for index in range(workers):
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_worker,
-            args=(batches[index::workers], actor, reason, sender, stop, os.getpid()),
-            name=f"keystone-apply-{index}",
-            daemon=True,
-        )
-        process.start()
+        receiver, sender = multiprocessing.Pipe(duplex=False)
+        pid = os.fork()
+        if pid == 0:  # the child: its share of the batches, then gone without cleanup
+            code = 1
+            try:
+                receiver.close()
+                _worker(batches[index::workers], actor, reason, sender, stop, parent)
+                code = 0
+            finally:
+                os._exit(code)
         sender.close()
-        children.append((process, receiver))
-    done, failure = 0, None
+        children[receiver] = pid
+    done, failure, finished = 0, None, set()
     try:
-        open_pipes = {receiver: process for process, receiver in children}
-        while open_pipes:
-            for receiver in multiprocessing.connection.wait(list(open_pipes)):
+        while children:
+            for receiver in multiprocessing.connection.wait(list(children)):
                 try:
                     kind, value = receiver.recv()
-                except EOFError:  # the worker exited: finished, stopped, or died
-                    process = open_pipes.pop(receiver)
-                    process.join()
-                    if process.exitcode != 0 and failure is None:
-                        failure = ApplyWorkerFailed(
-                            f"{process.name} exited with code {process.exitcode}"
-                        )
+                except EOFError:  # the child exited: finished, stopped, or died
+                    pid = children.pop(receiver)
+                    _reap(pid)
+                    if receiver not in finished and failure is None and not stop.is_set():
+                        failure = ApplyWorkerFailed(f"apply worker {pid} died without a report")
                         stop.set()
                     continue
                 if kind == "batch":
                     done += value
                     if on_progress is not None:
                         on_progress(done)
-                elif failure is None:
+                    continue
+                finished.add(receiver)
+                if kind == "error" and failure is None:
                     failure = value
                     stop.set()
     finally:
         stop.set()
-        for process, _ in children:
-            process.join()
+        for pid in children.values():
+            _reap(pid)
     if failure is not None:
         raise failure
     return done
 
 
+def _reap(pid: int) -> None:
+    # ChildProcessError: already reaped (by a SIGCHLD handler of the host process)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
 def _worker(batches, actor, reason, pipe, stop, parent: int) -> None:
-    """A forked worker: its share of batches, one transaction each, reported one by one."""
+    """A forked worker: its share of batches, one transaction each, reported one by one;
+    "done" at the end. It stops before its next batch when told to or when its parent is
+    gone."""
     try:
         for batch in batches:
             if stop.is_set() or os.getppid() != parent:
                 return
             _merge_batch(batch, actor, reason)
             pipe.send(("batch", len(batch)))
+        pipe.send(("done", None))
     except BaseException as error:  # reported to the parent, which raises it
         try:
             pipe.send(("error", error))

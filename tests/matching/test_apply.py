@@ -49,7 +49,7 @@ def test_a_cluster_bigger_than_a_batch_is_a_batch_of_its_own():
 def test_inside_a_transaction_or_for_few_batches_one_process_applies(settings):
     settings.KEYSTONE_MATCH_APPLY_WORKERS = 2
 
-    assert apply_workers(apply.PARALLEL_MIN_BATCHES - 1) == 1
+    assert apply_workers(settings.KEYSTONE_MATCH_APPLY_MIN_BATCHES - 1) == 1
     assert apply_workers(100) == 1  # the test's transaction: workers would not see its rows
     settings.KEYSTONE_MATCH_APPLY_WORKERS = 1
     assert apply_workers(100) == 1
@@ -76,8 +76,8 @@ def _goldens(count: int, system: str = "crm") -> list[str]:
 @pytest.fixture
 def small_batches(monkeypatch, settings):
     settings.KEYSTONE_MATCH_APPLY_WORKERS = 2
-    monkeypatch.setattr(apply, "MERGE_BATCH", 2)
-    monkeypatch.setattr(apply, "PARALLEL_MIN_BATCHES", 2)
+    settings.KEYSTONE_MATCH_APPLY_BATCH = 2
+    settings.KEYSTONE_MATCH_APPLY_MIN_BATCHES = 2
     forks = []
     real = apply._apply_in_processes
 
@@ -131,6 +131,37 @@ def test_a_failing_batch_is_raised_and_leaves_nothing_half_written(small_batches
     )
     assert merged <= {goldens[1], goldens[3], goldens[7]}
     assert multiprocessing.active_children() == []
+
+
+def _apply_in_a_daemon(merges, results):
+    from django.db import connections
+
+    connections.close_all()
+    try:
+        results.put(("applied", apply_merges(merges, actor="test", reason="daemon")))
+    except BaseException as error:
+        results.put(("error", repr(error)))
+    finally:
+        connections.close_all()
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_workers_start_from_a_daemonic_process_as_a_celery_prefork_child_is(small_batches):
+    goldens = _goldens(8)
+    merges = _merges(*((goldens[n], goldens[n + 1]) for n in range(0, 8, 2)))
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    from django.db import connections
+
+    connections.close_all()
+    daemon = context.Process(target=_apply_in_a_daemon, args=(merges, results), daemon=True)
+    daemon.start()
+    outcome = results.get(timeout=60)
+    daemon.join(timeout=30)
+
+    assert outcome == ("applied", 4)
+    assert GoldenRecord.objects.filter(status=GoldenStatus.MERGED).count() == 4
 
 
 @needs_postgres

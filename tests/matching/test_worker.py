@@ -30,15 +30,29 @@ def _database_url() -> str:
 @pytest.fixture
 def worker_queue():
     """A worker subprocess on the test database, consuming only a queue of its own."""
+    yield from _worker("solo", {})
+
+
+@pytest.fixture
+def prefork_worker_queue():
+    """A prefork worker (the production pool: the task runs in a daemonic child process)
+    whose batch runs apply merges in batches of 2 over forked apply workers."""
+    yield from _worker(
+        "prefork", {"KEYSTONE_MATCH_APPLY_BATCH": "2", "KEYSTONE_MATCH_APPLY_MIN_BATCHES": "2"}
+    )
+
+
+def _worker(pool: str, extra_env: dict[str, str]):
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         pytest.skip("needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL) for a real worker")
     from config.celery import app
 
     queue = f"test-matching-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL}
+    env.update(extra_env)
     env.pop("CELERY_EAGER", None)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}",
          "--concurrency=1", "-Q", queue, "--without-gossip", "--without-mingle",
          "--without-heartbeat", "-l", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -79,3 +93,22 @@ def test_worker_runs_batch_matching_end_to_end(load_febrl, worker_queue):
         == SourceRecord.objects.get(source_key="rec-5-dup-0").golden_id
     )
     assert time.monotonic() - started < 180
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_prefork_worker_applies_merges_over_forked_apply_workers(load_febrl, prefork_worker_queue):
+    load_febrl()
+
+    summary = run_matching_task.apply_async(args=["customer"], queue=prefork_worker_queue).get(
+        timeout=180
+    )
+
+    run = MatchRun.objects.get(pk=summary["run_id"])
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert summary["merges"] == run.merges >= 2 * 2  # at least two batches of two
+    assert (
+        SourceRecord.objects.get(source_key="rec-5-org").golden_id
+        == SourceRecord.objects.get(source_key="rec-5-dup-0").golden_id
+    )
