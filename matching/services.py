@@ -40,7 +40,7 @@ from matching.specs import MatchSpec, get_spec, thresholds_for
 from matching.training import train
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.services.audit import Actor, actor_label
-from mdm.services.bulk import analyze
+from mdm.services.bulk import analyze, vacuum
 from mdm.services.bulk_update import ids_in
 
 __all__ = [
@@ -160,7 +160,9 @@ def refresh_derived_tables(spec: MatchSpec, frame, model: MatchModel, *, since) 
         written = keys.rebuild_index(spec, frame, con=con)
         tf = frequencies.compute(frame, frequencies.tf_columns(model.settings), con=con)
     stored = frequencies.rebuild(spec.entity_type, tf)
-    analyze(MatchKey, TermFrequency)  # rewritten wholesale: the planner must see their size
+    # Rewritten wholesale: the planner must see their size, and the key lookups of incremental
+    # matching read the covering index only once the visibility map is set (VACUUM).
+    vacuum(MatchKey, TermFrequency)
     late = SourceRecord.objects.filter(entity_type=spec.entity_type, updated_at__gte=since)
     late_live = list(late.filter(deleted=False).values_list("pk", flat=True))
     late_removed = list(late.filter(deleted=True).values_list("pk", flat=True))

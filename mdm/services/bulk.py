@@ -218,6 +218,25 @@ def array_param(values: Sequence) -> Sequence | str:
     return values
 
 
+def vacuum(*models_: type[models.Model]) -> None:
+    """`VACUUM (ANALYZE)` these models' tables on PostgreSQL — statistics as `analyze`, and the
+    visibility map set, so index-only scans need not visit the heap. VACUUM cannot run in a
+    transaction: inside one this is `analyze`."""
+    by_alias: dict[str, list[str]] = {}
+    for model in models_:
+        by_alias.setdefault(router.db_for_write(model), []).append(model._meta.db_table)
+    for alias, tables in by_alias.items():
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        names = ", ".join(connection.ops.quote_name(t) for t in tables)
+        with connection.cursor() as cursor:
+            if connection.in_atomic_block:
+                cursor.execute("ANALYZE " + names)
+            else:
+                cursor.execute("VACUUM (ANALYZE) " + names)
+
+
 def analyze(*models_: type[models.Model]) -> None:
     """Refresh PostgreSQL's planner statistics of these models' tables after a bulk rewrite.
 

@@ -186,6 +186,7 @@ def test_a_large_rebuild_builds_the_same_indexes_after_the_load(matched, monkeyp
     written = keys.rebuild_index(spec, build_frame(spec))
 
     assert indexes() == before
+    assert "INCLUDE (record_id)" in dict(before)["matchkey_lookup"]  # read by the index only
     assert written == len(stored)
     assert sorted(MatchKey.objects.values_list("name", "value", "record")) == stored
     record = _record("crm", "rec-10-org")
@@ -259,3 +260,33 @@ def test_keys_are_written_beside_matching_outside_a_transaction(
     frame = frame_from_rows(spec, [(duplicate.pk, duplicate.match_keys, duplicate.attributes)])
     assert stored == {(r["name"], r["value"]) for r in key_rows(spec, frame).to_pylist()}
     assert threading.active_count() == threads  # the writer is done and gone
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="VACUUM and the visibility map are PostgreSQL's"
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_run_outside_a_transaction_vacuums_the_key_table(customer_model):
+    run_batch_matching(entity_type="customer", actor="test")
+    record = SourceRecord.objects.order_by("pk").first()
+    spec = get_spec("customer")
+    found_keys = key_rows(spec, frame_from_rows(spec, [(record.pk, record.match_keys, {})]))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relallvisible, relpages FROM pg_class WHERE relname = 'matching_matchkey'"
+        )
+        all_visible, pages = cursor.fetchone()
+        cursor.execute("SET enable_seqscan = off")  # a small table: make it use the index
+        try:
+            cursor.execute(
+                "EXPLAIN (ANALYZE, FORMAT JSON) SELECT record_id FROM matching_matchkey "
+                "WHERE entity_type = 'customer' AND name = %s AND value = %s",
+                [found_keys["name"][0].as_py(), found_keys["value"][0].as_py()],
+            )
+            plan = cursor.fetchone()[0][0]["Plan"]
+        finally:
+            cursor.execute("RESET enable_seqscan")
+
+    assert pages > 0 and all_visible == pages  # VACUUM set the visibility map
+    assert plan["Node Type"] == "Index Only Scan" and plan["Heap Fetches"] == 0
