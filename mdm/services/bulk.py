@@ -222,19 +222,9 @@ def vacuum(*models_: type[models.Model]) -> None:
     """`VACUUM (ANALYZE)` these models' tables on PostgreSQL — statistics as `analyze`, and the
     visibility map set, so index-only scans need not visit the heap. VACUUM cannot run in a
     transaction: inside one this is `analyze`."""
-    by_alias: dict[str, list[str]] = {}
-    for model in models_:
-        by_alias.setdefault(router.db_for_write(model), []).append(model._meta.db_table)
-    for alias, tables in by_alias.items():
-        connection = connections[alias]
-        if connection.vendor != "postgresql":
-            continue
-        names = ", ".join(connection.ops.quote_name(t) for t in tables)
-        with connection.cursor() as cursor:
-            if connection.in_atomic_block:
-                cursor.execute("ANALYZE " + names)
-            else:
-                cursor.execute("VACUUM (ANALYZE) " + names)
+    _maintain(
+        models_, lambda connection: "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+    )
 
 
 def analyze(*models_: type[models.Model]) -> None:
@@ -246,6 +236,11 @@ def analyze(*models_: type[models.Model]) -> None:
     index at 1,000,000 customers: an incremental batch of 1,000 records 14.7 s before
     ANALYZE, 8.1 s after (docs/benchmarks.md). ANALYZE reads a sample, ~1 s for a table of
     millions of rows. Nothing to do on other databases."""
+    _maintain(models_, lambda connection: "ANALYZE")
+
+
+def _maintain(models_: Sequence[type[models.Model]], command: Callable[[Any], str]) -> None:
+    """Run `command(connection)` over the models' tables, per PostgreSQL database."""
     by_alias: dict[str, list[str]] = {}
     for model in models_:
         by_alias.setdefault(router.db_for_write(model), []).append(model._meta.db_table)
@@ -253,5 +248,6 @@ def analyze(*models_: type[models.Model]) -> None:
         connection = connections[alias]
         if connection.vendor != "postgresql":
             continue
+        names = ", ".join(connection.ops.quote_name(t) for t in tables)
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(t) for t in tables))
+            cursor.execute(f"{command(connection)} {names}")
