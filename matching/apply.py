@@ -23,23 +23,17 @@ import multiprocessing.connection
 import os
 import traceback
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, connections
 
+from matching.clustering import Merge
 from mdm.models import LinkMethod
 from mdm.services.audit import Actor
 from mdm.services.resolution import merge_many
 
 MERGE_BATCH = 1000  # merges per transaction (setting KEYSTONE_MATCH_APPLY_BATCH)
 PARALLEL_MIN_BATCHES = 8  # below this, forking costs more than it saves (…_APPLY_MIN_BATCHES)
-
-
-class Merge(NamedTuple):
-    survivor: str
-    loser: str
-    probability: float | None
 
 
 def batches_of_clusters(merges: Sequence[Merge], size: int | None = None) -> list[list[Merge]]:

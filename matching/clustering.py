@@ -27,7 +27,7 @@ class ScoredPair:
     probability: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Merge:
     survivor: str
     loser: str

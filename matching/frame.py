@@ -146,10 +146,10 @@ def resolve_references(
 def build_frame(spec: MatchSpec, *, record_ids: Iterable[int] | None = None) -> pa.Table:
     """The live (not deleted) source records of `spec.entity_type`, optionally only `record_ids`.
 
-    On PostgreSQL the whole frame is read with the columns extracted by the database
-    (`_frame_in_sql`); otherwise (and for a list of records) from decoded rows."""
-    if connection.vendor == "postgresql" and record_ids is None:
-        return _frame_in_sql(spec)
+    On PostgreSQL the columns are extracted by the database (`_frame_in_sql`); otherwise
+    the frame is built from decoded rows."""
+    if connection.vendor == "postgresql":
+        return _frame_in_sql(spec, record_ids=None if record_ids is None else list(record_ids))
     records = SourceRecord.objects.filter(entity_type=spec.entity_type, deleted=False)
     if record_ids is not None:
         records = records.filter(pk__in=list(record_ids))

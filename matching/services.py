@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from matching import frequencies, keys
-from matching.apply import Merge, apply_merges
+from matching.apply import apply_merges
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
 from matching.engine import connection, linker_for
@@ -248,7 +248,7 @@ def run_batch_matching(
 
         _progress(run, summary, "apply")
         summary.merges = apply_merges(
-            [Merge(m.survivor, m.loser, m.probability) for m in clustering.merges],
+            clustering.merges,
             actor=actor,
             reason=f"match run #{run.pk}: auto-link",
             on_progress=lambda done: _progress(run, summary, "apply", merges=done),
