@@ -75,9 +75,9 @@ def server_floor(records: int, chunk_size: int) -> dict[str, float]:
     with nothing but COPY and the history copies, chunk by chunk as the service does."""
     from django.db import connection, transaction
 
+    from mdm.db.copy import insert_history_of_rows
     from mdm.models import GoldenRecord, SourceRecord
     from mdm.services.audit import _history_meta
-    from mdm.services.bulk import insert_history_of_rows
 
     with connection.cursor() as cursor:
         raw = cursor.cursor

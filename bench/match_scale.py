@@ -356,8 +356,8 @@ def phase_bare() -> dict:
     timings = {}
     started = mark = time.monotonic()
     con = duckdb.connect(":memory:")
-    con.execute(f"SET threads = {int(getattr(settings, 'KEYSTONE_MATCH_DUCKDB_THREADS', 2))}")
-    con.execute(f"SET memory_limit = '{getattr(settings, 'KEYSTONE_MATCH_DUCKDB_MEMORY', '2GB')}'")
+    con.execute(f"SET threads = {settings.KEYSTONE_MATCH_DUCKDB_THREADS}")
+    con.execute(f"SET memory_limit = '{settings.KEYSTONE_MATCH_DUCKDB_MEMORY}'")
     try:
         db = DuckDBAPI(con)
         records = db.register(frame, dataset_display_name="source_records")

@@ -4,6 +4,7 @@ Embedded default (nothing set): SQLite under var/, Celery tasks run eagerly in-p
 Production: DATABASE_URL (PostgreSQL) and REDIS_URL (Celery broker and result backend).
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,21 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 def env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+def env_json(name: str, default):
+    raw = os.environ.get(name, "").strip()
+    return json.loads(raw) if raw else default
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "keystone-insecure-development-key-change-me")
@@ -38,6 +54,7 @@ INSTALLED_APPS = [
     "matching",
     "stewardship",
     "api",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -120,17 +137,29 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
 # --- Keystone -----------------------------------------------------------------------------
+# Every Keystone setting is read here, typed, from the environment; code reads settings.X.
 # Rows per transaction when loading files: bounded memory, each chunk all-or-nothing.
-KEYSTONE_INGEST_CHUNK_SIZE = int(os.environ.get("KEYSTONE_INGEST_CHUNK_SIZE", "2000"))
+KEYSTONE_INGEST_CHUNK_SIZE = env_int("KEYSTONE_INGEST_CHUNK_SIZE", 2000)
 # Applying a batch run's merges (matching.apply): processes (default: up to 2, one per CPU),
 # merges per transaction, and the fewest batches worth forking for.
-KEYSTONE_MATCH_APPLY_WORKERS = (
-    int(os.environ["KEYSTONE_MATCH_APPLY_WORKERS"])
-    if os.environ.get("KEYSTONE_MATCH_APPLY_WORKERS")
-    else None
-)
-KEYSTONE_MATCH_APPLY_BATCH = int(os.environ.get("KEYSTONE_MATCH_APPLY_BATCH", "1000"))
-KEYSTONE_MATCH_APPLY_MIN_BATCHES = int(os.environ.get("KEYSTONE_MATCH_APPLY_MIN_BATCHES", "8"))
+KEYSTONE_MATCH_APPLY_WORKERS = env_int("KEYSTONE_MATCH_APPLY_WORKERS", min(2, os.cpu_count() or 1))
+KEYSTONE_MATCH_APPLY_BATCH = env_int("KEYSTONE_MATCH_APPLY_BATCH", 1000)
+KEYSTONE_MATCH_APPLY_MIN_BATCHES = env_int("KEYSTONE_MATCH_APPLY_MIN_BATCHES", 8)
+# Matching (matching/): DuckDB resources, u sampling, steward labels, key cap, thresholds.
+KEYSTONE_MATCH_DUCKDB_THREADS = env_int("KEYSTONE_MATCH_DUCKDB_THREADS", 2)
+KEYSTONE_MATCH_DUCKDB_MEMORY = os.environ.get("KEYSTONE_MATCH_DUCKDB_MEMORY", "2GB")
+# Random pairs sampled to estimate u (at most; fewer when the data has fewer pairs).
+KEYSTONE_MATCH_U_MAX_PAIRS = env_float("KEYSTONE_MATCH_U_MAX_PAIRS", 5e6)
+# Steward "match" pairs needed before they refine m at training.
+KEYSTONE_MATCH_MIN_LABELS = env_int("KEYSTONE_MATCH_MIN_LABELS", 10)
+# Records read per blocking-key value by incremental matching and the probe.
+KEYSTONE_MATCH_KEY_CAP = env_int("KEYSTONE_MATCH_KEY_CAP", 1000)
+# Per-entity threshold overrides, JSON: {"customer": {"auto_link": 0.97, "review": 0.6}}.
+KEYSTONE_MATCH_THRESHOLDS: dict[str, dict[str, float]] = env_json("KEYSTONE_MATCH_THRESHOLDS", {})
+# Celery queue for incremental matching tasks (empty: the default queue).
+KEYSTONE_MATCH_QUEUE = os.environ.get("KEYSTONE_MATCH_QUEUE") or None
+# Share of auto-links sampled for the stewards' accuracy check (stewardship dashboard).
+KEYSTONE_ACCURACY_SAMPLE_RATE = env_float("KEYSTONE_ACCURACY_SAMPLE_RATE", 0.01)
 
 LOGGING = {
     "version": 1,

@@ -16,7 +16,7 @@ urlpatterns = [
 ]
 
 if settings.KEYSTONE_BENCH_VIEWS:
-    from api.bench_views import bare_xref
+    from bench.views import bare_xref
 
     urlpatterns.append(path("bench/bare-xref/<str:system>/<path:source_key>", bare_xref))
 

@@ -32,15 +32,12 @@ from mdm.models import LinkMethod
 from mdm.services.audit import Actor
 from mdm.services.resolution import merge_many
 
-MERGE_BATCH = 1000  # merges per transaction (setting KEYSTONE_MATCH_APPLY_BATCH)
-PARALLEL_MIN_BATCHES = 8  # below this, forking costs more than it saves (…_APPLY_MIN_BATCHES)
-
 
 def batches_of_clusters(merges: Sequence[Merge], size: int | None = None) -> list[list[Merge]]:
-    """Pure: `merges` in batches of about `size` (`MERGE_BATCH`), never splitting one
+    """Pure: `merges` in batches of about `size` (`KEYSTONE_MATCH_APPLY_BATCH`), never splitting one
     survivor's merges (a cluster bigger than `size` is a batch of its own). Survivors keep
     their first-seen order."""
-    size = size or int(getattr(settings, "KEYSTONE_MATCH_APPLY_BATCH", MERGE_BATCH))
+    size = size or settings.KEYSTONE_MATCH_APPLY_BATCH
     by_survivor: dict[str, list[Merge]] = {}
     for merge in merges:
         by_survivor.setdefault(merge.survivor, []).append(merge)
@@ -59,9 +56,8 @@ def batches_of_clusters(merges: Sequence[Merge], size: int | None = None) -> lis
 def apply_workers(batches: int) -> int:
     """How many processes apply `batches` batches: 1 unless PostgreSQL, outside a transaction
     (workers could not see its rows), with enough batches to be worth a fork."""
-    configured = getattr(settings, "KEYSTONE_MATCH_APPLY_WORKERS", None)
-    wanted = int(configured) if configured is not None else min(2, os.cpu_count() or 1)
-    fewest = int(getattr(settings, "KEYSTONE_MATCH_APPLY_MIN_BATCHES", PARALLEL_MIN_BATCHES))
+    wanted = settings.KEYSTONE_MATCH_APPLY_WORKERS
+    fewest = settings.KEYSTONE_MATCH_APPLY_MIN_BATCHES
     if (
         wanted <= 1
         or batches < fewest

@@ -22,10 +22,10 @@ from django.db import transaction
 from matching.frame import frame_from_rows
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
 from matching.specs import get_spec
+from mdm.db.ids import ids_in
 from mdm.errors import InvalidResolution
 from mdm.models import GoldenRecord, LinkMethod, SourceRecord
 from mdm.services.audit import Actor, actor_label, actor_user, save_with_history
-from mdm.services.bulk_update import ids_in
 from mdm.services.resolution import merge
 
 

@@ -21,8 +21,8 @@ logging.getLogger("splink").setLevel(logging.ERROR)
 
 def _connection() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
-    threads = int(getattr(settings, "KEYSTONE_MATCH_DUCKDB_THREADS", 2))
-    memory_limit = str(getattr(settings, "KEYSTONE_MATCH_DUCKDB_MEMORY", "2GB"))
+    threads = settings.KEYSTONE_MATCH_DUCKDB_THREADS
+    memory_limit = settings.KEYSTONE_MATCH_DUCKDB_MEMORY
     con.execute(f"SET threads = {threads}")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     return con

@@ -24,9 +24,9 @@ from django.db import connection
 from django.db.models import Q
 
 from matching.specs import ATTRIBUTES, MATCH_KEYS, REFERENCES, MatchSpec
+from mdm.db.ids import array_param
 from mdm.entities import get_entity
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
-from mdm.services.bulk import array_param
 
 # The source record fields a frame is built from, in the order `frame_from_records` reads them.
 RECORD_FIELDS = ("pk", "source_system_id", "match_keys", "attributes", "references")

@@ -17,9 +17,9 @@ import pyarrow.compute as pc
 from django.db import transaction
 from django.db.models import Q
 
-from matching.bulk import constant, insert_table
 from matching.engine import local_connection
 from matching.models import TermFrequency
+from mdm.db.arrow import constant, insert_table
 
 MAX_STORED_LENGTH = 1000
 # What `compute` returns, also with no column to compute: `rebuild` reads these types.

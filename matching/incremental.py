@@ -37,10 +37,11 @@ from matching.scoring import (
     score_pairs,
 )
 from matching.specs import SPECS, thresholds_for
+from mdm.db.ids import ids_in
+from mdm.db.update import update_rows
 from mdm.errors import InvalidResolution
 from mdm.models import LinkMethod, SourceRecord
 from mdm.services.audit import Actor
-from mdm.services.bulk_update import ids_in, update_rows
 from mdm.services.resolution import merge_many
 
 logger = logging.getLogger(__name__)

@@ -32,16 +32,14 @@ from django.db import connection, transaction
 from django.db.models import Q
 from splink.internals.dialects import SplinkDialect
 
-from matching.bulk import constant, insert_table
 from matching.engine import local_connection
 from matching.models import MatchKey
 from matching.specs import MatchSpec
-from mdm.services.bulk import array_param
-from mdm.services.bulk_update import ids_in
+from mdm.db.arrow import constant, insert_table
+from mdm.db.ids import array_param, ids_in
 
 SEPARATOR = "\x1f"  # between the parts of a multi-column key
 MAX_VALUE_LENGTH = 200  # longer key values are stored as '#' + md5 of the value
-DEFAULT_CAP = 1000
 
 
 @dataclass(frozen=True)
@@ -324,7 +322,7 @@ class BackgroundWrite:
 
 
 def _cap() -> int:
-    return int(getattr(settings, "KEYSTONE_MATCH_KEY_CAP", DEFAULT_CAP))
+    return settings.KEYSTONE_MATCH_KEY_CAP
 
 
 def _records_by_key(

@@ -24,7 +24,7 @@ def enqueue_incremental_matching(sender, *, entity_type: str, source_record_ids,
     if entity_type not in SPECS:
         return
     ids = sorted(set(source_record_ids))
-    queue = getattr(settings, "KEYSTONE_MATCH_QUEUE", None)
+    queue = settings.KEYSTONE_MATCH_QUEUE
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         try:

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
-from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
@@ -38,10 +37,10 @@ from matching.probe import ProbeMatch, probe_matches
 from matching.scoring import Explanation, active_model, explain_pair, explanation, level_labels
 from matching.specs import MatchSpec, get_spec, thresholds_for
 from matching.training import train
+from mdm.db.ids import narrowed
+from mdm.db.maintenance import analyze, vacuum
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.services.audit import Actor, actor_label
-from mdm.services.bulk import analyze, vacuum
-from mdm.services.bulk_update import ids_in
 
 __all__ = [
     "Explanation",
@@ -274,17 +273,6 @@ def run_batch_matching(
         raise
 
 
-SQLITE_ID_LIST_LIMIT = 5000  # more ids than this are filtered here, not sent to SQLite
-
-
-def _only(queryset, field: str, ids) -> tuple[object, set | None]:
-    """`queryset` narrowed to rows whose `field` is in `ids` — in SQL, or (SQLite, beyond its
-    bound parameters) by returning the set the caller keeps rows of."""
-    if db_connection.vendor != "postgresql" and len(ids) > SQLITE_ID_LIST_LIMIT:
-        return queryset, set(ids)
-    return queryset.filter(ids_in(queryset.model, field, ids)), None
-
-
 def _membership(entity_type: str, *, record_ids=None) -> dict[int, str]:
     """Live record id → golden ID, of every record or of `record_ids`."""
     records = SourceRecord.objects.filter(
@@ -292,7 +280,7 @@ def _membership(entity_type: str, *, record_ids=None) -> dict[int, str]:
     )
     keep = None
     if record_ids is not None:
-        records, keep = _only(records, "id", record_ids)
+        records, keep = narrowed(records, "id", record_ids)
     rows = records.values_list("pk", "golden_id")
     return {pk: golden for pk, golden in rows if keep is None or pk in keep}
 
@@ -301,7 +289,7 @@ def _created_at(golden_ids: set[str]) -> dict[str, int]:
     """The order of creation of the golden records clustering has to order (those joining
     others): each one's rank by (created_at, id), which orders them as their creation times
     do, without reading a timestamp per record."""
-    goldens, keep = _only(GoldenRecord.objects.all(), "id", golden_ids)
+    goldens, keep = narrowed(GoldenRecord.objects.all(), "id", golden_ids)
     ordered = goldens.order_by("created_at", "id").values_list("id", flat=True)
     if keep is not None:
         ordered = [golden_id for golden_id in ordered if golden_id in keep]

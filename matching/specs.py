@@ -600,7 +600,7 @@ def thresholds_for(entity_type: str) -> Thresholds:
     """The spec's thresholds, overridden by ``settings.KEYSTONE_MATCH_THRESHOLDS``
     (``{"customer": {"auto_link": 0.97, "review": 0.6}}``) when set."""
     spec = get_spec(entity_type)
-    override = getattr(django_settings, "KEYSTONE_MATCH_THRESHOLDS", {}).get(entity_type, {})
+    override = django_settings.KEYSTONE_MATCH_THRESHOLDS.get(entity_type, {})
     return Thresholds(
         auto_link=override.get("auto_link", spec.thresholds.auto_link),
         review=override.get("review", spec.thresholds.review),

@@ -19,8 +19,6 @@ from matching.specs import MatchSpec, settings_for
 
 logger = logging.getLogger(__name__)
 
-MIN_LABELS = 10  # steward "match" pairs needed before they refine m
-
 
 @dataclass
 class TrainedModel:
@@ -29,13 +27,13 @@ class TrainedModel:
 
 
 def _u_max_pairs(record_count: int) -> float:
-    configured = float(getattr(settings, "KEYSTONE_MATCH_U_MAX_PAIRS", 5e6))
+    configured = settings.KEYSTONE_MATCH_U_MAX_PAIRS
     all_pairs = record_count * (record_count - 1) / 2
     return max(1.0, min(configured, all_pairs))
 
 
 def _min_labels() -> int:
-    return int(getattr(settings, "KEYSTONE_MATCH_MIN_LABELS", MIN_LABELS))
+    return settings.KEYSTONE_MATCH_MIN_LABELS
 
 
 def _refine_with_labels(linker, frame: pa.Table, match_labels) -> dict:
@@ -101,7 +99,7 @@ def train(spec: MatchSpec, frame: pa.Table, *, seed: int = 42, match_labels=()) 
     left, so their order matters: reordering them changes the trained model.
 
     `match_labels` are (record id, record id) pairs stewards decided are a match; with at
-    least ``KEYSTONE_MATCH_MIN_LABELS`` of them (default 10) they refine m after EM.
+    least ``KEYSTONE_MATCH_MIN_LABELS`` of them they refine m after EM.
     """
     em_rules: list[dict] = []
     with linker_for(frame, settings_for(spec)) as linker:

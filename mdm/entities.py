@@ -51,6 +51,8 @@ class Reference:
     target: str
     relation: str
     survivorship: str = SOURCE_PRIORITY
+    # What the referenced golden record calls the records pointing at it ("contracts").
+    inverse_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ CUSTOMER = EntityType(
         Attribute("postal_code", "postal_code"),
         Attribute("country", "country", MOST_FREQUENT, label="country (ISO 3166-1 alpha-2)"),
     ),
-    references=(Reference("parent_key", "customer", "parent"),),
+    references=(Reference("parent_key", "customer", "parent", inverse_label="child accounts"),),
     display=("name",),
 )
 
@@ -156,7 +158,7 @@ CONTRACT = EntityType(
         Attribute("currency", "currency"),
         Attribute("total_value", "decimal", MOST_RECENT),
     ),
-    references=(Reference("customer_key", "customer", "customer"),),
+    references=(Reference("customer_key", "customer", "customer", inverse_label="contracts"),),
     display=("contract_number",),
 )
 
@@ -172,15 +174,24 @@ ENTITLEMENT = EntityType(
         Attribute("end_date", "date", MOST_RECENT),
     ),
     references=(
-        Reference("contract_key", "contract", "contract"),
-        Reference("product_key", "product", "product"),
-        Reference("customer_key", "customer", "customer"),
+        Reference("contract_key", "contract", "contract", inverse_label="entitlements"),
+        Reference("product_key", "product", "product", inverse_label="entitlements"),
+        Reference("customer_key", "customer", "customer", inverse_label="entitlements"),
     ),
     display=("status", "quantity"),
 )
 
 ENTITIES: dict[str, EntityType] = {e.name: e for e in (CUSTOMER, PRODUCT, CONTRACT, ENTITLEMENT)}
 ENTITY_CHOICES = [(name, name) for name in ENTITIES]
+# Every relation a golden record can have (a foreign key on GoldenRecord each), in
+# declaration order: the union of the entities' references.
+RELATIONS: tuple[str, ...] = tuple(
+    dict.fromkeys(r.relation for e in ENTITIES.values() for r in e.references)
+)
+# (relation, referring entity type) -> what the referenced record calls its referrers.
+INVERSE_LABELS: dict[tuple[str, str], str] = {
+    (r.relation, e.name): r.inverse_label or e.name for e in ENTITIES.values() for r in e.references
+}
 PREFIXES: dict[str, EntityType] = {e.prefix: e for e in ENTITIES.values()}
 
 

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from mdm.entities import ENTITIES, ENTITY_CHOICES, STRATEGY_LABELS, get_entity
+from mdm.entities import ENTITIES, ENTITY_CHOICES, RELATIONS, STRATEGY_LABELS, get_entity
 
 
 class AuditedHistory(models.Model):
@@ -155,7 +155,8 @@ class GoldenRecord(models.Model):
         ],
     )
 
-    RELATION_FIELDS = ("parent", "customer", "contract", "product")
+    # The relation foreign keys above, as mdm.entities declares them (checked at import).
+    RELATION_FIELDS = RELATIONS
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -172,7 +173,7 @@ class GoldenRecord(models.Model):
                     condition=Q(**{f"{relation}__isnull": False}),
                     name=f"golden_{relation}_set",
                 )
-                for relation in ("merged_into", "parent", "customer", "contract", "product")
+                for relation in ("merged_into", *RELATIONS)
             ),
         ]
 
@@ -187,6 +188,10 @@ class GoldenRecord(models.Model):
     @property
     def entity(self):
         return get_entity(self.entity_type)
+
+
+for _relation in RELATIONS:  # every declared relation has its foreign key
+    assert GoldenRecord._meta.get_field(_relation).many_to_one, _relation
 
 
 class _TypedGoldenManager(models.Manager):

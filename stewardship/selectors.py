@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import Count, Q
 
 from matching.models import MatchDecision, MatchRun
-from mdm.entities import ENTITIES
+from mdm.entities import ENTITIES, INVERSE_LABELS
 from mdm.models import (
     GoldenRecord,
     GoldenStatus,
@@ -219,20 +219,14 @@ class GoldenPage:
     merged_from: list[str]
 
 
-RELATED_LABELS = {
-    ("parent", "customer"): "child accounts",
-    ("customer", "contract"): "contracts",
-    ("customer", "entitlement"): "entitlements",
-    ("contract", "entitlement"): "entitlements",
-    ("product", "entitlement"): "entitlements",
-}
+RELATED_LABELS = INVERSE_LABELS  # (relation, referrer entity) -> label, from mdm.entities
 
 
 def golden_page(golden_id: str) -> GoldenPage:
     """Everything the golden record page shows, in a fixed number of queries."""
-    golden = GoldenRecord.objects.select_related(
-        "parent", "customer", "contract", "product", "merged_into"
-    ).get(pk=golden_id)
+    golden = GoldenRecord.objects.select_related(*GoldenRecord.RELATION_FIELDS, "merged_into").get(
+        pk=golden_id
+    )
     members = list(
         SourceRecord.objects.filter(golden=golden)
         .select_related("source_system")
@@ -261,7 +255,9 @@ def golden_page(golden_id: str) -> GoldenPage:
                 pinned_by=pin.pinned_by.get_username() if pin and pin.pinned_by else "",
             )
         )
-    pointing = Q(parent=golden) | Q(customer=golden) | Q(contract=golden) | Q(product=golden)
+    pointing = Q()
+    for relation in GoldenRecord.RELATION_FIELDS:
+        pointing |= Q(**{relation: golden})
     related_rows = list(
         GoldenRecord.objects.filter(pointing)
         .exclude(status=GoldenStatus.MERGED)

@@ -22,12 +22,10 @@ from mdm.models import LinkMethod, SourceRecord
 from mdm.services.audit import Actor, actor_user, save_with_history
 from stewardship.models import AutoLinkSample, SampleVerdict
 
-DEFAULT_SAMPLE_RATE = 0.01
-
 
 def sample_rate() -> float:
     """`settings.KEYSTONE_ACCURACY_SAMPLE_RATE` (share of automatic links), default 1%."""
-    return float(getattr(settings, "KEYSTONE_ACCURACY_SAMPLE_RATE", DEFAULT_SAMPLE_RATE))
+    return settings.KEYSTONE_ACCURACY_SAMPLE_RATE
 
 
 def draw_accuracy_sample(

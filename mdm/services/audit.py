@@ -11,7 +11,8 @@ from django.db import models
 from django.utils import timezone
 
 from mdm.context import audit_context, correlation_id, current_actor
-from mdm.services.bulk import insert_history_of_rows, insert_rows
+from mdm.db.copy import insert_history_of_rows, insert_rows
+from mdm.db.update import update_rows  # one UPDATE ... FROM per call
 
 # A steward (a Django user) or a named machine actor such as "system:ingest" or "integration:crm".
 Actor = AbstractBaseUser | str | None
@@ -81,8 +82,6 @@ def bulk_update_tracked(
 ) -> None:
     """Update `fields` of `objs` and write one "~" history row each, copied from the updated
     rows."""
-    from mdm.services.bulk_update import update_rows  # one UPDATE ... FROM per call
-
     if not objs:
         return
     objs = list(objs)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from mdm.context import correlation_id
+from mdm.db.copy import insert_rows
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
 from mdm.services.audit import Actor, actor_label
-from mdm.services.bulk import insert_rows
 
 GOLDEN_CREATED = "golden.created"
 GOLDEN_UPDATED = "golden.updated"

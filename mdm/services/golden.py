@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from django.db import models, transaction
 from django.db.models import Q
 
+from mdm.db.copy import insert_history_of_rows
+from mdm.db.ids import ids_in
+from mdm.db.update import update_values
 from mdm.entities import ENTITIES, EntityType, get_entity
 from mdm.models import (
     GoldenRecord,
@@ -24,8 +27,6 @@ from mdm.models import (
 )
 from mdm.services import events
 from mdm.services.audit import Actor, _history_meta, bulk_create_tracked
-from mdm.services.bulk import insert_history_of_rows
-from mdm.services.bulk_update import ids_in, update_values
 from mdm.survivorship import Candidate, Pin, Rule, survive
 
 # (target entity, source system code, source key) -> golden id

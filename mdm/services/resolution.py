@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from django.db import transaction
 from django.utils import timezone
 
+from mdm.db.ids import ids_in
 from mdm.errors import InvalidResolution
 from mdm.models import (
     GoldenRecord,
@@ -29,7 +30,6 @@ from mdm.services.audit import (
     delete_with_history,
     save_with_history,
 )
-from mdm.services.bulk_update import ids_in
 from mdm.services.golden import (
     SurvivorshipInputs,
     apply_survivorship,

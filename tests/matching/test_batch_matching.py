@@ -151,8 +151,9 @@ def test_run_matching_command_prints_the_summary(load_febrl):
 @pytest.mark.parametrize("id_list_limit", [1, 5000])
 def test_membership_and_creation_order_of_some_records(load_febrl, monkeypatch, id_list_limit):
     from matching import services
+    from mdm.db import ids
 
-    monkeypatch.setattr(services, "SQLITE_ID_LIST_LIMIT", id_list_limit)  # SQLite: in Python
+    monkeypatch.setattr(ids, "SQLITE_ID_LIST_LIMIT", id_list_limit)  # SQLite: in Python
     load_febrl()
     records = list(SourceRecord.objects.order_by("-pk")[:5])
     wanted = {r.pk for r in records[:3]}

@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
 
+from mdm.db.copy import COPY_THRESHOLD, json_text
 from mdm.models import GoldenRecord, SourceRecord, SourceSystem
 from mdm.services.audit import bulk_create_tracked, bulk_update_tracked
-from mdm.services.bulk import COPY_THRESHOLD, json_text
 
 pytestmark = pytest.mark.django_db
 

@@ -10,14 +10,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from mdm.db.copy import json_text
+from mdm.db.ids import ANY_THRESHOLD, ids_in
+from mdm.db.update import VALUES_THRESHOLD, update_rows
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord, new_golden_id
-from mdm.services.bulk_update import (
-    ANY_THRESHOLD,
-    VALUES_THRESHOLD,
-    ids_in,
-    json_text,
-    update_rows,
-)
 from tests.factories import SourceSystemFactory
 
 pytestmark = pytest.mark.django_db

@@ -5,9 +5,9 @@ import pytest
 from django.forms.models import model_to_dict
 
 from mdm.context import audit_context
+from mdm.db.copy import insert_history, insert_history_of_rows
 from mdm.models import GoldenRecord, GoldenStatus, LinkMethod, OutboxEvent, SourceRecord
 from mdm.services.audit import _history_meta
-from mdm.services.bulk import insert_history, insert_history_of_rows
 from mdm.services.ingest import ingest_records
 from mdm.services.resolution import merge_many
 

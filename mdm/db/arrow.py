@@ -19,7 +19,8 @@ def insert_table(model: type[models.Model], table: pa.Table) -> int:
         return 0
     if connection.vendor == "postgresql":
         columns = ", ".join(connection.ops.quote_name(c) for c in table.column_names)
-        sql = f"COPY {model._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT csv)"
+        name = connection.ops.quote_name(model._meta.db_table)
+        sql = f"COPY {name} ({columns}) FROM STDIN WITH (FORMAT csv)"
         options = pa_csv.WriteOptions(include_header=False)
         with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
             for batch in table.to_batches(max_chunksize=COPY_BATCH):

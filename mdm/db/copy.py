@@ -18,6 +18,8 @@ import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router
 
+from mdm.db.ids import array_param, chunks
+
 COPY_THRESHOLD = 50  # below this, bulk_create is as fast and simpler
 
 Converter = Callable[[models.Model], Any]
@@ -156,9 +158,6 @@ def _meta_values(meta: dict[str, Any]) -> list:
     return [json_text(v) if isinstance(v, dict | list) else v for v in meta.values()]
 
 
-SQLITE_CHUNK = 500  # primary keys per statement where there is no array parameter
-
-
 def insert_history_of_rows(
     model: type[models.Model], pks: Sequence[Any], *, meta: dict[str, Any]
 ) -> int:
@@ -198,8 +197,7 @@ def insert_history_of_rows(
             return cursor.rowcount
         meta_sql = ", ".join("%s" for _ in meta_fields)
         inserted = 0
-        for start in range(0, len(pks), SQLITE_CHUNK):
-            chunk = pks[start : start + SQLITE_CHUNK]
+        for chunk in chunks(pks):
             marks = ", ".join("%s" for _ in chunk)
             cursor.execute(
                 f"INSERT INTO {history_table} ({columns}) SELECT {selected}, {meta_sql} "
@@ -208,46 +206,3 @@ def insert_history_of_rows(
             )
             inserted += cursor.rowcount
     return inserted
-
-
-def array_param(values: Sequence) -> Sequence | str:
-    """A PostgreSQL array parameter for `values`: integers as one array literal (psycopg's
-    client-side quoting takes ~10 µs per element), anything else as the list itself."""
-    if values and all(type(v) is int for v in values):
-        return "{" + ",".join(map(str, values)) + "}"
-    return values
-
-
-def vacuum(*models_: type[models.Model]) -> None:
-    """`VACUUM (ANALYZE)` these models' tables on PostgreSQL — statistics as `analyze`, and the
-    visibility map set, so index-only scans need not visit the heap. VACUUM cannot run in a
-    transaction: inside one this is `analyze`."""
-    _maintain(
-        models_, lambda connection: "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
-    )
-
-
-def analyze(*models_: type[models.Model]) -> None:
-    """Refresh PostgreSQL's planner statistics of these models' tables after a bulk rewrite.
-
-    Autovacuum analyzes a table only some time after it changed (and not at all where it is
-    switched off): until then the planner takes a table rebuilt with millions of rows for the
-    empty one it last saw and plans index lookups on it as scans. Measured on the blocking-key
-    index at 1,000,000 customers: an incremental batch of 1,000 records 14.7 s before
-    ANALYZE, 8.1 s after (docs/benchmarks.md). ANALYZE reads a sample, ~1 s for a table of
-    millions of rows. Nothing to do on other databases."""
-    _maintain(models_, lambda connection: "ANALYZE")
-
-
-def _maintain(models_: Sequence[type[models.Model]], command: Callable[[Any], str]) -> None:
-    """Run `command(connection)` over the models' tables, per PostgreSQL database."""
-    by_alias: dict[str, list[str]] = {}
-    for model in models_:
-        by_alias.setdefault(router.db_for_write(model), []).append(model._meta.db_table)
-    for alias, tables in by_alias.items():
-        connection = connections[alias]
-        if connection.vendor != "postgresql":
-            continue
-        names = ", ".join(connection.ops.quote_name(t) for t in tables)
-        with connection.cursor() as cursor:
-            cursor.execute(f"{command(connection)} {names}")

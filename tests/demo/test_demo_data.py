@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from mdm.demo_data import (
+from demo.data import (
     ENTITY_SYSTEMS,
     GROUND_TRUTH_FILE,
     MANIFEST_FILE,
@@ -114,7 +114,7 @@ def test_same_seed_and_size_write_identical_bytes(tmp_path):
 def test_output_does_not_depend_on_the_interpreters_hash_seed(tmp_path):
     generate_demo_data(output_dir=tmp_path / "here", seed=5, customers=120)
     script = (
-        "import sys; from pathlib import Path; from mdm.demo_data import generate_demo_data; "
+        "import sys; from pathlib import Path; from demo.data import generate_demo_data; "
         "generate_demo_data(output_dir=Path(sys.argv[1]), seed=5, customers=120)"
     )
     environment = {**os.environ, "PYTHONHASHSEED": "12345"}

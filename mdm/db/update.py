@@ -16,15 +16,13 @@ two instances share one, the first wins (as with `bulk_update`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
-from django.db.models import BooleanField, Q
-from django.db.models.expressions import RawSQL
 
-from mdm.services.bulk import array_param, json_text
+from mdm.db.copy import json_text
 
 VALUES_THRESHOLD = 50  # below this, a VALUES list; from here, COPY into a temporary table
 DJANGO_BATCH_SIZE = 1000
@@ -146,24 +144,3 @@ def _copy_value(field: models.Field, connection) -> Callable[[Any], Any] | None:
     if isinstance(field, _PLAIN):
         return None
     return lambda value: field.get_db_prep_save(value, connection)
-
-
-ANY_THRESHOLD = 50
-
-
-def ids_in(model: type[models.Model], field: str, values: Iterable) -> Q:
-    """`Q(<field>__in=values)` for many ids. On PostgreSQL, from ANY_THRESHOLD values on,
-    `<column> = ANY(<one array parameter>)` instead of one placeholder per value: building,
-    sending and parsing thousands of placeholders was a tenth of a merge batch's time, and the
-    planner keeps using the column's index inside an OR. The values are ids of one kind (all
-    text or all integers)."""
-    values = list(values)
-    connection = connections[router.db_for_read(model)]
-    if connection.vendor != "postgresql" or len(values) < ANY_THRESHOLD:
-        return Q(**{f"{field}__in": values})
-    quote = connection.ops.quote_name
-    column = f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(field).column)}"
-    array = "text[]" if isinstance(values[0], str) else "bigint[]"
-    return Q(
-        RawSQL(f"{column} = ANY(%s::{array})", [array_param(values)], output_field=BooleanField())
-    )

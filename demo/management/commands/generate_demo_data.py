@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from mdm.demo_data import generate_demo_data
+from demo.data import generate_demo_data
 
 
 class Command(BaseCommand):

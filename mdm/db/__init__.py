@@ -1,0 +1,15 @@
+"""Database plumbing shared by every app — infrastructure, not domain.
+
+One helper per job, each with its vendor rule in one place:
+
+- `copy`: inserts through PostgreSQL COPY (ids allocated from the sequence) with history rows
+  copied inside the database; `bulk_create` elsewhere.
+- `update`: set-based UPDATE ... FROM (VALUES or a COPYed temporary table) by primary key.
+- `arrow`: COPY of Arrow tables (the derived tables a batch run rebuilds).
+- `ids`: id lists as one array parameter (PostgreSQL) or in bounded chunks (SQLite).
+- `maintenance`: ANALYZE / VACUUM after bulk rewrites.
+- `prepared`: server-side prepared statements for hot reads.
+- `pool`: the fork-safe worker pool (parallel loading, batch apply).
+
+Table and column names are always quoted. Nothing here imports a model or a service.
+"""

@@ -1,0 +1,39 @@
+"""Prepared statements on Django's PostgreSQL connection, for hot reads with a fixed text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from django.db import connection
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """Server-side binding; every statement prepared on its first execution."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        prepare = True if prepare is None else prepare
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+@contextmanager
+def prepared_cursor() -> Iterator:
+    """A cursor on Django's PostgreSQL connection whose statements bind server-side and are
+    prepared on first use, then reused by name for the life of the connection.
+
+    Django's cursors bind client-side and never prepare, so PostgreSQL plans every statement
+    on every call. For the xref lookups planning costs several times the execution (the
+    statements join four tables, one with many indexes), so these hot reads are prepared.
+    Only for statements with a fixed text: psycopg keeps one entry per text and connection
+    (up to `prepared_max`), and forgets them all on rollback, preparing again when next used.
+    Queries still go through Django's cursor wrapper (logging, execute wrappers, counts).
+    """
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = _PreparingCursor(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(raw) as cursor:
+        yield cursor
