@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import cache
 
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +27,7 @@ from matching.errors import NoActiveModel, SourceRecordNotFound
 from matching.frame import RECORD_FIELDS, frame_from_records
 from matching.frequencies import tf_columns, tf_on_exact_levels, with_frequencies
 from matching.models import MatchModel, TermFrequency
-from matching.specs import MatchSpec, get_spec
+from matching.specs import SPECS, MatchSpec, get_spec
 
 LEFT_VIEW, RIGHT_VIEW = "__keystone_pairs_left", "__keystone_pairs_right"
 _compiled = threading.local()
@@ -46,19 +47,62 @@ def require_active_model(entity_type: str) -> MatchModel:
 # --------------------------------------------------------------------------- explanations
 
 
+NULL_GAMMA = -1
+# How a comparison level reads on the candidate page: the colour of the attributes it covers.
+SAME, CLOSE, DIFFER, NONE = "same", "close", "differ", "none"
+
+
+@cache
+def declared_labels() -> dict[tuple[str, str], str]:
+    """(comparison output column, level SQL) → the label the spec declares for that level, over
+    every spec. A stored model's levels are looked up here by their SQL, so a model trained
+    before a label was reworded still speaks the spec's current words."""
+    labels = {}
+    for spec in SPECS.values():
+        for comparison in spec.comparisons:
+            described = comparison.get_comparison("duckdb").as_dict()
+            column = described["output_column_name"]
+            for level in described["comparison_levels"]:
+                label = level.get("label_for_charts")
+                if label:
+                    labels[(column, level["sql_condition"])] = label
+    return labels
+
+
+def level_label(column: str, level: dict) -> str:
+    """The words for one level of a stored model: the spec's declared label for its SQL, else
+    the label the model was trained with, else its SQL."""
+    declared = declared_labels().get((column, level.get("sql_condition", "")))
+    return declared or level.get("label_for_charts") or level.get("sql_condition", "")
+
+
 def level_labels(model: dict) -> dict[str, dict[int, str]]:
-    """comparison output column → gamma value → level label (null level is -1)."""
+    """comparison output column → gamma value → level label (the null level is -1), in the
+    words the specs declare (`matching.specs.said`)."""
     labels = {}
     for comparison in model.get("comparisons", []):
+        column = comparison.get("output_column_name")
         levels = comparison.get("comparison_levels", [])
         non_null = [lv for lv in levels if not lv.get("is_null_level")]
-        by_gamma = {-1: "null"}
+        by_gamma = {NULL_GAMMA: "no value on one side"}
+        for level in levels:
+            if level.get("is_null_level"):
+                by_gamma[NULL_GAMMA] = level_label(column, level)
         for position, level in enumerate(non_null):
-            by_gamma[len(non_null) - 1 - position] = level.get("label_for_charts") or level.get(
-                "sql_condition", ""
-            )
-        labels[comparison.get("output_column_name")] = by_gamma
+            by_gamma[len(non_null) - 1 - position] = level_label(column, level)
+        labels[column] = by_gamma
     return labels
+
+
+def tone(gamma: int, top_gamma: int, weight: float) -> str:
+    """How a level reads: the null level says nothing (none), the comparison's first level is
+    agreement (same), a lower level is partial agreement while it still counts for a match
+    (close) and disagreement once it counts against (differ)."""
+    if gamma == NULL_GAMMA:
+        return NONE
+    if gamma == top_gamma:
+        return SAME
+    return CLOSE if weight >= 0 else DIFFER
 
 
 def plain(value):
@@ -68,18 +112,22 @@ def plain(value):
 
 
 def explanation(row, labels: dict[str, dict[int, str]]) -> dict:
-    """Per comparison: level label, both values, match-weight contribution (tf included)."""
+    """Per comparison: level (gamma), its label and tone, both values, match-weight
+    contribution (tf included)."""
     explained = {}
     for column, by_gamma in labels.items():
         gamma = row.get(f"gamma_{column}")
         if gamma is None or pd.isna(gamma):
             continue
+        gamma = int(gamma)
         weight = float(row.get(f"mw_{column}", 0.0) or 0.0)
         tf_adjust = row.get(f"mw_tf_adj_{column}")
         if tf_adjust is not None and not pd.isna(tf_adjust):
             weight += float(tf_adjust)
         explained[column] = {
-            "level": by_gamma.get(int(gamma), str(gamma)),
+            "level": by_gamma.get(gamma, str(gamma)),
+            "gamma": gamma,
+            "tone": tone(gamma, max(by_gamma), weight),
             "left": plain(row.get(f"{column}_l")),
             "right": plain(row.get(f"{column}_r")),
             "match_weight": round(weight, 4),

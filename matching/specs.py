@@ -56,21 +56,37 @@ class MatchSpec:
         return tuple(self.columns)
 
 
-def _tf(comparison):
-    return comparison.configure(term_frequency_adjustments=True)
+def said(level, label: str):
+    """`level` with the words a steward reads for it: the candidate page, the match probe and
+    the training report show this label (Splink's ``label_for_charts``), never the SQL."""
+    return level.configure(label_for_charts=label)
 
 
-def _null_either(*columns: str) -> cll.CustomLevel:
+def _exact(column: str, noun: str, plural: str, *, tf: bool = False) -> cl.CustomComparison:
+    """Splink's ExactMatch (null, same, else) in a steward's words; `tf` adjusts the exact
+    level by the value's frequency."""
+    same = said(cll.ExactMatchLevel(column), f"same {noun}")
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_levels=[
+            said(cll.NullLevel(column), f"no {noun} on one side"),
+            same.configure(tf_adjustment_column=column) if tf else same,
+            said(cll.ElseLevel(), f"different {plural}"),
+        ],
+    )
+
+
+def _null_either(*columns: str, label: str) -> cll.CustomLevel:
     """Null level: every one of `columns` is missing on one side."""
     sides = [" AND ".join(f'"{c}_{side}" IS NULL' for c in columns) for side in ("l", "r")]
-    return cll.CustomLevel(f"({sides[0]}) OR ({sides[1]})").configure(is_null_level=True)
+    return cll.CustomLevel(f"({sides[0]}) OR ({sides[1]})", label).configure(is_null_level=True)
 
 
 def _tokens(side: str, column: str) -> str:
     return f"list_sort(string_split(\"{column}_{side}\", ' '))"
 
 
-def _name_part(column: str) -> cl.CustomComparison:
+def _name_part(column: str, noun: str) -> cl.CustomComparison:
     """Given or family name, counted only when the full names cannot be compared: where both
     sides have `name_key` it already carries the name, and counting a name thrice would let
     a namesake outweigh a different e-mail, phone and address."""
@@ -79,12 +95,15 @@ def _name_part(column: str) -> cl.CustomComparison:
         comparison_levels=[
             cll.CustomLevel(
                 f'"{column}_l" IS NULL OR "{column}_r" IS NULL '
-                'OR ("name_key_l" IS NOT NULL AND "name_key_r" IS NOT NULL)'
+                'OR ("name_key_l" IS NOT NULL AND "name_key_r" IS NOT NULL)',
+                f"{noun} not compared (no value on one side, or full names compared)",
             ).configure(is_null_level=True),
-            cll.ExactMatchLevel(column).configure(tf_adjustment_column=column),
-            cll.JaroWinklerLevel(column, 0.92),
-            cll.JaroWinklerLevel(column, 0.8),
-            cll.ElseLevel(),
+            said(cll.ExactMatchLevel(column), f"same {noun}").configure(
+                tf_adjustment_column=column
+            ),
+            said(cll.JaroWinklerLevel(column, 0.92), f"{noun}s nearly identical"),
+            said(cll.JaroWinklerLevel(column, 0.8), f"{noun}s similar"),
+            said(cll.ElseLevel(), f"different {noun}s"),
         ],
     )
 
@@ -100,27 +119,32 @@ _NOT_BOTH_PERSONS = cll.CustomLevel(
 CUSTOMER_NAME = cl.CustomComparison(
     output_column_name="name_key",
     comparison_levels=[
-        cll.NullLevel("name_key"),
-        cll.ExactMatchLevel("name_key").configure(tf_adjustment_column="name_key"),
+        said(cll.NullLevel("name_key"), "no name on one side"),
+        said(cll.ExactMatchLevel("name_key"), "same name").configure(
+            tf_adjustment_column="name_key"
+        ),
         # The length test first: DuckDB skips the costly list sort for almost every pair.
         cll.CustomLevel(
             'length("name_key_l") = length("name_key_r") AND '
             f"{_tokens('l', 'name_key')} = {_tokens('r', 'name_key')}",
-            "same words, reordered",
+            "same name, words in another order",
         ),
-        cll.JaroWinklerLevel("name_key", 0.95),
+        said(cll.JaroWinklerLevel("name_key", 0.95), "names nearly identical"),
         # Only for organizations: between two people, a close-but-different name is a
         # relative ("Zoe Burgess" / "Daniel Burgess" ~0.82), no evidence of one person.
-        cll.And(cll.JaroWinklerLevel("name_key", 0.9), _NOT_BOTH_PERSONS),
-        cll.And(cll.JaroWinklerLevel("name_key", 0.8), _NOT_BOTH_PERSONS),
+        said(cll.And(cll.JaroWinklerLevel("name_key", 0.9), _NOT_BOTH_PERSONS), "names similar"),
+        said(
+            cll.And(cll.JaroWinklerLevel("name_key", 0.8), _NOT_BOTH_PERSONS),
+            "names somewhat alike",
+        ),
         # Two people with unrelated names: a true match only through a nickname the data
         # cannot know ("Mike" / "Michael"). EM would learn a mild weight from the relatives
         # living at one address; pinned, so address and phone alone cannot link a household.
         cll.CustomLevel(
             """coalesce("kind_l", '') = 'person' AND coalesce("kind_r", '') = 'person'""",
-            "two people, other names",
+            "two people, different names",
         ).configure(m_probability=0.01, fix_m_probability=True),
-        cll.ElseLevel(),
+        said(cll.ElseLevel(), "different names"),
     ],
 )
 
@@ -129,11 +153,13 @@ CUSTOMER_NAME = cl.CustomComparison(
 CUSTOMER_EMAIL = cl.CustomComparison(
     output_column_name="email_key",
     comparison_levels=[
-        cll.NullLevel("email_key"),
-        cll.ExactMatchLevel("email_key"),
-        cll.LevenshteinLevel("email_key", 2),
-        cll.ExactMatchLevel("email_domain").configure(tf_adjustment_column="email_domain"),
-        cll.ElseLevel(),
+        said(cll.NullLevel("email_key"), "no e-mail on one side"),
+        said(cll.ExactMatchLevel("email_key"), "same e-mail address"),
+        said(cll.LevenshteinLevel("email_key", 2), "e-mail addresses nearly identical"),
+        said(cll.ExactMatchLevel("email_domain"), "same e-mail domain").configure(
+            tf_adjustment_column="email_domain"
+        ),
+        said(cll.ElseLevel(), "different e-mail addresses"),
     ],
 )
 
@@ -142,13 +168,15 @@ CUSTOMER_EMAIL = cl.CustomComparison(
 CUSTOMER_DOMAIN = cl.CustomComparison(
     output_column_name="domain",
     comparison_levels=[
-        _null_either("domain"),
-        cll.ExactMatchLevel("domain").configure(tf_adjustment_column="domain"),
+        _null_either("domain", label="no website on one side"),
+        said(cll.ExactMatchLevel("domain"), "same website domain").configure(
+            tf_adjustment_column="domain"
+        ),
         cll.CustomLevel(
             '"domain_l" = "email_domain_r" OR "email_domain_l" = "domain_r"',
-            "website domain is the other's mailbox domain",
+            "website domain is the other's e-mail domain",
         ),
-        cll.ElseLevel(),
+        said(cll.ElseLevel(), "different website domains"),
     ],
 )
 
@@ -160,7 +188,9 @@ MOVED = 0.08
 
 
 def _moved_else() -> cll.ElseLevel:
-    return cll.ElseLevel().configure(m_probability=MOVED, fix_m_probability=True)
+    return said(cll.ElseLevel(), "different addresses").configure(
+        m_probability=MOVED, fix_m_probability=True
+    )
 
 
 _ADDRESS_SAME = '"address_line1_key_l" = "address_line1_key_r"'
@@ -175,7 +205,9 @@ _CITY_CLOSE = 'jaro_winkler_similarity("city_key_l", "city_key_r") >= 0.9'
 CUSTOMER_LOCATION = cl.CustomComparison(
     output_column_name="location",
     comparison_levels=[
-        _null_either("address_line1_key", "postal_code_key", "city_key"),
+        _null_either(
+            "address_line1_key", "postal_code_key", "city_key", label="no address on one side"
+        ),
         cll.CustomLevel(f"{_ADDRESS_SAME} AND ({_POSTAL_SAME} OR {_CITY_SAME})", "same address"),
         cll.CustomLevel(
             f"{_ADDRESS_CLOSE} AND ({_POSTAL_SAME} OR {_CITY_CLOSE})", "address with a typo"
@@ -189,10 +221,12 @@ CUSTOMER_LOCATION = cl.CustomComparison(
 CUSTOMER_PHONE = cl.CustomComparison(
     output_column_name="phone_key",
     comparison_levels=[
-        cll.NullLevel("phone_key"),
-        cll.ExactMatchLevel("phone_key"),
+        said(cll.NullLevel("phone_key"), "no phone on one side"),
+        said(cll.ExactMatchLevel("phone_key"), "same phone number"),
         # Another line (mobile vs office, a new number after a move) is common.
-        cll.ElseLevel().configure(m_probability=0.15, fix_m_probability=True),
+        said(cll.ElseLevel(), "different phone numbers").configure(
+            m_probability=0.15, fix_m_probability=True
+        ),
     ],
 )
 
@@ -216,16 +250,33 @@ CUSTOMER_SPEC = MatchSpec(
     },
     comparisons=(
         CUSTOMER_NAME,
-        _name_part("given_name_key"),
-        _name_part("family_name_key"),
+        _name_part("given_name_key", "given name"),
+        _name_part("family_name_key", "family name"),
         # ISO dates as text: one or two typed digits off is still close.
-        cl.LevenshteinAtThresholds("date_of_birth", [1, 2]),
-        cl.LevenshteinAtThresholds("tax_id_key", [1]),
+        cl.CustomComparison(
+            output_column_name="date_of_birth",
+            comparison_levels=[
+                said(cll.NullLevel("date_of_birth"), "no date of birth on one side"),
+                said(cll.ExactMatchLevel("date_of_birth"), "same date of birth"),
+                said(cll.LevenshteinLevel("date_of_birth", 1), "dates of birth one digit apart"),
+                said(cll.LevenshteinLevel("date_of_birth", 2), "dates of birth two digits apart"),
+                said(cll.ElseLevel(), "different dates of birth"),
+            ],
+        ),
+        cl.CustomComparison(
+            output_column_name="tax_id_key",
+            comparison_levels=[
+                said(cll.NullLevel("tax_id_key"), "no tax ID on one side"),
+                said(cll.ExactMatchLevel("tax_id_key"), "same tax ID"),
+                said(cll.LevenshteinLevel("tax_id_key", 1), "tax IDs one character apart"),
+                said(cll.ElseLevel(), "different tax IDs"),
+            ],
+        ),
         CUSTOMER_EMAIL,
         CUSTOMER_PHONE,
         CUSTOMER_DOMAIN,
         CUSTOMER_LOCATION,
-        cl.ExactMatch("country"),
+        _exact("country", "country", "countries"),
     ),
     # Every rule must stay bounded as the data grows: a value that many records share
     # (gmail.com, a country, a first name's first letters) is a key only together with one
@@ -326,18 +377,18 @@ PRODUCT_SPEC = MatchSpec(
         cl.CustomComparison(
             output_column_name="sku_key",
             comparison_levels=[
-                cll.NullLevel("sku_key"),
-                _pinned(cll.ExactMatchLevel("sku_key"), 0.9, IDENTIFIER_U),
-                _pinned(cll.LevenshteinLevel("sku_key", 1), 0.01),
-                _pinned(cll.ElseLevel(), 0.05),
+                said(cll.NullLevel("sku_key"), "no SKU on one side"),
+                _pinned(said(cll.ExactMatchLevel("sku_key"), "same SKU"), 0.9, IDENTIFIER_U),
+                _pinned(said(cll.LevenshteinLevel("sku_key", 1), "SKUs one character apart"), 0.01),
+                _pinned(said(cll.ElseLevel(), "different SKUs"), 0.05),
             ],
         ),
         cl.CustomComparison(
             output_column_name="gtin_key",
             comparison_levels=[
-                cll.NullLevel("gtin_key"),
-                _pinned(cll.ExactMatchLevel("gtin_key"), 0.95, IDENTIFIER_U),
-                _pinned(cll.ElseLevel(), 0.05),
+                said(cll.NullLevel("gtin_key"), "no GTIN on one side"),
+                _pinned(said(cll.ExactMatchLevel("gtin_key"), "same GTIN"), 0.95, IDENTIFIER_U),
+                _pinned(said(cll.ElseLevel(), "different GTINs"), 0.05),
             ],
         ),
         # Names: case-insensitive; one name inside the other ("Platform: Keystone Platform
@@ -345,7 +396,7 @@ PRODUCT_SPEC = MatchSpec(
         cl.CustomComparison(
             output_column_name="name",
             comparison_levels=[
-                cll.NullLevel("name"),
+                said(cll.NullLevel("name"), "no name on one side"),
                 cll.CustomLevel(
                     f"{_clean('name', 'l')} = {_clean('name', 'r')}", "same name, any case"
                 ),
@@ -357,20 +408,21 @@ PRODUCT_SPEC = MatchSpec(
                 cll.CustomLevel(
                     f"jaro_winkler_similarity({_clean('name', 'l')}, {_clean('name', 'r')})"
                     " >= 0.92",
-                    "Jaro-Winkler >= 0.92",
+                    "names nearly identical",
                 ),
-                cll.ElseLevel(),
+                said(cll.ElseLevel(), "different names"),
             ],
         ),
         cl.CustomComparison(
             output_column_name="family",
             comparison_levels=[
-                cll.NullLevel("family"),
-                cll.CustomLevel('lower("family_l") = lower("family_r")', "same family"),
-                cll.ElseLevel(),
+                said(cll.NullLevel("family"), "no product family on one side"),
+                cll.CustomLevel('lower("family_l") = lower("family_r")', "same product family"),
+                said(cll.ElseLevel(), "different product families"),
             ],
         ),
-        _tf(cl.ExactMatch("unit_of_measure_key")),  # "HOUR" says more than "USER"
+        # "HOUR" says more than "USER"
+        _exact("unit_of_measure_key", "unit of measure", "units of measure", tf=True),
     ),
     blocking_rules=(
         block_on("sku_key"),
@@ -409,13 +461,14 @@ def _days_apart(column: str, days: int) -> str:
 
 def _dates(column: str) -> cl.CustomComparison:
     """Same day; a few days apart (a start date keyed from the signature, not the order)."""
+    noun = column.replace("_", " ")
     return cl.CustomComparison(
         output_column_name=column,
         comparison_levels=[
-            cll.NullLevel(column),
-            cll.ExactMatchLevel(column),
-            cll.CustomLevel(_days_apart(column, 14), "within 14 days"),
-            cll.ElseLevel(),
+            said(cll.NullLevel(column), f"no {noun} on one side"),
+            said(cll.ExactMatchLevel(column), f"same {noun}"),
+            cll.CustomLevel(_days_apart(column, 14), f"{noun}s within 14 days"),
+            said(cll.ElseLevel(), f"different {noun}s"),
         ],
     )
 
@@ -424,12 +477,12 @@ def _same_reference(column: str, *, other_m: float | None = None) -> cl.CustomCo
     """The same referenced golden record, or another one. `other_m` pins how often copies of
     one record refer to different golden records (an unmatched or mis-keyed reference):
     EM cannot learn that rarity from records whose siblings share everything else."""
-    other = cll.ElseLevel()
+    other = said(cll.ElseLevel(), f"different {column}s")
     return cl.CustomComparison(
         output_column_name=column,
         comparison_levels=[
-            cll.NullLevel(column),
-            cll.ExactMatchLevel(column),
+            said(cll.NullLevel(column), f"no {column} on one side"),
+            said(cll.ExactMatchLevel(column), f"same {column}"),
             other if other_m is None else _pinned(other, other_m),
         ],
     )
@@ -448,20 +501,27 @@ CONTRACT_SPEC = MatchSpec(
         cl.CustomComparison(
             output_column_name="contract_number_key",
             comparison_levels=[
-                cll.NullLevel("contract_number_key"),
-                _pinned(cll.ExactMatchLevel("contract_number_key"), 0.6, IDENTIFIER_U),
+                said(cll.NullLevel("contract_number_key"), "no contract number on one side"),
+                _pinned(
+                    said(cll.ExactMatchLevel("contract_number_key"), "same contract number"),
+                    0.6,
+                    IDENTIFIER_U,
+                ),
                 cll.CustomLevel(
                     f"{_digits('contract_number_key', 'l')} = "
                     f"{_digits('contract_number_key', 'r')}",
                     "same number, other prefix or zero padding",
                 ).configure(u_probability=IDENTIFIER_U, fix_u_probability=True),
-                cll.LevenshteinLevel("contract_number_key", 1),
-                _pinned(cll.ElseLevel(), 0.02),
+                said(
+                    cll.LevenshteinLevel("contract_number_key", 1),
+                    "contract numbers one character apart",
+                ),
+                _pinned(said(cll.ElseLevel(), "different contract numbers"), 0.02),
             ],
         ),
         _dates("start_date"),
         _dates("end_date"),
-        _tf(cl.ExactMatch("currency")),  # a shared AUD says more than a shared USD
+        _exact("currency", "currency", "currencies", tf=True),  # AUD says more than USD
         _same_reference("customer"),
     ),
     blocking_rules=(
@@ -487,7 +547,7 @@ _START_CLOSE = f"coalesce({_days_apart('start_date', 14)}, true)"
 ENTITLEMENT_HOLDER = cl.CustomComparison(
     output_column_name="holder",
     comparison_levels=[
-        _null_either("contract", "customer"),
+        _null_either("contract", "customer", label="no contract or customer on one side"),
         # Contract + product identify an entitlement line: shared by two lines only by error.
         _pinned(
             cll.CustomLevel(
@@ -524,8 +584,8 @@ ENTITLEMENT_HOLDER = cl.CustomComparison(
             0.08,
             1e-4,
         ),
-        _pinned(cll.ExactMatchLevel("customer"), 0.029, 1e-3),
-        _pinned(cll.ElseLevel(), 0.02),
+        _pinned(said(cll.ExactMatchLevel("customer"), "same customer, other term"), 0.029, 1e-3),
+        _pinned(said(cll.ElseLevel(), "different contract and customer"), 0.02),
     ],
 )
 
@@ -545,17 +605,21 @@ ENTITLEMENT_SPEC = MatchSpec(
         cl.CustomComparison(
             output_column_name="quantity",
             comparison_levels=[
-                cll.NullLevel("quantity"),
-                cll.ExactMatchLevel("quantity"),
-                _pinned(cll.ElseLevel(), 0.1),  # seats added or removed in one system
+                said(cll.NullLevel("quantity"), "no quantity on one side"),
+                said(cll.ExactMatchLevel("quantity"), "same quantity"),
+                # seats added or removed in one system
+                _pinned(said(cll.ElseLevel(), "different quantities"), 0.1),
             ],
         ),
         cl.CustomComparison(
             output_column_name="status",
             comparison_levels=[
-                cll.NullLevel("status"),
-                cll.ExactMatchLevel("status").configure(tf_adjustment_column="status"),
-                _pinned(cll.ElseLevel(), 0.15),  # a status change not synced everywhere
+                said(cll.NullLevel("status"), "no status on one side"),
+                said(cll.ExactMatchLevel("status"), "same status").configure(
+                    tf_adjustment_column="status"
+                ),
+                # a status change not synced everywhere
+                _pinned(said(cll.ElseLevel(), "different statuses"), 0.15),
             ],
         ),
     ),

@@ -15,6 +15,7 @@ import pyarrow as pa
 from django.conf import settings
 
 from matching.engine import linker_for
+from matching.scoring import level_label
 from matching.specs import MatchSpec, settings_for
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def training_report(model: dict, record_count: int, em_rules: list[dict]) -> dic
             weight = math.log2(m / u) if m and u else None
             levels.append(
                 {
-                    "label": level.get("label_for_charts") or level.get("sql_condition"),
+                    "label": level_label(comparison.get("output_column_name", ""), level),
                     "m_probability": m,
                     "u_probability": u,
                     "match_weight": weight,

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from matching.decisions import decide
+from matching.explain import described, field_readings, prior_weight, weight_chart
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
 from matching.selectors import (
     AGE_BANDS,
@@ -132,51 +133,29 @@ class ComparedAttribute:
     label: str
     left: Any
     right: Any
-    agreement: str  # same | differ | one-sided | empty
+    tone: str  # the model's reading: same | close | differ | none | unread (not compared)
     level: str = ""
 
 
-def compare(candidate: MatchCandidate) -> list[ComparedAttribute]:
+def compare(candidate: MatchCandidate, explained: dict) -> list[ComparedAttribute]:
+    """Both records field by field, each coloured by how the model's comparison covering it
+    read the pair (`matching.explain.field_readings`), not by string equality. Fields no
+    comparison reads are "unread"; fields empty on both sides are left out."""
     entity = get_entity(candidate.entity_type)
-    explanation = candidate.explanation or {}
+    readings = field_readings(candidate.entity_type, explained)
     rows = []
-    for attribute in entity.attributes:
-        left = candidate.left.attributes.get(attribute.name)
-        right = candidate.right.attributes.get(attribute.name)
+    labels = {a.name: a.verbose_name for a in entity.attributes}
+    labels |= {r.column: r.relation for r in entity.references}
+    for name in entity.survived_fields:
+        left = candidate.left.attributes.get(name, candidate.left.references.get(name))
+        right = candidate.right.attributes.get(name, candidate.right.references.get(name))
         if left in (None, "") and right in (None, ""):
-            agreement = "empty"
-        elif left in (None, "") or right in (None, ""):
-            agreement = "one-sided"
-        else:
-            agreement = "same" if left == right else "differ"
-        level = explanation.get(attribute.name, {}).get("level", "")
-        rows.append(
-            ComparedAttribute(attribute.name, attribute.verbose_name, left, right, agreement, level)
-        )
+            continue
+        reading = readings.get(name)
+        tone = reading.tone if reading else "unread"
+        level = reading.label if reading else "not compared by the model"
+        rows.append(ComparedAttribute(name, labels[name], left, right, tone, level))
     return rows
-
-
-@dataclass
-class WeightBar:
-    name: str
-    level: str
-    weight: float
-    offset: float  # percent from the left edge
-    width: float  # percent
-
-
-def weight_bars(explanation: dict) -> tuple[list[WeightBar], float]:
-    """A diverging bar per comparison: right of the axis for evidence of a match, left
-    against it; widths on one scale (percent of half the chart)."""
-    weights = {name: float(item.get("match_weight", 0.0)) for name, item in explanation.items()}
-    scale = max([abs(w) for w in weights.values()] + [1.0])
-    bars = []
-    for name, weight in weights.items():
-        width = abs(weight) / scale * 50
-        offset = 50 if weight >= 0 else 50 - width
-        level = str(explanation[name].get("level", ""))
-        bars.append(WeightBar(name, level, weight, round(offset, 2), round(width, 2)))
-    return bars, scale
 
 
 class CandidateView(StewardView):
@@ -206,7 +185,14 @@ class CandidateView(StewardView):
         filters = filters_from(self.request.GET)
         golden_ids = {candidate.left.golden_id, candidate.right.golden_id} - {None}
         members = golden_members(golden_ids)
-        bars, scale = weight_bars(candidate.explanation or {})
+        model_settings = candidate.model.settings if candidate.model else None
+        explained = described(candidate.explanation or {}, model_settings)
+        chart = weight_chart(
+            candidate.entity_type,
+            explained,
+            prior=prior_weight(model_settings),
+            match_weight=candidate.match_weight,
+        )
         decisions = list(
             MatchDecision.objects.filter(
                 left_id=candidate.left_id, right_id=candidate.right_id
@@ -215,9 +201,8 @@ class CandidateView(StewardView):
         context.update(
             candidate=candidate,
             is_open=candidate.status == CandidateStatus.OPEN,
-            rows=compare(candidate),
-            bars=bars,
-            scale=scale,
+            rows=compare(candidate, explained),
+            chart=chart,
             left_members=members.get(candidate.left.golden_id, []),
             right_members=members.get(candidate.right.golden_id, []),
             same_golden=candidate.left.golden_id == candidate.right.golden_id,

@@ -50,3 +50,24 @@ def test_probe_needs_attributes(crm):
 
 def test_auditor_may_probe(auditor_api):
     assert probe(auditor_api, {"name": "ACME"}).status_code == 409
+
+
+def test_probe_explains_each_comparison_in_the_specs_words(crm, matched):
+    from matching.scoring import declared_labels
+
+    record = SourceRecord.objects.filter(source_system__code="crm").order_by("pk").first()
+
+    response = probe(crm, {k: v for k, v in record.raw.items() if k != "source_key"}, limit=1)
+
+    explanation = response.json()["candidates"][0]["explanation"]
+    assert {entry["level"] for entry in explanation.values()} <= set(declared_labels().values())
+    assert explanation["name_key"]["level"] == "no name on one side"  # people: given + family
+    assert explanation["tax_id_key"] == {
+        "level": "same tax ID",
+        "gamma": 2,
+        "tone": "same",
+        "left": record.match_keys["tax_id_key"],
+        "right": record.match_keys["tax_id_key"],
+        "match_weight": explanation["tax_id_key"]["match_weight"],
+    }
+    assert explanation["tax_id_key"]["match_weight"] > 0

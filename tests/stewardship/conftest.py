@@ -16,15 +16,27 @@ PASSWORD = "pw-keystone-123"
 _keys = itertools.count(1)
 
 
+# comparison -> (attributes it reads, level when they agree, level when they differ)
+COMPARISONS = {
+    "name_key": (("name",), "same name", "different names"),
+    "email_key": (("email",), "same e-mail address", "different e-mail addresses"),
+    "location": (("city", "postal_code"), "same postal code or city", "different addresses"),
+}
+
+
 def explanation(left: dict, right: dict) -> dict:
-    """A per-attribute explanation shaped like the matcher's."""
+    """A per-comparison explanation shaped like the matcher's (customer spec columns; names
+    agree when they agree ignoring case, as the model's name key does)."""
     explained = {}
-    for name in ("name", "email", "city", "postal_code"):
-        same = left.get(name) == right.get(name)
-        explained[name] = {
-            "level": "exact match" if same else "all other comparisons",
-            "left": left.get(name),
-            "right": right.get(name),
+    for column, (names, same_label, other_label) in COMPARISONS.items():
+        left_value = " ".join(str(left.get(n) or "") for n in names).strip() or None
+        right_value = " ".join(str(right.get(n) or "") for n in names).strip() or None
+        same = (left_value or "").lower() == (right_value or "").lower()
+        explained[column] = {
+            "level": same_label if same else other_label,
+            "tone": "same" if same else "differ",
+            "left": left_value,
+            "right": right_value,
             "match_weight": 4.2 if same else -2.1,
         }
     return explained

@@ -171,8 +171,7 @@ def test_steward_merges_rejects_splits_and_pins(browser, live_server, steward_ac
     # open the Acme pair and merge it
     page.goto(f"{live_server.url}/steward/candidates/{acme.pk}/")
     assert (
-        page.locator('#comparison tr[data-attribute="email"]').get_attribute("data-agreement")
-        == "same"
+        page.locator('#comparison tr[data-attribute="email"]').get_attribute("data-tone") == "same"
     )
     page.screenshot(path=str(SCREENSHOTS / "candidate.png"), full_page=True)
     page.fill("input[name=reason]", "same company, same VAT address")

@@ -157,12 +157,15 @@ def test_bulk_merge_for_everything_the_filters_match(steward_client, acme_pair, 
     assert MatchCandidate.objects.get(pk=globex_pair.pk).status == CandidateStatus.OPEN
 
 
-def test_candidate_page_shows_agreement_and_the_weight_chart(steward_client, acme_pair):
+def test_candidate_page_colours_attributes_by_the_model_and_draws_the_chart(
+    steward_client, acme_pair
+):
     response = steward_client.get(reverse("stewardship:candidate", args=[acme_pair.pk]))
 
     html = response.content.decode()
-    assert 'data-attribute="email" data-agreement="same"' in html
-    assert 'data-attribute="name" data-agreement="differ"' in html
+    assert 'data-attribute="email" data-tone="same"' in html
+    assert 'data-attribute="name" data-tone="differ"' in html
+    assert 'data-attribute="postal_code"' not in html  # empty on both sides
     assert 'id="weight-chart"' in html
     assert 'data-shortcut="m"' in html
 
