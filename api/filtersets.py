@@ -1,4 +1,5 @@
-"""Filters for golden record lists. Attribute filters normalize the query the way ingest
+"""Filters for golden record lists: active records unless a status is asked for (`any` for
+all). Attribute filters normalize the query the way ingest
 normalizes values ("de 123 456 789" finds DE123456789), then match the survived value."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from django.db.models import Exists, OuterRef
 from mdm.entities import ENTITIES
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.normalize import normalizer_for
+
+ANY_STATUS = "any"
 
 
 def _normalized(entity_type: str, attribute: str, raw: str) -> str:
@@ -36,11 +39,24 @@ class GoldenRecordFilterSet(django_filters.FilterSet):
     updated_since = django_filters.IsoDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="ISO 8601 date-time."
     )
-    status = django_filters.ChoiceFilter(choices=GoldenStatus.choices)
+    status = django_filters.ChoiceFilter(
+        choices=[*GoldenStatus.choices, (ANY_STATUS, "any status")],
+        method="filter_status",
+        help_text="active (the default), merged, retired, or any.",
+    )
 
     class Meta:
         model = GoldenRecord
         fields = ["name", "tax_id", "email", "country", "system", "updated_since", "status"]
+
+    def filter_queryset(self, queryset):
+        """Active golden records unless a status is asked for."""
+        if not self.form.cleaned_data.get("status"):
+            queryset = queryset.filter(status=GoldenStatus.ACTIVE)
+        return super().filter_queryset(queryset)
+
+    def filter_status(self, queryset, name, value):
+        return queryset if value == ANY_STATUS else queryset.filter(status=value)
 
     def filter_value(self, queryset, name, value):
         entity_type = self.request.parser_context["kwargs"]["entity"] if self.request else ""

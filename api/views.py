@@ -426,7 +426,12 @@ class GoldenListView(KeystoneView):
             OpenApiParameter("country", str, description="Country: ISO code or name."),
             OpenApiParameter("system", str, description="Has a live member in this system."),
             OpenApiParameter("updated_since", OpenApiTypes.DATETIME),
-            OpenApiParameter("status", str, enum=["active", "merged", "retired"]),
+            OpenApiParameter(
+                "status",
+                str,
+                enum=["active", "merged", "retired", "any"],
+                description="active unless asked for; any: every status.",
+            ),
             OpenApiParameter("cursor", str, description="From `next` / `previous`."),
             OpenApiParameter("limit", int, description="Page size (at most 500)."),
         ],

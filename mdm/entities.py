@@ -10,6 +10,7 @@ An attribute's *kind* names its normalizer in `mdm.normalize.NORMALIZERS`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -55,13 +56,23 @@ class Reference:
     inverse_label: str = ""
 
 
+# A part of a display name: an attribute, a relation (the related golden record's display
+# name) or a pair of attributes shown as a range ("2024-01-01 – 2024-12-31").
+DisplayPart = str | tuple[str, str]
+
+
 @dataclass(frozen=True)
 class EntityType:
     name: str
     prefix: str
     attributes: tuple[Attribute, ...]
     references: tuple[Reference, ...] = ()
-    display: tuple[str, ...] = field(default=("name",))
+    # How lists name a golden record: these parts, the empty ones left out, joined by
+    # `display_separator`.
+    display: tuple[DisplayPart, ...] = field(default=("name",))
+    display_separator: str = " "
+    # What a steward reads first about a record, in this order (accuracy samples, summaries).
+    summary: tuple[str, ...] = ()
 
     @cached_property
     def attribute_names(self) -> tuple[str, ...]:
@@ -87,6 +98,13 @@ class EntityType:
                 return attribute
         raise KeyError(name)
 
+    def field_label(self, name: str) -> str:
+        """What a steward calls a survived field: the attribute's label, or for a reference
+        column the relation's name ("customer_key" → "customer key")."""
+        if name in self.attribute_names:
+            return self.attribute(name).verbose_name
+        return name.replace("_", " ")
+
     def default_strategy(self, field_name: str) -> str:
         for attribute in self.attributes:
             if attribute.name == field_name:
@@ -96,10 +114,27 @@ class EntityType:
                 return reference.survivorship
         raise KeyError(field_name)
 
-    def display_name(self, values: dict) -> str:
-        """A human label for a golden record built from its survived values."""
-        parts = [str(values[name]) for name in self.display if values.get(name)]
-        return " ".join(parts)[:255]
+    @cached_property
+    def display_relations(self) -> tuple[str, ...]:
+        """The relations whose golden records' display names are part of this one's."""
+        relations = {r.relation for r in self.references}
+        return tuple(p for p in self.display if isinstance(p, str) and p in relations)
+
+    def display_name(self, values: Mapping, related: Mapping[str, str] | None = None) -> str:
+        """A human label for a golden record from its survived values and (`related`:
+        relation → display name) the golden records it refers to."""
+        related = related or {}
+        parts = []
+        for part in self.display:
+            if isinstance(part, tuple):
+                text = " – ".join(str(values[name]) for name in part if values.get(name))
+            elif part in self.display_relations:
+                text = related.get(part) or ""
+            else:
+                text = str(values[part]) if values.get(part) else ""
+            if text:
+                parts.append(text)
+        return self.display_separator.join(parts)[:255]
 
 
 CUSTOMER = EntityType(
@@ -124,6 +159,16 @@ CUSTOMER = EntityType(
     ),
     references=(Reference("parent_key", "customer", "parent", inverse_label="child accounts"),),
     display=("name",),
+    summary=(
+        "name",
+        "date_of_birth",
+        "tax_id",
+        "email",
+        "phone",
+        "address_line1",
+        "city",
+        "country",
+    ),
 )
 
 PRODUCT = EntityType(
@@ -140,6 +185,7 @@ PRODUCT = EntityType(
         Attribute("currency", "currency"),
     ),
     display=("name",),
+    summary=("sku", "name", "gtin", "family", "unit_of_measure"),
 )
 
 CONTRACT = EntityType(
@@ -159,7 +205,9 @@ CONTRACT = EntityType(
         Attribute("total_value", "decimal", MOST_RECENT),
     ),
     references=(Reference("customer_key", "customer", "customer", inverse_label="contracts"),),
-    display=("contract_number",),
+    display=("contract_number", "customer"),
+    display_separator=" · ",
+    summary=("contract_number", "customer_key", "status", "start_date", "end_date", "total_value"),
 )
 
 ENTITLEMENT = EntityType(
@@ -178,7 +226,10 @@ ENTITLEMENT = EntityType(
         Reference("product_key", "product", "product", inverse_label="entitlements"),
         Reference("customer_key", "customer", "customer", inverse_label="entitlements"),
     ),
-    display=("status", "quantity"),
+    # "Keystone Platform Starter · Acme Corporation · 2024-01-01 – 2024-12-31"
+    display=("product", "customer", ("start_date", "end_date")),
+    display_separator=" · ",
+    summary=("contract_key", "product_key", "customer_key", "status", "quantity", "start_date"),
 )
 
 ENTITIES: dict[str, EntityType] = {e.name: e for e in (CUSTOMER, PRODUCT, CONTRACT, ENTITLEMENT)}
@@ -193,6 +244,11 @@ INVERSE_LABELS: dict[tuple[str, str], str] = {
     (r.relation, e.name): r.inverse_label or e.name for e in ENTITIES.values() for r in e.references
 }
 PREFIXES: dict[str, EntityType] = {e.prefix: e for e in ENTITIES.values()}
+# relation -> the entity types whose display names include the related record's.
+NAMED_AFTER: dict[str, tuple[str, ...]] = {
+    relation: tuple(e.name for e in ENTITIES.values() if relation in e.display_relations)
+    for relation in RELATIONS
+}
 
 
 def get_entity(name: str) -> EntityType:

@@ -114,6 +114,59 @@ def accuracy_report() -> AccuracyReport:
     return report
 
 
+@dataclass
+class RecordSummary:
+    """A source record as one line of values: its entity's `summary` fields, in order."""
+
+    record: SourceRecord
+    values: list[Any]
+
+
+@dataclass
+class SampleRow:
+    """A sampled automatic link as a steward judges it: the sampled record beside the other
+    live members of the golden record it was linked to."""
+
+    sample: AutoLinkSample
+    labels: list[str]
+    sampled: RecordSummary
+    others: list[RecordSummary]
+    more: int = 0
+
+
+SAMPLE_OTHERS = 3
+
+
+def summarized(record: SourceRecord) -> RecordSummary:
+    entity = ENTITIES[record.entity_type]
+    values = {**record.references, **record.attributes}
+    return RecordSummary(record, [values.get(name) for name in entity.summary])
+
+
+def sample_rows(samples: Sequence[AutoLinkSample]) -> list[SampleRow]:
+    """Each sample with both sides' key values (one query for every golden record's members;
+    `samples` come with `record__source_system` joined)."""
+    members = golden_members({s.golden_id for s in samples})
+    rows = []
+    for sample in samples:
+        entity = ENTITIES[sample.entity_type]
+        others = [
+            m
+            for m in members.get(sample.golden_id, [])
+            if m.pk != sample.record_id and not m.deleted
+        ]
+        rows.append(
+            SampleRow(
+                sample=sample,
+                labels=[entity.field_label(name) for name in entity.summary],
+                sampled=summarized(sample.record),
+                others=[summarized(m) for m in others[:SAMPLE_OTHERS]],
+                more=max(0, len(others) - SAMPLE_OTHERS),
+            )
+        )
+    return rows
+
+
 # ----------------------------------------------------------------------------- dashboard
 
 

@@ -15,7 +15,7 @@ from django.db.models import Q
 from mdm.db.copy import insert_history_of_rows
 from mdm.db.ids import ids_in
 from mdm.db.update import update_values
-from mdm.entities import ENTITIES, EntityType, get_entity
+from mdm.entities import ENTITIES, NAMED_AFTER, EntityType, get_entity
 from mdm.models import (
     GoldenRecord,
     GoldenStatus,
@@ -126,6 +126,7 @@ def survive_goldens(
             system_rank=inputs.system_rank,
         )
     targets = _resolve_references(goldens, survived, pending_xref or {})
+    names = _display_names(goldens, targets)
     changed = []
     for golden in goldens:
         entity = get_entity(golden.entity_type)
@@ -134,9 +135,10 @@ def survive_goldens(
         golden.values = {k: v for k, v in result.values.items() if k in entity.attribute_names}
         golden.lineage = result.lineage
         golden.has_conflicts = any(entry.get("runner_ups") for entry in result.lineage.values())
-        golden.display_name = entity.display_name(golden.values)
         for reference in entity.references:
             setattr(golden, f"{reference.relation}_id", targets.get((golden.id, reference.column)))
+        related = {r: names.get(getattr(golden, f"{r}_id")) for r in entity.display_relations}
+        golden.display_name = entity.display_name(golden.values, related)
         has_live = bool(live.get(golden.id))
         if golden.status == GoldenStatus.ACTIVE and not has_live:
             golden.status = GoldenStatus.RETIRED
@@ -145,6 +147,22 @@ def survive_goldens(
         if tuple(getattr(golden, f) for f in _STATE) != before or golden._state.adding:
             changed.append(golden)
     return changed
+
+
+def _display_names(goldens, targets) -> dict[str, str]:
+    """Display names of the golden records that `goldens` are named after (an entitlement
+    after its product and customer): one query, none when no entity names a relation."""
+    wanted = set()
+    for golden in goldens:
+        entity = get_entity(golden.entity_type)
+        for reference in entity.references:
+            if reference.relation in entity.display_relations:
+                wanted.add(targets.get((golden.id, reference.column)))
+    wanted.discard(None)
+    if not wanted:
+        return {}
+    rows = GoldenRecord.objects.filter(ids_in(GoldenRecord, "id", wanted))
+    return dict(rows.values_list("id", "display_name"))
 
 
 def _resolve_references(goldens, survived, pending_xref) -> dict[tuple[str, str], str | None]:
@@ -271,6 +289,10 @@ def recompute(*, golden_ids: Iterable[str], actor: Actor, reason: str) -> Recomp
         events.emit_many(
             [events.golden_updated(g, before=before[g.id]) for g in changed], actor=actor
         )
+        renamed = [g.id for g in changed if g.display_name != before[g.id]["display_name"]]
+        named_after = named_after_any(renamed) - set(ids)
+        if named_after:  # their display names read the renamed ones
+            recompute(golden_ids=named_after, actor=actor, reason=reason)
     return Recomputed(goldens={g.id: g for g in goldens}, changed=changed, live=live)
 
 
@@ -335,8 +357,28 @@ def dependents_of(golden_ids: Iterable[str]) -> set[str]:
     return set(GoldenRecord.objects.filter(related).values_list("id", flat=True))
 
 
+def named_after_any(golden_ids: Iterable[str]) -> set[str]:
+    """Active golden records whose display names include one of `golden_ids`' (an
+    entitlement names its product and customer): one query, none when nothing is named."""
+    golden_ids = list(golden_ids)
+    if not golden_ids:
+        return set()
+    named = Q()
+    for relation, entity_types in NAMED_AFTER.items():
+        if entity_types:
+            named |= Q(entity_type__in=entity_types) & ids_in(GoldenRecord, relation, golden_ids)
+    if not named:
+        return set()
+    rows = GoldenRecord.objects.filter(named, status=GoldenStatus.ACTIVE)
+    return set(rows.values_list("id", flat=True))
+
+
 def _snapshot(golden: GoldenRecord) -> dict:
-    return {"status": golden.status, "values": dict(golden.values)}
+    return {
+        "status": golden.status,
+        "values": dict(golden.values),
+        "display_name": golden.display_name,
+    }
 
 
 def entity_of(golden: GoldenRecord) -> EntityType:

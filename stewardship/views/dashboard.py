@@ -13,9 +13,9 @@ from stewardship.models import AutoLinkSample, SampleVerdict
 from stewardship.selectors import (
     accuracy_report,
     entity_figures,
-    golden_members,
     last_match_runs,
     open_rejections,
+    sample_rows,
 )
 from stewardship.services import draw_accuracy_sample, review_sample, sample_rate
 from stewardship.views.base import StewardView, reason_from
@@ -64,13 +64,12 @@ class AccuracyView(StewardView):
             self.request.GET.get("page")
         )
         samples = list(page.object_list)
-        members = golden_members({s.golden_id for s in samples})
         reviewed = AutoLinkSample.objects.exclude(verdict=SampleVerdict.PENDING).select_related(
             "record__source_system", "reviewed_by"
         )
         context.update(
             page=page,
-            samples=[(s, members.get(s.golden_id, [])) for s in samples],
+            samples=sample_rows(samples),
             reviewed=reviewed.order_by("-reviewed_at")[:20],
             accuracy=accuracy_report(),
             rate_percent=round(sample_rate() * 100, 3),

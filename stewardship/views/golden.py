@@ -27,7 +27,18 @@ def golden_url(golden_id: str) -> str:
     return reverse("stewardship:golden", args=[golden_id])
 
 
+STATUS_FILTERS = {
+    GoldenStatus.ACTIVE: "active",
+    GoldenStatus.MERGED: "merged",
+    GoldenStatus.RETIRED: "retired",
+    "any": "any status",
+}
+
+
 class GoldenListView(StewardView):
+    """Active golden records by default (what a steward works on); the status filter shows
+    merged (each with the record it was merged into) and retired ones."""
+
     template_name = "stewardship/golden_list.html"
     title = "Golden records"
     section = "golden_list"
@@ -38,19 +49,26 @@ class GoldenListView(StewardView):
         entity = params.get("entity") if params.get("entity") in ENTITIES else ""
         query = params.get("q", "").strip()
         conflicts = params.get("conflicts") == "1"
-        goldens = (
-            with_conflicts()
-            if conflicts
-            else GoldenRecord.objects.filter(status=GoldenStatus.ACTIVE)
-        )
+        status = params.get("status") if params.get("status") in STATUS_FILTERS else ""
+        status = status or GoldenStatus.ACTIVE
+        if conflicts:
+            goldens = with_conflicts()
+        elif status == "any":
+            goldens = GoldenRecord.objects.all()
+        else:
+            goldens = GoldenRecord.objects.filter(status=status)
         if entity:
             goldens = goldens.filter(entity_type=entity)
         if query:
             goldens = goldens.filter(Q(pk__istartswith=query) | Q(display_name__icontains=query))
-        goldens = goldens.only("id", "entity_type", "display_name", "status", "updated_at")
+        goldens = goldens.only(
+            "id", "entity_type", "display_name", "status", "merged_into_id", "updated_at"
+        )
         paginator = Paginator(goldens.order_by("-updated_at", "id"), 50)
         page = paginator.get_page(params.get("page"))
         keep = {k: v for k, v in (("entity", entity), ("q", query)) if v}
+        if status != GoldenStatus.ACTIVE:
+            keep["status"] = status
         if conflicts:
             keep["conflicts"] = "1"
         context.update(
@@ -59,6 +77,8 @@ class GoldenListView(StewardView):
             entity=entity,
             query=query,
             conflicts=conflicts,
+            status=status,
+            statuses=STATUS_FILTERS,
             filter_query=urlencode(keep),
         )
         return context

@@ -202,6 +202,25 @@ def test_golden_list_filters_and_paginates_by_cursor(crm):
     assert len(second["results"]) == 1
 
 
+def test_golden_list_shows_active_records_unless_a_status_is_asked_for(crm):
+    survivor, loser = merged_pair()
+    load("crm", [{"source_key": "gone", "name": "Gone Ltd"}])
+    load("crm", [{"source_key": "gone", "name": "Gone Ltd", "deleted": True}])
+    retired = SourceRecord.objects.get(source_key="gone").golden_id
+
+    def ids(**params):
+        response = crm.get("/api/v1/golden/customer", params)
+        assert response.status_code == 200
+        return sorted(g["id"] for g in response.json()["results"])
+
+    assert GoldenRecord.objects.get(pk=retired).status == "retired"
+    assert ids() == [survivor]
+    assert ids(status="merged") == [loser]
+    assert ids(status="retired") == [retired]
+    assert ids(status="any") == sorted([survivor, loser, retired])
+    assert crm.get("/api/v1/golden/customer", {"status": "gone"}).status_code == 422
+
+
 def test_golden_history_lists_versions_newest_first(crm):
     survivor, _ = merged_pair()
 

@@ -101,3 +101,50 @@ def test_golden_list_filters_conflicts(steward_client, auto_links):
     )
 
     assert response.context["page"].paginator.count == 10
+
+
+def test_accuracy_rows_show_both_records_key_values_inline(steward_client, auto_links):
+    draw_accuracy_sample(rate=0.1, seed=1)
+    sample = AutoLinkSample.objects.select_related("record").order_by("pk").first()
+    partner = SourceRecord.objects.exclude(pk=sample.record_id).get(golden_id=sample.golden_id)
+
+    response = steward_client.get(reverse("stewardship:accuracy"))
+
+    row = next(r for r in response.context["samples"] if r.sample.pk == sample.pk)
+    assert row.labels[0] == "name"
+    assert row.sampled.values[0] == sample.record.attributes["name"]
+    assert [o.record.pk for o in row.others] == [partner.pk]
+    html = response.content.decode()
+    block = html[html.index(f'data-sample="{sample.pk}"') :]
+    assert partner.source_key in block[: block.index("</table>")]
+    assert partner.attributes["city"] in block[: block.index("</table>")]
+    assert 'value="confirm_sample"' in block and 'value="reject_sample"' in block
+
+
+def test_accuracy_page_queries_do_not_grow_with_samples(steward_client, auto_links):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    draw_accuracy_sample(rate=0.1, seed=1)
+    with CaptureQueriesContext(connection) as few:
+        steward_client.get(reverse("stewardship:accuracy"))
+    draw_accuracy_sample(rate=0.9, seed=2)
+    with CaptureQueriesContext(connection) as many:
+        steward_client.get(reverse("stewardship:accuracy"))
+
+    assert AutoLinkSample.objects.count() > 10
+    assert len(many) == len(few)
+
+
+def test_golden_list_shows_active_records_unless_a_status_is_chosen(steward_client, auto_links):
+    url = reverse("stewardship:golden_list")
+
+    def count(**params):
+        return steward_client.get(url, params).context["page"].paginator.count
+
+    assert count() == 20
+    assert count(status="merged") == 20
+    assert count(status="retired") == 0
+    assert count(status="any") == 40
+    merged = steward_client.get(url, {"status": "merged"}).content.decode()
+    assert "into <a" in merged
