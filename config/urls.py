@@ -4,8 +4,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.views import HealthView, ReadyView
+from stewardship.views.home import HomeView
 
 urlpatterns = [
+    path("", HomeView.as_view(), name="home"),
     path("steward/", include("stewardship.urls")),
     path("admin/", admin.site.urls),
     path("healthz", HealthView.as_view(), name="healthz"),

@@ -234,3 +234,8 @@ def queue_size_by_entity_and_age() -> dict[str, dict[str, int]]:
         .annotate(total=Count("pk"), **aggregates)
     )
     return {row.pop("entity_type"): row for row in rows}
+
+
+def open_candidate_count() -> int:
+    """How many match candidates wait for a steward."""
+    return MatchCandidate.objects.filter(status=CandidateStatus.OPEN).count()

@@ -7,6 +7,7 @@ from mdm.admin import ReadOnlyMixin
 from stewardship.models import AutoLinkSample
 
 admin.site.index_template = "stewardship/admin_index.html"
+admin.site.site_url = "/"  # "View site" lands on the home page (stewardship.views.home)
 
 
 @admin.register(AutoLinkSample)
