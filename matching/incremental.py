@@ -35,8 +35,9 @@ from matching.scoring import (
     frame_with_frequencies,
     level_labels,
     score_pairs,
+    thresholds_of,
 )
-from matching.specs import SPECS, thresholds_for
+from matching.specs import SPECS
 from mdm.db.ids import ids_in
 from mdm.db.update import update_rows
 from mdm.errors import InvalidResolution
@@ -88,7 +89,7 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
         summary.skipped = "no match spec" if spec is None else "no active model"
         return summary
     summary.model_version = model.version
-    thresholds = thresholds_for(entity_type)
+    thresholds = thresholds_of(model)
 
     # The golden ID comes along with the rows, so the first plan needs no query of its own.
     changed = list(

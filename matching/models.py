@@ -8,16 +8,57 @@ from django.db import models
 from mdm.entities import ENTITY_CHOICES
 from mdm.models import SourceRecord, audited_history
 
+USER_MODEL = settings.AUTH_USER_MODEL  # MatchModel's `settings` field hides the module
+
+
+class ModelChange(models.TextChoices):
+    FIRST = "first", "first model"
+    RETRAIN = "retrain", "retrained"
+    THRESHOLDS = "thresholds", "threshold change"
+
 
 class MatchModel(models.Model):
-    """A trained Splink model for one entity type. Versions only grow; one is active."""
+    """A trained Splink model for one entity type, with the thresholds it applies. Versions
+    only grow; one is active.
+
+    The first version is active at once; every later one (a retrain, a threshold change) is
+    *staged*: it applies nothing until a steward activates it, having read `diff` — what it
+    would change against the active one (`matching.activation`). Activation and discarding
+    are recorded with who, when and why.
+    """
 
     entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
     version = models.PositiveIntegerField()
     settings = models.JSONField(help_text="The Splink model (settings with m/u and prior).")
     training_report = models.JSONField(default=dict, blank=True)
+    thresholds = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="auto_link and review this version applies; empty: the spec's (or settings').",
+    )
+    change = models.CharField(max_length=12, choices=ModelChange.choices, default=ModelChange.FIRST)
+    staged_by = models.CharField(max_length=150, blank=True)
+    staging_reason = models.TextField(blank=True)
+    compared_with = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    diff = models.JSONField(
+        default=dict, blank=True, help_text="What activating would change (matching.activation)."
+    )
     trained_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(
+        USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activation_reason = models.TextField(blank=True)
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discarded_by = models.ForeignKey(
+        USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    discard_reason = models.TextField(blank=True)
+
+    history = audited_history(excluded_fields=["settings", "training_report", "diff"])
 
     class Meta:
         ordering = ["entity_type", "-version"]
@@ -31,8 +72,18 @@ class MatchModel(models.Model):
         ]
 
     def __str__(self) -> str:
-        active = " (active)" if self.is_active else ""
-        return f"{self.entity_type} model v{self.version}{active}"
+        return f"{self.entity_type} model v{self.version} ({self.state})"
+
+    @property
+    def state(self) -> str:
+        """active; staged (waiting for a steward); discarded; retired (active once)."""
+        if self.is_active:
+            return "active"
+        if self.discarded_at:
+            return "discarded"
+        if self.activated_at:
+            return "retired"
+        return "staged"
 
 
 class RunStatus(models.TextChoices):

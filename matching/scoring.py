@@ -27,7 +27,7 @@ from matching.errors import NoActiveModel, SourceRecordNotFound
 from matching.frame import RECORD_FIELDS, frame_from_records
 from matching.frequencies import tf_columns, tf_on_exact_levels, with_frequencies
 from matching.models import MatchModel, TermFrequency
-from matching.specs import SPECS, MatchSpec, get_spec
+from matching.specs import SPECS, MatchSpec, Thresholds, get_spec, thresholds_for
 
 LEFT_VIEW, RIGHT_VIEW = "__keystone_pairs_left", "__keystone_pairs_right"
 _compiled = threading.local()
@@ -35,6 +35,17 @@ _compiled = threading.local()
 
 def active_model(entity_type: str) -> MatchModel | None:
     return MatchModel.objects.filter(entity_type=entity_type, is_active=True).first()
+
+
+def thresholds_of(model: MatchModel) -> Thresholds:
+    """The thresholds `model` applies: its own (a staged threshold change, once activated),
+    each one missing falling back to the spec's (`thresholds_for`: settings, then spec)."""
+    default = thresholds_for(model.entity_type)
+    own = model.thresholds or {}
+    return Thresholds(
+        auto_link=own.get("auto_link", default.auto_link),
+        review=own.get("review", default.review),
+    )
 
 
 def require_active_model(entity_type: str) -> MatchModel:

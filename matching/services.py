@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from matching import frequencies, keys
+from matching.activation import stage_retrained
 from matching.apply import apply_merges
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
@@ -25,18 +26,22 @@ from matching.incremental import IncrementalSummary, match_records
 from matching.models import (
     CandidateStatus,
     MatchCandidate,
-    MatchDecision,
     MatchKey,
     MatchModel,
     MatchRun,
     RunStatus,
     TermFrequency,
-    Verdict,
 )
 from matching.probe import ProbeMatch, probe_matches
-from matching.scoring import Explanation, active_model, explain_pair, explanation, level_labels
-from matching.specs import MatchSpec, get_spec, thresholds_for
-from matching.training import train
+from matching.scoring import (
+    Explanation,
+    active_model,
+    explain_pair,
+    explanation,
+    level_labels,
+    thresholds_of,
+)
+from matching.specs import MatchSpec, get_spec
 from mdm.db.ids import narrowed
 from mdm.db.maintenance import analyze, vacuum
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
@@ -68,6 +73,7 @@ class MatchRunSummary:
     goldens_after: int = 0
     seconds: float = 0.0
     model_version: int | None = None
+    staged_model_version: int | None = None  # a retrain staged this version, applied nothing
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -75,34 +81,12 @@ class MatchRunSummary:
 
 
 def train_model(*, entity_type: str, spec: MatchSpec | None = None, frame=None) -> MatchModel:
-    """Train a new version and make it the active one. A retrain changes no link by itself."""
-    spec = spec or get_spec(entity_type)
-    frame = frame if frame is not None else build_frame(spec)
-    trained = train(spec, frame, match_labels=steward_match_labels(entity_type))
-    with transaction.atomic():
-        latest = (
-            MatchModel.objects.select_for_update()
-            .filter(entity_type=entity_type)
-            .order_by("-version")
-            .first()
-        )
-        MatchModel.objects.filter(entity_type=entity_type, is_active=True).update(is_active=False)
-        return MatchModel.objects.create(
-            entity_type=entity_type,
-            version=(latest.version + 1) if latest else 1,
-            settings=trained.model,
-            training_report=trained.report,
-            is_active=True,
-        )
-
-
-def steward_match_labels(entity_type: str) -> list[tuple[int, int]]:
-    """Record pairs stewards decided are the same thing (current "match" decisions)."""
-    return list(
-        MatchDecision.objects.filter(
-            entity_type=entity_type, verdict=Verdict.MATCH, is_current=True
-        ).values_list("left_id", "right_id")
-    )
+    """Train a new version: the first one is active at once; a later one is staged with what
+    it would change (`matching.activation`) until a steward activates it. A retrain changes no
+    link by itself."""
+    if spec is not None and spec is not get_spec(entity_type):
+        raise ValueError(f"train_model trains the declared {entity_type} spec")
+    return stage_retrained(entity_type=entity_type, actor="system:train", frame=frame)
 
 
 # ------------------------------------------------------------------------------ prediction
@@ -175,13 +159,16 @@ def run_batch_matching(
 ) -> MatchRunSummary:
     """Match every live source record of `entity_type` and apply the result.
 
+    With `retrain`, a new model version is trained first; when another version is active the
+    new one is only staged (`matching.activation`: its diff computed, nothing applied) and the
+    run ends there.
+
     Pairs at or above the auto-link threshold merge golden records (the oldest keeps its ID);
     pairs in the review band become open match candidates; "not a match" candidates are
     constraints no run breaks, even transitively. The run's phase and counts are published
     as it goes; with `run_id` (a re-delivered task) the same run record is continued.
     """
     spec = get_spec(entity_type)
-    thresholds = thresholds_for(entity_type)
     started = time.monotonic()
     run = _start_run(entity_type, actor, retrain, run_id)
     summary = MatchRunSummary(run_id=run.pk, entity_type=entity_type)
@@ -205,10 +192,16 @@ def run_batch_matching(
         model = active_model(entity_type)
         if model is None or retrain:
             _progress(run, summary, "train")
-            model = train_model(entity_type=entity_type, spec=spec, frame=frame)
+            trained = train_model(entity_type=entity_type, frame=frame)
             run.retrained = True
             mark = lap("train", mark)
+            if not trained.is_active:  # staged: a steward activates it; nothing applied now
+                summary.staged_model_version = trained.version
+                MatchRun.objects.filter(pk=run.pk).update(retrained=True)
+                return _finish(run, summary, started)
+            model = trained
         run.model = model
+        thresholds = thresholds_of(model)
         summary.model_version = model.version
         MatchRun.objects.filter(pk=run.pk).update(model=model, retrained=run.retrained)
 

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
+from matching.activation import stage_retrained
 from matching.services import match_records, run_batch_matching
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError)
@@ -45,3 +46,10 @@ def run_matching_task(entity_type: str, retrain: bool = False, run_id: int | Non
         "goldens_after": summary.goldens_after,
         "seconds": summary.seconds,
     }
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def stage_retrained_task(entity_type: str, actor: str, reason: str = "") -> dict:
+    """Train a new model version and stage it with its diff (`matching.activation`)."""
+    model = stage_retrained(entity_type=entity_type, actor=actor, reason=reason)
+    return {"model": model.pk, "version": model.version, "state": model.state}

@@ -71,6 +71,8 @@ class EntityType:
     # `display_separator`.
     display: tuple[DisplayPart, ...] = field(default=("name",))
     display_separator: str = " "
+    # When the display parts give nothing: these attributes' values, joined by a space.
+    display_fallback: tuple[str, ...] = ()
     # What a steward reads first about a record, in this order (accuracy samples, summaries).
     summary: tuple[str, ...] = ()
 
@@ -134,6 +136,8 @@ class EntityType:
                 text = str(values[part]) if values.get(part) else ""
             if text:
                 parts.append(text)
+        if not parts:
+            return " ".join(str(values[n]) for n in self.display_fallback if values.get(n))[:255]
         return self.display_separator.join(parts)[:255]
 
 
@@ -159,6 +163,7 @@ CUSTOMER = EntityType(
     ),
     references=(Reference("parent_key", "customer", "parent", inverse_label="child accounts"),),
     display=("name",),
+    display_fallback=("given_name", "family_name"),
     summary=(
         "name",
         "date_of_birth",

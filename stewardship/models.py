@@ -28,6 +28,7 @@ class Stewardship(models.Model):
             ("pin_value", "Can pin and unpin golden record values"),
             ("edit_rules", "Can edit survivorship rules"),
             ("review_sample", "Can confirm or reject sampled automatic links"),
+            ("manage_models", "Can stage, activate and discard match model versions"),
         ]
 
     def __str__(self) -> str:

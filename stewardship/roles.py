@@ -28,6 +28,10 @@ ACTION_PERMISSIONS: dict[str, str] = {
     "draw_sample": "stewardship.review_sample",
     "confirm_sample": "stewardship.review_sample",
     "reject_sample": "stewardship.review_sample",
+    "stage_thresholds": "stewardship.manage_models",
+    "retrain": "stewardship.manage_models",
+    "activate_model": "stewardship.manage_models",
+    "discard_model": "stewardship.manage_models",
 }
 REFUSED = "stewardship.no_such_action"
 
@@ -45,6 +49,7 @@ STEWARD_PERMISSIONS = (
     "stewardship.pin_value",
     "stewardship.edit_rules",
     "stewardship.review_sample",
+    "stewardship.manage_models",
 )
 AUDITOR_PERMISSIONS = (BROWSE,)
 

@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
-from matching.models import MatchDecision, MatchRun
+from matching.models import MatchCandidate, MatchDecision, MatchRun
 from mdm.entities import ENTITIES, INVERSE_LABELS
 from mdm.models import (
     GoldenRecord,
@@ -233,6 +234,75 @@ def last_match_runs(limit: int = 8) -> list[MatchRun]:
         finished = run.finished_at
         run.seconds = (finished - run.started_at).total_seconds() if finished else None
     return runs
+
+
+RUN_EXAMPLES = 50
+
+
+@dataclass
+class RunMerge:
+    survivor_id: str
+    survivor_name: str
+    loser_id: str
+    loser_name: str  # as it was named before the run merged it
+
+
+@dataclass
+class RunAudit:
+    """What a finished match run did against the state before it: the golden records it
+    merged (and into which), the ones it created (splits), and the candidates it queued."""
+
+    run: MatchRun
+    previous: MatchRun | None
+    merges: list[RunMerge]
+    merge_count: int
+    created: list[GoldenRecord]
+    created_count: int
+    queued: list[MatchCandidate]
+    queued_count: int
+
+
+def run_audit(run: MatchRun) -> RunAudit:
+    """A fixed number of queries, whatever the run's size: history rows of the run's window
+    (the indexed history date) carrying its reason, and the candidates it stored."""
+    finished = run.finished_at or timezone.now()
+    reason = f"match run #{run.pk}:"
+    window = GoldenRecord.history.filter(
+        history_date__gte=run.started_at,
+        history_date__lte=finished,
+        history_change_reason__startswith=reason,
+    )
+    merged = window.filter(history_type="~", status=GoldenStatus.MERGED).order_by("history_id")
+    created = window.filter(history_type="+").order_by("history_id")
+    merge_rows = list(merged.values_list("id", "display_name", "merged_into_id")[:RUN_EXAMPLES])
+    survivors = dict(
+        GoldenRecord.objects.filter(pk__in={s for _, _, s in merge_rows}).values_list(
+            "id", "display_name"
+        )
+    )
+    queued = MatchCandidate.objects.filter(run=run, created_at__gte=run.started_at)
+    previous = (
+        MatchRun.objects.filter(entity_type=run.entity_type, started_at__lt=run.started_at)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    return RunAudit(
+        run=run,
+        previous=previous,
+        merges=[
+            RunMerge(survivor or "", survivors.get(survivor, ""), loser, name)
+            for loser, name, survivor in merge_rows
+        ],
+        merge_count=merged.count(),
+        created=[row.instance for row in created[:RUN_EXAMPLES]],
+        created_count=created.count(),
+        queued=list(
+            queued.select_related(
+                "left__source_system", "right__source_system", "left__golden", "right__golden"
+            ).order_by("-probability", "id")[:RUN_EXAMPLES]
+        ),
+        queued_count=queued.count(),
+    )
 
 
 def open_rejections() -> int:

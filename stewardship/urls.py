@@ -9,6 +9,7 @@ from stewardship.views.golden import (
     GoldenListView,
     GoldenView,
 )
+from stewardship.views.models import ModelListView, ModelView, RunView
 from stewardship.views.queue import CandidateView, NextCandidateView, QueueView
 from stewardship.views.rules import RuleEditView, RuleListView
 
@@ -34,4 +35,7 @@ urlpatterns = [
     path("rules/<str:entity>/<str:attribute>/", RuleEditView.as_admin_view(), name="rule"),
     path("accuracy/", AccuracyView.as_admin_view(), name="accuracy"),
     path("audit/", AuditView.as_admin_view(), name="audit"),
+    path("models/", ModelListView.as_admin_view(), name="models"),
+    path("models/<int:pk>/", ModelView.as_admin_view(), name="model"),
+    path("runs/<int:pk>/", RunView.as_admin_view(), name="run"),
 ]

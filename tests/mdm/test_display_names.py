@@ -71,3 +71,10 @@ def test_parts_without_a_value_are_left_out():
     assert entitlement.display_name({}, {"customer": "Acme"}) == "Acme"
     assert NAMED_AFTER["product"] == ("entitlement",)
     assert set(NAMED_AFTER["customer"]) == {"contract", "entitlement"}
+
+
+def test_a_person_without_a_full_name_is_named_by_given_and_family_name():
+    customer = ENTITIES["customer"]
+
+    assert customer.display_name({"given_name": "Zoe", "family_name": "Burgess"}) == "Zoe Burgess"
+    assert customer.display_name({"name": "Zoe Burgess", "given_name": "Zoe"}) == "Zoe Burgess"

@@ -10,7 +10,7 @@ from matching.models import MatchCandidate
 from mdm.models import SourceRecord
 from mdm.services.ingest import ingest_records
 from stewardship.roles import setup_roles
-from tests.matching.conftest import febrl_sample, load_febrl  # noqa: F401 - shared fixtures
+from tests.matching.conftest import customer_model, febrl_sample, load_febrl  # noqa: F401
 
 PASSWORD = "pw-keystone-123"
 _keys = itertools.count(1)
