@@ -164,3 +164,12 @@ def test_membership_and_creation_order_of_some_records(load_febrl, monkeypatch, 
     assert membership == {r.pk: r.golden_id for r in records[:3]}
     by_creation = sorted(records, key=lambda r: (r.golden.created_at, r.golden_id))
     assert sorted(order, key=order.get) == [r.golden_id for r in by_creation]
+
+
+def test_run_matching_retrain_with_an_active_model_stages_it(customer_model):
+    out = StringIO()
+
+    call_command("run_matching", "customer", "--retrain", stdout=out)
+
+    assert "staged customer model v2: nothing applied" in out.getvalue()
+    assert MatchRun.objects.get().merges == 0

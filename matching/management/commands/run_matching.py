@@ -12,7 +12,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("entity", choices=sorted(SPECS))
         parser.add_argument(
-            "--retrain", action="store_true", help="Train a new model version before matching."
+            "--retrain",
+            action="store_true",
+            help="Train a new model version: the first one is used at once; a later one is "
+            "staged for a steward to activate (nothing is applied).",
         )
 
     def handle(self, *args, entity, retrain, **options):
@@ -22,6 +25,13 @@ class Command(BaseCommand):
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
+        if summary.staged_model_version:
+            self.stdout.write(
+                f"staged {entity} model v{summary.staged_model_version}: nothing applied; "
+                "read what it would change and activate or discard it on the steward desk "
+                "(/steward/models/)"
+            )
+            return
         version = f"v{summary.model_version}" if summary.model_version else "none"
         lines = [
             f"match run #{summary.run_id} ({entity}, model {version})",
