@@ -160,6 +160,11 @@ KEYSTONE_MATCH_THRESHOLDS: dict[str, dict[str, float]] = env_json("KEYSTONE_MATC
 KEYSTONE_MATCH_QUEUE = os.environ.get("KEYSTONE_MATCH_QUEUE") or None
 # Share of auto-links sampled for the stewards' accuracy check (stewardship dashboard).
 KEYSTONE_ACCURACY_SAMPLE_RATE = env_float("KEYSTONE_ACCURACY_SAMPLE_RATE", 0.01)
+# Teamwork on the review queue: how long a steward's claim on a candidate holds (others skip
+# it meanwhile), and the most candidates one bulk decision may decide without a second
+# steward's approval.
+KEYSTONE_CLAIM_MINUTES = env_int("KEYSTONE_CLAIM_MINUTES", 15)
+KEYSTONE_FOUR_EYES_BULK_SIZE = env_int("KEYSTONE_FOUR_EYES_BULK_SIZE", 25)
 
 LOGGING = {
     "version": 1,

@@ -62,6 +62,9 @@ class QueueFilters:
     band: str = ""
     age: str = ""
     exclude_ids: tuple[int, ...] = ()
+    # A condition on the candidate rows from the caller (the desk's claims and assignments):
+    # not part of the query string.
+    condition: Q | None = None
 
     def as_query(self) -> dict[str, str]:
         wanted = {"entity": self.entity_type, "system": self.system}
@@ -123,6 +126,8 @@ def _filtered(filters: QueueFilters) -> QuerySet[MatchCandidate]:
             queue = queue.filter(created_at__gt=now - timedelta(days=max_days))
     if filters.exclude_ids:
         queue = queue.exclude(pk__in=filters.exclude_ids)
+    if filters.condition is not None:
+        queue = queue.filter(filters.condition)
     return queue
 
 

@@ -25,3 +25,18 @@ class GoldenRecordNotFound(MdmError):
 
 class InvalidResolution(MdmError):
     """A link/merge/split that would break an invariant (wrong entity, inactive record, …)."""
+
+
+class CandidateClaimed(MdmError):
+    """Another steward is working on this match candidate (a claim that has not expired)."""
+
+    def __init__(self, candidate_id: object, steward: str, until: object) -> None:
+        super().__init__(
+            f"candidate #{candidate_id} is being reviewed by {steward} (claimed until {until})"
+        )
+        self.candidate_id = candidate_id
+        self.steward = steward
+
+
+class ApprovalRequired(MdmError):
+    """The decision needs a second steward's approval (four eyes); a request was filed."""

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from matching.models import MatchCandidate, MatchDecision, MatchRun
+from matching.models import CandidateStatus, MatchCandidate, MatchDecision, MatchRun
 from mdm.entities import ENTITIES, INVERSE_LABELS
 from mdm.models import (
     GoldenRecord,
@@ -26,7 +27,14 @@ from mdm.models import (
     StewardOverride,
     SurvivorshipRule,
 )
-from stewardship.models import AutoLinkSample, SampleVerdict
+from stewardship.models import (
+    ApprovalRequest,
+    ApprovalStatus,
+    AutoLinkSample,
+    CandidateAssignment,
+    CandidateClaim,
+    SampleVerdict,
+)
 
 Z_95 = 1.959963984540054
 
@@ -166,6 +174,62 @@ def sample_rows(samples: Sequence[AutoLinkSample]) -> list[SampleRow]:
             )
         )
     return rows
+
+
+# ------------------------------------------------------------------------------ teamwork
+
+
+@dataclass
+class CandidateWork:
+    """Who works on a candidate: an unexpired claim, an assignment."""
+
+    claimed_by: str = ""
+    claimed_until: datetime | None = None
+    assigned_to: str = ""
+
+
+def work_on(candidate_ids: Sequence[int]) -> dict[int, CandidateWork]:
+    """Claims and assignments of these candidates (two queries, whatever the page size)."""
+    work: dict[int, CandidateWork] = defaultdict(CandidateWork)
+    if not candidate_ids:
+        return work
+    ids = list(candidate_ids)
+    claims = CandidateClaim.objects.filter(
+        candidate_id__in=ids, expires_at__gt=timezone.now()
+    ).values_list("candidate_id", "steward__username", "expires_at")
+    for candidate_id, username, until in claims:
+        work[candidate_id].claimed_by, work[candidate_id].claimed_until = username, until
+    assignments = CandidateAssignment.objects.filter(candidate_id__in=ids).values_list(
+        "candidate_id", "assignee__username"
+    )
+    for candidate_id, username in assignments:
+        work[candidate_id].assigned_to = username
+    return work
+
+
+def stewards():
+    """People who may decide candidates (the steward group, and superusers)."""
+    users = get_user_model().objects.filter(is_active=True)
+    return (
+        users.filter(
+            Q(is_superuser=True)
+            | Q(groups__permissions__codename="decide_candidate")
+            | Q(user_permissions__codename="decide_candidate")
+        )
+        .distinct()
+        .order_by("username")
+    )
+
+
+def my_queue_count(user) -> int:
+    return MatchCandidate.objects.filter(
+        status=CandidateStatus.OPEN,
+        pk__in=CandidateAssignment.objects.filter(assignee=user).values("candidate_id"),
+    ).count()
+
+
+def approvals_waiting() -> int:
+    return ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).count()
 
 
 # ----------------------------------------------------------------------------- dashboard

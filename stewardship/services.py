@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from matching.decisions import decide
-from matching.models import MatchCandidate
+from matching.models import MatchCandidate, Verdict
 from mdm.entities import ENTITIES
 from mdm.errors import InvalidResolution, MdmError
 from mdm.models import LinkMethod, SourceRecord
@@ -89,12 +89,33 @@ class BulkOutcome:
     errors: list[str] = field(default_factory=list)
 
 
+def conflict_of(candidate: MatchCandidate) -> str:
+    """The hard-identifier conflict a merge of `candidate` would override ("conflicting tax
+    IDs: …"), or "" — what matching recorded when it refused to link the pair."""
+    constraint = (candidate.explanation or {}).get("constraint") or {}
+    return str(constraint.get("level") or "")
+
+
 def decide_many(
-    *, candidates: Iterable[MatchCandidate], verdict: str, actor: Actor, reason: str
+    *,
+    candidates: Iterable[MatchCandidate],
+    verdict: str,
+    actor: Actor,
+    reason: str,
+    override: bool = False,
 ) -> BulkOutcome:
-    """Apply one verdict to many candidates; refused ones are reported, the rest applied."""
+    """Apply one verdict to many candidates; refused ones are reported, the rest applied.
+    A merge over a hard-identifier conflict is refused unless a second steward approved it
+    (`override`, from `stewardship.teamwork.approve`)."""
     outcome = BulkOutcome()
     for candidate in candidates:
+        conflict = conflict_of(candidate) if verdict == Verdict.MATCH else ""
+        if conflict and not override:
+            outcome.errors.append(
+                f"candidate #{candidate.pk}: {conflict} — a merge over it needs a second "
+                "steward's approval"
+            )
+            continue
         try:
             decide(candidate=candidate, verdict=verdict, actor=actor, reason=reason)
         except MdmError as error:

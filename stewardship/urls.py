@@ -1,5 +1,6 @@
 from django.urls import path
 
+from stewardship.views.approvals import ApprovalsView
 from stewardship.views.audit import AuditView
 from stewardship.views.dashboard import AccuracyView, DashboardView
 from stewardship.views.golden import (
@@ -19,6 +20,7 @@ urlpatterns = [
     path("", DashboardView.as_admin_view(), name="dashboard"),
     path("queue/", QueueView.as_admin_view(), name="queue"),
     path("queue/next/", NextCandidateView.as_admin_view(), name="queue_next"),
+    path("queue/approvals/", ApprovalsView.as_admin_view(), name="approvals"),
     path("candidates/<int:pk>/", CandidateView.as_admin_view(), name="candidate"),
     path("golden/", GoldenListView.as_admin_view(), name="golden_list"),
     path("golden/<str:golden_id>/", GoldenView.as_admin_view(), name="golden"),

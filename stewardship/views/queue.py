@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
@@ -12,7 +13,6 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from matching.decisions import decide
 from matching.explain import described, field_readings, prior_weight, weight_chart
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
 from matching.selectors import (
@@ -20,19 +20,55 @@ from matching.selectors import (
     PROBABILITY_BANDS,
     QueueFilters,
     RankedQueue,
-    next_candidate,
     review_queue,
 )
 from mdm.entities import ENTITIES, get_entity
+from mdm.errors import CandidateClaimed, InvalidResolution
 from mdm.models import SourceSystem
-from stewardship.selectors import golden_members
-from stewardship.services import decide_many
+from stewardship.models import ApprovalKind, ApprovalRequest
+from stewardship.roles import permission_for
+from stewardship.selectors import (
+    approvals_waiting,
+    golden_members,
+    my_queue_count,
+    stewards,
+    work_on,
+)
+from stewardship.services import conflict_of, decide_many
+from stewardship.teamwork import (
+    assign,
+    assigned_to,
+    bulk_needs_approval,
+    claim,
+    claim_holder,
+    decide_candidate,
+    free_for,
+    next_for,
+    release,
+    request_approval,
+    unassign,
+)
 from stewardship.views.base import StewardView, reason_from
 
 PAGE_SIZE = 25
 BULK_LIMIT = 500
 SKIPPED_KEY = "stewardship_skipped"
 SKIPPED_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class DeskQuery:
+    """The queue filters plus "my queue" (candidates assigned to me), as the desk's URLs
+    carry them from the queue to a candidate and on to the next."""
+
+    filters: QueueFilters
+    mine: bool = False
+
+    def as_query(self) -> dict[str, str]:
+        return self.filters.as_query() | ({"mine": "1"} if self.mine else {})
+
+    def encoded(self) -> str:
+        return urlencode(self.as_query())
 
 
 def filters_from(params) -> QueueFilters:
@@ -44,67 +80,145 @@ def filters_from(params) -> QueueFilters:
     )
 
 
+def desk_query(params) -> DeskQuery:
+    return DeskQuery(filters_from(params), mine=params.get("mine") == "1")
+
+
 def skipped(request) -> tuple[int, ...]:
     return tuple(request.session.get(SKIPPED_KEY, []))
 
 
-def candidate_url(candidate_id: int, filters: QueueFilters) -> str:
-    query = urlencode(filters.as_query())
-    url = reverse("stewardship:candidate", args=[candidate_id])
-    return f"{url}?{query}" if query else url
+def _with(url: str, query: DeskQuery) -> str:
+    encoded = query.encoded()
+    return f"{url}?{encoded}" if encoded else url
 
 
-def next_url(filters: QueueFilters) -> str:
-    query = urlencode(filters.as_query())
-    url = reverse("stewardship:queue_next")
-    return f"{url}?{query}" if query else url
+def candidate_url(candidate_id: int, query: DeskQuery) -> str:
+    return _with(reverse("stewardship:candidate", args=[candidate_id]), query)
+
+
+def next_url(query: DeskQuery) -> str:
+    return _with(reverse("stewardship:queue_next"), query)
+
+
+def queue_url(query: DeskQuery) -> str:
+    return _with(reverse("stewardship:queue"), query)
+
+
+def _verdict_label(verdict: str) -> str:
+    return "merge" if verdict == Verdict.MATCH else "mark not a match"
 
 
 class QueueView(StewardView):
     template_name = "stewardship/queue.html"
     title = "Review queue"
     section = "queue"
-    actions = ("bulk_merge", "bulk_not_a_match")
+    actions = ("bulk_merge", "bulk_not_a_match", "assign", "unassign")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        filters = filters_from(self.request.GET)
+        query = desk_query(self.request.GET)
+        filters = query.filters
+        if query.mine:
+            filters = replace(filters, condition=assigned_to(self.request.user))
         paginator = Paginator(RankedQueue(filters), PAGE_SIZE)
         page = paginator.get_page(self.request.GET.get("page"))
+        candidates = list(page.object_list)
+        work = work_on([c.pk for c in candidates])
+        for candidate in candidates:
+            candidate.work = work[candidate.pk]
         context.update(
-            filters=filters,
-            filter_query=urlencode(filters.as_query()),
+            query=query,
+            filters=query.filters,
+            filter_query=query.encoded(),
             page=page,
-            candidates=page.object_list,
+            candidates=candidates,
+            claim_minutes=settings.KEYSTONE_CLAIM_MINUTES,
             entities=list(ENTITIES),
             systems=SourceSystem.objects.values_list("code", flat=True),
             bands=PROBABILITY_BANDS,
             ages=AGE_BANDS,
+            stewards=stewards(),
             skipped_count=len(skipped(self.request)),
+            mine_count=my_queue_count(self.request.user),
+            approvals_waiting=approvals_waiting(),
+            four_eyes_size=settings.KEYSTONE_FOUR_EYES_BULK_SIZE,
         )
         return context
 
-    def _bulk(self, request, verdict: str):
-        filters = filters_from(request.GET)
-        queue = review_queue(filters)
+    def _chosen(self, request, query: DeskQuery) -> list[MatchCandidate]:
+        """The candidates a bulk action applies to: the selected rows or everything matching
+        the filters (highest priority first, at most BULK_LIMIT), never one another steward
+        holds (claimed, assigned, waiting for approval)."""
+        condition = free_for(request.user)
+        if query.mine:
+            condition &= assigned_to(request.user)
+        queue = review_queue(replace(query.filters, condition=condition))
         if request.POST.get("scope") != "all":
             ids = [int(i) for i in request.POST.getlist("selected") if i.isdigit()]
             queue = queue.filter(pk__in=ids)
-        chosen = list(queue[:BULK_LIMIT])
+        return list(queue[:BULK_LIMIT])
+
+    def _bulk(self, request, verdict: str):
+        query = desk_query(request.GET)
+        everything = request.POST.get("scope") == "all"
+        if everything and request.POST.get("confirmed") != "1":
+            return self._confirm(request, query, verdict)
+        chosen = self._chosen(request, query)
         if not chosen:
             messages.warning(request, "Select at least one candidate.")
             return HttpResponseRedirect(request.get_full_path())
-        outcome = decide_many(
-            candidates=chosen,
-            verdict=verdict,
-            actor=request.user,
-            reason=reason_from(request, f"bulk: {verdict}"),
-        )
+        if everything and str(len(chosen)) != request.POST.get("count"):
+            messages.warning(request, "The queue changed since you confirmed: check the count.")
+            return self._confirm(request, query, verdict)
+        reason = reason_from(request, f"bulk: {verdict}")
+        if bulk_needs_approval(len(chosen)):
+            described_as = (
+                f"all {len(chosen)} matching {query.encoded() or 'no filter'}"
+                if everything
+                else f"{len(chosen)} selected"
+            )
+            filed = request_approval(
+                kind=ApprovalKind.BULK,
+                candidates=chosen,
+                verdict=verdict,
+                reason=reason_from(request),
+                description=f"{_verdict_label(verdict)}: {described_as}",
+                steward=request.user,
+            )
+            messages.info(
+                request,
+                f"{len(chosen)} decisions wait for a second steward's approval "
+                f"(request #{filed.pk}): more than {settings.KEYSTONE_FOUR_EYES_BULK_SIZE} "
+                "at once need four eyes.",
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        outcome = decide_many(candidates=chosen, verdict=verdict, actor=request.user, reason=reason)
         label = "merged" if verdict == Verdict.MATCH else "marked not a match"
         messages.success(request, f"{outcome.decided} candidate(s) {label}.")
         for error in outcome.errors[:10]:
             messages.error(request, error)
         return HttpResponseRedirect(request.get_full_path())
+
+    def _confirm(self, request, query: DeskQuery, verdict: str):
+        """Everything matching the filters: say how many first, and ask."""
+        condition = free_for(request.user)
+        if query.mine:
+            condition &= assigned_to(request.user)
+        total = RankedQueue(replace(query.filters, condition=condition)).count()
+        deciding = min(total, BULK_LIMIT)
+        context = self.get_context_data()
+        context.update(
+            confirm={
+                "action": request.POST.get("action"),
+                "verdict_label": _verdict_label(verdict),
+                "total": total,
+                "deciding": deciding,
+                "reason": request.POST.get("reason", ""),
+                "needs_approval": bulk_needs_approval(deciding),
+            }
+        )
+        return self.render_to_response(context)
 
     def do_bulk_merge(self, request):
         return self._bulk(request, Verdict.MATCH)
@@ -112,19 +226,34 @@ class QueueView(StewardView):
     def do_bulk_not_a_match(self, request):
         return self._bulk(request, Verdict.NOT_A_MATCH)
 
+    def do_assign(self, request):
+        assignee = stewards().filter(pk=request.POST.get("assignee") or 0).first()
+        if assignee is None:
+            raise InvalidResolution("choose a steward to assign the candidates to")
+        chosen = self._chosen(request, desk_query(request.GET))
+        count = assign(candidate_ids=[c.pk for c in chosen], assignee=assignee, actor=request.user)
+        messages.success(request, f"{count} candidate(s) assigned to {assignee.get_username()}.")
+        return HttpResponseRedirect(request.get_full_path())
+
+    def do_unassign(self, request):
+        chosen = self._chosen(request, desk_query(request.GET))
+        count = unassign(candidate_ids=[c.pk for c in chosen], actor=request.user)
+        messages.success(request, f"{count} candidate(s) back in the shared queue.")
+        return HttpResponseRedirect(request.get_full_path())
+
 
 class NextCandidateView(StewardView):
-    """Open the highest-priority open candidate (skipped ones last in line: excluded)."""
+    """Open (and claim) the highest-priority candidate this steward may take up: skipped
+    ones, and those claimed by or assigned to other stewards, are passed over."""
 
     def get(self, request, *args, **kwargs):
-        filters = filters_from(request.GET)
-        ahead = next_candidate(replace(filters, exclude_ids=skipped(request)))
+        query = desk_query(request.GET)
+        filters = replace(query.filters, exclude_ids=skipped(request))
+        ahead = next_for(request.user, filters, mine_only=query.mine)
         if ahead is None:
             messages.info(request, "No more open candidates for these filters.")
-            query = urlencode(filters.as_query())
-            url = reverse("stewardship:queue")
-            return HttpResponseRedirect(f"{url}?{query}" if query else url)
-        return HttpResponseRedirect(candidate_url(ahead.pk, filters))
+            return HttpResponseRedirect(queue_url(query))
+        return HttpResponseRedirect(candidate_url(ahead.pk, query))
 
 
 @dataclass
@@ -182,7 +311,14 @@ class CandidateView(StewardView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         candidate = self.get_candidate()
-        filters = filters_from(self.request.GET)
+        query = desk_query(self.request.GET)
+        is_open = candidate.status == CandidateStatus.OPEN
+        holder = None
+        if is_open and self.request.user.has_perm(permission_for("merge")):
+            try:
+                claim(candidate_id=candidate.pk, steward=self.request.user)
+            except CandidateClaimed:
+                holder = claim_holder(candidate.pk)
         golden_ids = {candidate.left.golden_id, candidate.right.golden_id} - {None}
         members = golden_members(golden_ids)
         model_settings = candidate.model.settings if candidate.model else None
@@ -200,25 +336,35 @@ class CandidateView(StewardView):
         )
         context.update(
             candidate=candidate,
-            is_open=candidate.status == CandidateStatus.OPEN,
+            is_open=is_open,
+            held_by=holder,
+            conflict=conflict_of(candidate),
             rows=compare(candidate, explained),
             chart=chart,
             left_members=members.get(candidate.left.golden_id, []),
             right_members=members.get(candidate.right.golden_id, []),
             same_golden=candidate.left.golden_id == candidate.right.golden_id,
             decisions=decisions,
-            filters=filters,
-            filter_query=urlencode(filters.as_query()),
+            query=query,
+            filters=query.filters,
+            filter_query=query.encoded(),
         )
         return context
 
     def _decide(self, request, verdict: str, done: str):
         candidate = self.get_candidate()
-        decide(
-            candidate=candidate, verdict=verdict, actor=request.user, reason=reason_from(request)
+        made = decide_candidate(
+            candidate=candidate, verdict=verdict, steward=request.user, reason=reason_from(request)
         )
-        messages.success(request, f"Candidate #{candidate.pk}: {done}.")
-        return HttpResponseRedirect(next_url(filters_from(request.GET)))
+        if isinstance(made, ApprovalRequest):
+            messages.info(
+                request,
+                f"Candidate #{candidate.pk}: the merge overrides “{conflict_of(candidate)}” and "
+                f"waits for a second steward's approval (request #{made.pk}).",
+            )
+        else:
+            messages.success(request, f"Candidate #{candidate.pk}: {done}.")
+        return HttpResponseRedirect(next_url(desk_query(request.GET)))
 
     def do_merge(self, request, pk):
         return self._decide(request, Verdict.MATCH, "merged")
@@ -229,5 +375,6 @@ class CandidateView(StewardView):
     def do_skip(self, request, pk):
         seen = [i for i in skipped(request) if i != pk][-SKIPPED_LIMIT + 1 :]
         request.session[SKIPPED_KEY] = [*seen, pk]
+        release(candidate_id=pk, steward=request.user)
         messages.info(request, f"Candidate #{pk} skipped for this session.")
-        return HttpResponseRedirect(next_url(filters_from(request.GET)))
+        return HttpResponseRedirect(next_url(desk_query(request.GET)))

@@ -150,7 +150,7 @@ def test_bulk_not_a_match_on_selected_rows(steward_client, acme_pair, globex_pai
 def test_bulk_merge_for_everything_the_filters_match(steward_client, acme_pair, globex_pair):
     steward_client.post(
         reverse("stewardship:queue") + "?band=likely",
-        {"action": "bulk_merge", "scope": "all", "reason": "bulk"},
+        {"action": "bulk_merge", "scope": "all", "reason": "bulk", "confirmed": "1", "count": "1"},
     )
 
     assert MatchCandidate.objects.get(pk=acme_pair.pk).status == CandidateStatus.LINKED
@@ -185,4 +185,4 @@ def test_queue_query_count_does_not_grow_with_candidates(steward_client):
     many = _queue_queries(steward_client)
 
     assert many == few
-    assert many <= 12
+    assert many <= 18  # session, user, page, counts, claims, assignments, stewards, approvals
