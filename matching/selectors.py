@@ -2,15 +2,20 @@
 
 Priority puts first the pairs where a steward's decision matters most:
 
-- *uncertainty* — how close the model's probability is to 0.5 (1 at 0.5, 0 at 0 or 1);
-- *stakes* — how much hangs off the two golden records: the contracts and entitlements
-  (and child accounts) whose relations point at them, and how many source systems they span.
+    priority = uncertainty × impact
 
-``priority = uncertainty + 0.25·ln(1 + related) + 0.1·systems`` — uncertainty dominates,
-stakes order pairs of similar uncertainty. The priority terms are correlated subqueries, so
-ranking costs a few index probes per open candidate; pages read the queue through
-`RankedQueue`, which ranks on the narrow candidate rows (ids and priority terms) with
-PostgreSQL's JIT off, then loads the page's records — a fixed number of queries per page.
+- *uncertainty* — how close the model's probability is to 0.5 (1 at 0.5, 0 at 0 or 1);
+- *impact* — what a wrong decision about the two golden records puts at stake, from the
+  stakes their entity declares (`mdm.entities.Stake`: a customer's contract value, active
+  entitlements and child accounts; a product's or contract's active entitlements) and the
+  number of source systems they span:
+  ``impact = 1 + Σ weight · ln(1 + amount / scale) + SYSTEMS_WEIGHT · ln(systems)``.
+
+A sure pair with much at stake ranks with an unsure pair with little. Each term is a
+correlated subquery, so ranking costs a few index probes per open candidate; pages read the
+queue through `RankedQueue`, which ranks on the narrow candidate rows (ids and priority terms)
+with PostgreSQL's JIT off, then loads the page's records — a fixed number of queries per page.
+The queue shows each candidate's terms beside its priority.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import (
+    Case,
     Count,
     ExpressionWrapper,
     F,
@@ -31,12 +37,16 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
+    When,
 )
-from django.db.models.functions import Abs, Coalesce, Ln
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Abs, Cast, Coalesce, Greatest, Ln
 from django.utils import timezone
 
 from matching.models import CandidateStatus, MatchCandidate
+from mdm.entities import ENTITIES, STAKES, Stake
 from mdm.models import GoldenRecord, SourceRecord
 
 # name -> (label, low inclusive, high exclusive)
@@ -72,21 +82,41 @@ class QueueFilters:
         return {k: v for k, v in wanted.items() if v}
 
 
-def _related_count(side: str) -> Coalesce:
-    """Active golden records whose relations point at the golden record of `side`."""
-    golden = OuterRef(f"{side}__golden_id")
-    related = (
-        GoldenRecord.objects.filter(
-            Q(customer_id=golden) | Q(contract_id=golden) | Q(parent_id=golden)
-        )
-        .exclude(status="merged")
-        .order_by()
-        .annotate(group=Value(1))
-        .values("group")
-        .annotate(n=Count("pk"))
-        .values("n")
+SYSTEMS_WEIGHT = 0.5  # two systems add 0.35, four 0.69
+
+
+def _stake_amount(stake: Stake) -> Subquery:
+    """Active golden records of the stake's kind pointing at either golden record: counted,
+    or their `total` summed."""
+    either = Q(**{f"{stake.relation}_id": OuterRef("left__golden_id")}) | Q(
+        **{f"{stake.relation}_id": OuterRef("right__golden_id")}
     )
-    return Coalesce(Subquery(related, output_field=IntegerField()), 0)
+    rows = GoldenRecord.objects.filter(either, entity_type=stake.referrer, status="active")
+    if stake.only:
+        attribute, value = stake.only
+        rows = rows.filter(**{f"values__{attribute}": value})
+    amount = (
+        Sum(Cast(KeyTextTransform(stake.total, "values"), FloatField()))
+        if stake.total
+        else Count("pk")
+    )
+    grouped = rows.order_by().annotate(group=Value(1)).values("group")
+    return Subquery(grouped.annotate(n=amount).values("n"), output_field=FloatField())
+
+
+def _stakes() -> dict[str, Case]:
+    """One annotation per declared stake name: the amount for candidates of an entity that
+    declares it, else 0 (CASE: the subquery runs only for those)."""
+    annotations = {}
+    for name in STAKES:
+        whens = [
+            When(entity_type=entity.name, then=Coalesce(_stake_amount(stake), Value(0.0)))
+            for entity in ENTITIES.values()
+            for stake in entity.stakes
+            if stake.name == name
+        ]
+        annotations[name] = Case(*whens, default=Value(0.0), output_field=FloatField())
+    return annotations
 
 
 def _systems_count() -> Coalesce:
@@ -137,15 +167,18 @@ def _prioritised(queue: QuerySet[MatchCandidate]) -> QuerySet[MatchCandidate]:
         uncertainty=ExpressionWrapper(
             Value(1.0) - Value(2.0) * Abs(F("probability") - Value(0.5)), output_field=float_
         ),
-        related=_related_count("left") + _related_count("right"),
         systems=_systems_count(),
-    ).annotate(
-        priority=ExpressionWrapper(
-            F("uncertainty")
-            + Value(0.25) * Ln(Value(1.0) + F("related") * Value(1.0))
-            + Value(0.1) * F("systems"),
-            output_field=float_,
+        **_stakes(),
+    )
+    impact = Value(1.0) + Value(SYSTEMS_WEIGHT) * Ln(
+        Greatest(F("systems") * Value(1.0), Value(1.0))
+    )
+    for name, stake in STAKES.items():
+        impact = impact + Value(stake.weight) * Ln(
+            Value(1.0) + Greatest(F(name), Value(0.0)) / Value(stake.scale)
         )
+    queue = queue.annotate(impact=ExpressionWrapper(impact, output_field=float_)).annotate(
+        priority=ExpressionWrapper(F("uncertainty") * F("impact"), output_field=float_)
     )
     return queue.order_by("-priority", "created_at", "id")
 
@@ -156,12 +189,13 @@ CANDIDATE_RELATIONS = (
     "left__golden",
     "right__golden",
 )
-PRIORITY_TERMS = ("uncertainty", "related", "systems", "priority")
+PRIORITY_TERMS = ("uncertainty", "impact", "systems", "priority", *STAKES)
 
 
 def review_queue(filters: QueueFilters | None = None) -> QuerySet[MatchCandidate]:
     """Open candidates, highest priority first, with both records, their systems and golden
-    records joined (no per-row queries). Annotated: uncertainty, related, systems, priority."""
+    records joined (no per-row queries). Annotated: uncertainty, impact, systems, every stake
+    by name (`mdm.entities.STAKES`), priority."""
     filters = filters or QueueFilters()
     return _prioritised(_filtered(filters)).select_related(*CANDIDATE_RELATIONS)
 

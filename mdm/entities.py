@@ -56,6 +56,40 @@ class Reference:
     inverse_label: str = ""
 
 
+@dataclass(frozen=True)
+class Stake:
+    """What hangs off a golden record and raises the cost of a wrong decision about it: the
+    review queue's business impact (`matching.selectors`). Active golden records of
+    `referrer` whose `relation` points at the record count (only those whose attribute
+    `only[0]` is `only[1]`), or their `total` attribute is summed. A stake adds
+    ``weight · ln(1 + amount / scale)`` to a candidate's impact."""
+
+    label: str
+    referrer: str
+    relation: str
+    total: str = ""
+    only: tuple[str, str] | None = None
+    weight: float = 1.0
+    scale: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return self.label.replace(" ", "_")
+
+
+ACTIVE_ENTITLEMENTS_WEIGHT = 0.5
+
+
+def active_entitlements(relation: str) -> Stake:
+    return Stake(
+        "active entitlements",
+        "entitlement",
+        relation,
+        only=("status", "active"),
+        weight=ACTIVE_ENTITLEMENTS_WEIGHT,
+    )
+
+
 # A part of a display name: an attribute, a relation (the related golden record's display
 # name) or a pair of attributes shown as a range ("2024-01-01 – 2024-12-31").
 DisplayPart = str | tuple[str, str]
@@ -75,6 +109,8 @@ class EntityType:
     display_fallback: tuple[str, ...] = ()
     # What a steward reads first about a record, in this order (accuracy samples, summaries).
     summary: tuple[str, ...] = ()
+    # What a wrong decision about a record of this entity puts at stake (queue priority).
+    stakes: tuple[Stake, ...] = ()
 
     @cached_property
     def attribute_names(self) -> tuple[str, ...]:
@@ -164,6 +200,12 @@ CUSTOMER = EntityType(
     references=(Reference("parent_key", "customer", "parent", inverse_label="child accounts"),),
     display=("name",),
     display_fallback=("given_name", "family_name"),
+    # Contract value in the contracts' own currency units (not converted): 10,000 adds ln 2.
+    stakes=(
+        Stake("contract value", "contract", "customer", total="total_value", scale=10_000),
+        active_entitlements("customer"),
+        Stake("child accounts", "customer", "parent", weight=0.3),
+    ),
     summary=(
         "name",
         "date_of_birth",
@@ -191,6 +233,7 @@ PRODUCT = EntityType(
     ),
     display=("name",),
     summary=("sku", "name", "gtin", "family", "unit_of_measure"),
+    stakes=(active_entitlements("product"),),
 )
 
 CONTRACT = EntityType(
@@ -213,6 +256,7 @@ CONTRACT = EntityType(
     display=("contract_number", "customer"),
     display_separator=" · ",
     summary=("contract_number", "customer_key", "status", "start_date", "end_date", "total_value"),
+    stakes=(active_entitlements("contract"),),
 )
 
 ENTITLEMENT = EntityType(
@@ -249,6 +293,12 @@ INVERSE_LABELS: dict[tuple[str, str], str] = {
     (r.relation, e.name): r.inverse_label or e.name for e in ENTITIES.values() for r in e.references
 }
 PREFIXES: dict[str, EntityType] = {e.prefix: e for e in ENTITIES.values()}
+# Every stake by name: one declaration per name (weight and scale), whichever entity has it.
+STAKES: dict[str, Stake] = {}
+for _entity in ENTITIES.values():
+    for _stake in _entity.stakes:
+        _known = STAKES.setdefault(_stake.name, _stake)
+        assert (_known.weight, _known.scale) == (_stake.weight, _stake.scale), _stake.name
 # relation -> the entity types whose display names include the related record's.
 NAMED_AFTER: dict[str, tuple[str, ...]] = {
     relation: tuple(e.name for e in ENTITIES.values() if relation in e.display_relations)

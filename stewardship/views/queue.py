@@ -22,7 +22,7 @@ from matching.selectors import (
     RankedQueue,
     review_queue,
 )
-from mdm.entities import ENTITIES, get_entity
+from mdm.entities import ENTITIES, STAKES, get_entity
 from mdm.errors import CandidateClaimed, InvalidResolution
 from mdm.models import SourceSystem
 from stewardship.models import ApprovalKind, ApprovalRequest
@@ -105,6 +105,18 @@ def queue_url(query: DeskQuery) -> str:
     return _with(reverse("stewardship:queue"), query)
 
 
+def stakes_of(candidate: MatchCandidate) -> list[str]:
+    """The impact's parts as a steward reads them ("36,000 contract value", "3 systems")."""
+    parts = []
+    for name, stake in STAKES.items():
+        amount = getattr(candidate, name, 0) or 0
+        if amount:
+            parts.append(f"{round(amount):,} {stake.label}")
+    systems = getattr(candidate, "systems", 0)
+    parts.append(f"{systems} system{'s' if systems != 1 else ''}")
+    return parts
+
+
 def _verdict_label(verdict: str) -> str:
     return "merge" if verdict == Verdict.MATCH else "mark not a match"
 
@@ -127,6 +139,7 @@ class QueueView(StewardView):
         work = work_on([c.pk for c in candidates])
         for candidate in candidates:
             candidate.work = work[candidate.pk]
+            candidate.stakes = stakes_of(candidate)
         context.update(
             query=query,
             filters=query.filters,

@@ -25,30 +25,65 @@ def test_the_most_uncertain_pair_comes_first():
     assert list(review_queue()) == [unsure, sure]
 
 
-def test_more_at_stake_breaks_a_tie_in_uncertainty():
-    plain = make_candidate(company(1), company(1), probability=0.7)
-    busy = make_candidate(company(2), company(2), probability=0.7)
+def _contracts(candidate, values: list[int], status: str = "active") -> None:
     ingest_records(
         entity_type="contract",
-        system_code=busy.left.source_system.code,
+        system_code=candidate.left.source_system.code,
         rows=[
             (
                 n,
                 {
-                    "source_key": f"ctr{n}",
-                    "contract_number": f"C-{n}",
-                    "customer_key": busy.left.source_key,
+                    "source_key": f"ctr-{candidate.pk}-{n}",
+                    "contract_number": f"C-{candidate.pk}-{n}",
+                    "status": status,
+                    "total_value": str(value),
+                    "customer_key": candidate.left.source_key,
                 },
             )
-            for n in range(3)
+            for n, value in enumerate(values)
         ],
         actor="test",
     )
 
+
+def test_more_at_stake_breaks_a_tie_in_uncertainty():
+    plain = make_candidate(company(1), company(1), probability=0.7)
+    busy = make_candidate(company(2), company(2), probability=0.7)
+    _contracts(busy, [10_000, 12_000, 8_000])
+
     queue = list(review_queue())
 
     assert queue == [busy, plain]
-    assert queue[0].related == 3
+    assert queue[0].contract_value == 30_000
+    assert queue[1].contract_value == 0
+
+
+def test_priority_is_uncertainty_times_impact_from_the_declared_stakes():
+    import math
+
+    busy = make_candidate(company(1), company(1), probability=0.8)
+    _contracts(busy, [60_000, 30_000])
+    unsure = make_candidate(company(2), company(2), probability=0.55)
+
+    first, second = review_queue()
+
+    impact = 1 + 0.5 * math.log(2) + math.log(1 + 90_000 / 10_000)  # two systems, €90k
+    assert first == busy  # surer, but much at stake: ranks above an unsure pair with none
+    assert first.uncertainty == pytest.approx(0.4)
+    assert first.impact == pytest.approx(impact)
+    assert first.priority == pytest.approx(0.4 * impact)
+    assert second == unsure and second.impact == pytest.approx(1 + 0.5 * math.log(2))
+
+
+def test_the_queue_shows_the_priority_with_its_parts(steward_client):
+    busy = make_candidate(company(1), company(1), probability=0.8)
+    _contracts(busy, [36_000])
+
+    html = steward_client.get(reverse("stewardship:queue")).content.decode()
+
+    row = html[html.index(f'data-candidate="{busy.pk}"') :]
+    assert "uncertainty 0.40 × impact " in row[: row.index("</tr>")]
+    assert "36,000 contract value · 2 systems" in row[: row.index("</tr>")]
 
 
 def test_a_queue_page_ranks_as_the_full_queue():
