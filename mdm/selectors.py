@@ -1,12 +1,21 @@
-"""Reads: golden records (following merges), cross-references, and "as of" history."""
+"""Reads: golden records (following merges), cross-references, "as of" history, and the
+previews of a merge or a split (what survivorship would produce; nothing written)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from mdm.entities import get_entity
-from mdm.errors import GoldenRecordNotFound
+from mdm.errors import GoldenRecordNotFound, InvalidResolution
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
+from mdm.services.golden import (
+    SurvivorshipInputs,
+    load_live_candidates,
+    load_pins,
+    survive_goldens,
+)
 
 MAX_REDIRECTS = 50
 
@@ -73,3 +82,81 @@ def xrefs_as_of(golden_id: str, when: datetime) -> list[dict[str, str]]:
         ),
         key=lambda x: (x["system"], x["source_key"]),
     )
+
+
+# ---------------------------------------------------------------------------------- previews
+
+
+@dataclass
+class Preview:
+    """The golden record survivorship would produce: values, lineage (runner-ups mark the
+    fields whose sources disagree), display name and relations, from `record_ids`."""
+
+    golden_id: str
+    display_name: str
+    values: dict
+    lineage: dict
+    relations: dict[str, str | None]
+    record_ids: list[int]
+
+    @property
+    def conflicts(self) -> list[str]:
+        """Fields whose sources disagree (a rule, not agreement, picked the value)."""
+        return [name for name, entry in self.lineage.items() if entry.get("runner_ups")]
+
+
+def _preview(
+    golden_id: str,
+    entity_type: str,
+    candidates: list,
+    pins: dict,
+    inputs,
+) -> Preview:
+    draft = GoldenRecord(id=golden_id, entity_type=entity_type, status=GoldenStatus.ACTIVE)
+    survive_goldens([draft], {golden_id: candidates}, inputs=inputs, pins={golden_id: pins})
+    return Preview(
+        golden_id=golden_id,
+        display_name=draft.display_name,
+        values=draft.values,
+        lineage=draft.lineage,
+        relations={r: getattr(draft, f"{r}_id") for r in GoldenRecord.RELATION_FIELDS},
+        record_ids=[c.record_id for c in candidates],
+    )
+
+
+def merge_preview(survivor: GoldenRecord, loser: GoldenRecord) -> Preview:
+    """What `loser` merged into `survivor` would say: survivorship over both records' live
+    members, the survivor's pins beating the loser's (as a merge moves them). Writes nothing;
+    a fixed number of queries."""
+    if survivor.entity_type != loser.entity_type:
+        raise InvalidResolution(f"cannot merge a {loser.entity_type} into a {survivor.entity_type}")
+    ids = [survivor.pk, loser.pk]
+    live = load_live_candidates(ids)
+    pins = load_pins(ids)
+    candidates = sorted(live.get(survivor.pk, []) + live.get(loser.pk, []), key=_record_id)
+    return _preview(
+        survivor.pk,
+        survivor.entity_type,
+        candidates,
+        {**pins.get(loser.pk, {}), **pins.get(survivor.pk, {})},
+        SurvivorshipInputs.load({survivor.entity_type}),
+    )
+
+
+def split_preview(golden: GoldenRecord, record_ids: Iterable[int]) -> tuple[Preview, Preview]:
+    """What splitting `record_ids` out of `golden` would leave (pins stay with it) and create.
+    Writes nothing; a fixed number of queries."""
+    moving = set(record_ids)
+    live = load_live_candidates([golden.pk]).get(golden.pk, [])
+    inputs = SurvivorshipInputs.load({golden.entity_type})
+    staying = [c for c in live if c.record_id not in moving]
+    leaving = [c for c in live if c.record_id in moving]
+    pins = load_pins([golden.pk]).get(golden.pk, {})
+    return (
+        _preview(golden.pk, golden.entity_type, staying, pins, inputs),
+        _preview("(new)", golden.entity_type, leaving, {}, inputs),
+    )
+
+
+def _record_id(candidate) -> int:
+    return candidate.record_id
