@@ -27,6 +27,7 @@ from mdm.models import (
     StewardOverride,
     SurvivorshipRule,
 )
+from mdm.selectors import Preview
 from stewardship.models import (
     ApprovalRequest,
     ApprovalStatus,
@@ -487,6 +488,50 @@ def golden_page(golden_id: str) -> GoldenPage:
         events=events,
         merged_from=merged_from,
     )
+
+
+@dataclass
+class PreviewRow:
+    """One field of a previewed golden record beside what the records say now."""
+
+    field: str
+    label: str
+    now: list[Any]  # each current golden record's value, in the order given
+    value: Any  # what the previewed record would say
+    source: str  # system:key it would come from ("pin" for a pin)
+    runner_ups: list[dict]
+    changed: bool  # differs from the first record's value now
+
+    @property
+    def conflict(self) -> bool:
+        return bool(self.runner_ups)
+
+
+def preview_rows(entity_type: str, preview: Preview, *now: GoldenRecord) -> list[PreviewRow]:
+    """A preview's fields (filled ones, and those filled now) beside the current values."""
+    entity = ENTITIES[entity_type]
+    rows = []
+    for name in entity.attribute_names:
+        entry = preview.lineage.get(name, {})
+        current = [(g.values or {}).get(name) for g in now]
+        value = preview.values.get(name)
+        if value is None and all(v is None for v in current):
+            continue
+        source = "pin" if entry.get("rule") == "pin" else ""
+        if entry.get("system"):
+            source = f"{entry['system']}:{entry.get('source_key', '')}"
+        rows.append(
+            PreviewRow(
+                field=name,
+                label=entity.field_label(name),
+                now=current,
+                value=value,
+                source=source,
+                runner_ups=entry.get("runner_ups", []),
+                changed=bool(now) and value != current[0],
+            )
+        )
+    return rows
 
 
 def merge_targets(golden: GoldenRecord, query: str, limit: int = 10) -> list[GoldenRecord]:

@@ -16,10 +16,22 @@ from django.utils.http import urlencode
 from mdm.entities import ENTITIES
 from mdm.errors import GoldenRecordNotFound, InvalidResolution
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
-from mdm.selectors import golden_as_of, resolve_golden, xrefs_as_of
+from mdm.selectors import (
+    golden_as_of,
+    merge_preview,
+    resolve_golden,
+    split_preview,
+    xrefs_as_of,
+)
 from mdm.services.pins import pin_value, unpin_value
 from mdm.services.resolution import merge, split
-from stewardship.selectors import golden_page, golden_timeline, merge_targets, with_conflicts
+from stewardship.selectors import (
+    golden_page,
+    golden_timeline,
+    merge_targets,
+    preview_rows,
+    with_conflicts,
+)
 from stewardship.views.base import StewardView, reason_from
 
 
@@ -106,7 +118,8 @@ class GoldenView(StewardView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         page = golden_page(self.golden.pk)
-        merge_query = self.request.GET.get("merge_q", "")
+        params = self.request.GET
+        merge_query = params.get("merge_q", "")
         context.update(
             page=page,
             golden=page.golden,
@@ -116,7 +129,45 @@ class GoldenView(StewardView):
             merge_results=merge_targets(page.golden, merge_query),
             now=timezone.now(),
         )
+        context.update(self._merge_preview(page.golden, params.get("merge_preview", "")))
+        context.update(self._split_preview(page, params))
         return context
+
+    def _merge_preview(self, golden: GoldenRecord, other_id: str) -> dict:
+        """ "Merge with…": the record this one would become, before the Merge button."""
+        other = GoldenRecord.objects.filter(
+            pk=other_id, entity_type=golden.entity_type, status=GoldenStatus.ACTIVE
+        ).first()
+        if other is None or other.pk == golden.pk:
+            return {}
+        preview = merge_preview(golden, other)
+        return {
+            "merge_other": other,
+            "merge_preview": preview,
+            "merge_rows": preview_rows(golden.entity_type, preview, golden, other),
+            "merge_heads": [f"{golden.pk} now", f"{other.pk} now"],
+        }
+
+    def _split_preview(self, page, params) -> dict:
+        """The two records a split of the chosen members would leave and create."""
+        if params.get("preview_split") != "1":
+            return {}
+        members = {m.pk for m in page.members}
+        chosen = [int(i) for i in params.getlist("members") if i.isdigit() and int(i) in members]
+        if not chosen:
+            return {"split_problem": "Choose the members to split out first."}
+        if not [m for m in page.members if m.pk not in chosen and not m.deleted]:
+            return {"split_problem": "A split must leave at least one live member behind."}
+        staying, leaving = split_preview(page.golden, chosen)
+        entity_type = page.golden.entity_type
+        return {
+            "split_chosen": chosen,
+            "split_staying": staying,
+            "split_leaving": leaving,
+            "split_staying_rows": preview_rows(entity_type, staying, page.golden),
+            "split_leaving_rows": preview_rows(entity_type, leaving, page.golden),
+            "split_heads": [f"{page.golden.pk} now"],
+        }
 
     def _back(self, request):
         return HttpResponseRedirect(golden_url(self.golden.pk))

@@ -44,9 +44,7 @@ def _history_rows() -> int:
 
 def test_the_merge_preview_is_what_the_merge_stores(two_goldens):
     survivor, loser = two_goldens
-    pin_value(
-        golden=loser, attribute="city", value="Hamburg", actor="steward", reason="moved"
-    )
+    pin_value(golden=loser, attribute="city", value="Hamburg", actor="steward", reason="moved")
     loser.refresh_from_db()
     written = _history_rows()
 

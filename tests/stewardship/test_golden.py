@@ -107,6 +107,52 @@ def test_merge_with_another_golden_record_found_by_name(steward_client, acme):
     assert (other.status, other.merged_into_id) == (GoldenStatus.MERGED, acme.pk)
 
 
+def test_merge_with_shows_the_record_the_merge_would_make_first(steward_client, acme):
+    other = ingest("billing", source_key="b2", name="Acme Corporation GmbH", city="Hamburg").golden
+    url = reverse("stewardship:golden", args=[acme.pk])
+
+    response = steward_client.get(url, {"merge_q": "gmbh", "merge_preview": other.pk})
+
+    html = response.content.decode()
+    preview = response.context["merge_preview"]
+    assert 'id="merge-preview-table"' in html and "after the merge" in html
+    assert preview.golden_id == acme.pk and len(preview.record_ids) == 3
+    assert "city" in preview.conflicts  # Berlin here, Hamburg there: marked
+    assert 'name="other" value="' + other.pk in html
+    assert GoldenRecord.objects.get(pk=other.pk).status == GoldenStatus.ACTIVE  # nothing merged
+
+
+def test_split_preview_shows_both_resulting_records(steward_client, acme):
+    members = list(acme.members.order_by("pk"))
+
+    response = steward_client.get(
+        reverse("stewardship:golden", args=[acme.pk]),
+        {"preview_split": "1", "members": [members[-1].pk]},
+    )
+
+    staying, leaving = response.context["split_staying"], response.context["split_leaving"]
+    assert leaving.record_ids == [members[-1].pk]
+    assert set(staying.record_ids) == {m.pk for m in members[:-1] if not m.deleted}
+    html = response.content.decode()
+    assert 'id="split-staying"' in html and 'id="split-leaving"' in html
+    assert acme.members.count() == len(members)  # nothing split
+
+
+def test_golden_page_queries_stay_constant_with_previews(
+    steward_client, acme, django_assert_max_num_queries
+):
+    url = reverse("stewardship:golden", args=[acme.pk])
+    other = ingest("billing", source_key="b3", name="Acme Corporation GmbH").golden
+    with django_assert_max_num_queries(40) as few:
+        steward_client.get(url, {"merge_q": "acme", "merge_preview": other.pk})
+    for n in range(8):
+        record = ingest("shop", source_key=f"s{n}", name="Acme Corp")
+        merge(survivor=other, loser=record.golden, actor="t", reason="t")
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        steward_client.get(url, {"merge_q": "acme", "merge_preview": other.pk})
+
+
 def test_a_merged_id_redirects_to_its_survivor(steward_client, acme):
     loser = GoldenRecord.objects.get(status=GoldenStatus.MERGED)
 
