@@ -25,3 +25,7 @@ class GoldenRecordNotFound(MdmError):
 
 class InvalidResolution(MdmError):
     """A link/merge/split that would break an invariant (wrong entity, inactive record, …)."""
+
+
+class ConcurrentChange(MdmError):
+    """Other transactions kept changing the same records; nothing was written. Try again."""
