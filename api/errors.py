@@ -18,6 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from mdm.context import correlation_id
 from mdm.errors import (
+    ConcurrentChange,
     GoldenRecordNotFound,
     InvalidResolution,
     MdmError,
@@ -62,7 +63,7 @@ def translate(exc: Exception) -> Exception:
         return Conflict(str(exc), code="no_active_model")
     if isinstance(exc, NOT_FOUND_ERRORS):
         return exceptions.NotFound(str(exc))
-    if isinstance(exc, InvalidResolution):
+    if isinstance(exc, InvalidResolution | ConcurrentChange):
         return Conflict(str(exc))
     if isinstance(exc, MdmError):
         return Unprocessable(str(exc))

@@ -223,25 +223,31 @@ def _membership(entity_type: str, record_ids: Iterable[int] | None = None) -> di
     return {pk: golden for pk, golden in rows if keep is None or pk in keep}
 
 
-def _open_candidates(entity_type: str) -> list[tuple[int, int, int, float]]:
+def _open_candidates(entity_type: str) -> list[tuple[int, str, str, float, list]]:
+    """Open candidates: (id, left golden, right golden, probability, scored member pairs)."""
     return list(
         MatchCandidate.objects.filter(entity_type=entity_type, status=CandidateStatus.OPEN)
         .order_by("-probability", "id")
-        .values_list("pk", "left_id", "right_id", "probability")
+        .values_list("pk", "left_golden_id", "right_golden_id", "probability", "pairs")
     )
 
 
-def _state(entity_type: str, membership: dict[int, str] | None = None) -> _State:
-    candidates = _open_candidates(entity_type)
-    if membership is None:
-        records = {r for _, left, right, _ in candidates for r in (left, right)}
-        membership = _membership(entity_type, records)
-    open_pairs: dict[tuple[str, str], tuple[int, float]] = {}
-    for pk, left, right, probability in candidates:
-        a, b = membership.get(left), membership.get(right)
-        if a and b and a != b:
-            open_pairs.setdefault(_golden_pair(a, b), (pk, probability))
+def _state(entity_type: str, membership: dict[int, str], candidates=None) -> _State:
+    candidates = _open_candidates(entity_type) if candidates is None else candidates
+    open_pairs = {
+        _golden_pair(left, right): (pk, probability)
+        for pk, left, right, probability, _ in candidates
+    }
     return _State(membership, open_pairs)
+
+
+def _member_pairs(candidates) -> list[ScoredPair]:
+    """Every scored member pair the open candidates hold (their stored scores)."""
+    return [
+        ScoredPair(int(pair["left"]), int(pair["right"]), float(pair["probability"]))
+        for *_, pairs in candidates
+        for pair in pairs or ()
+    ]
 
 
 def _creation_rank(golden_ids: set[str]) -> dict[str, int]:
@@ -325,9 +331,9 @@ def _plan_from_stored_scores(entity_type: str, staged: Thresholds, current: Thre
     """Open candidates' probabilities and auto-links' link probabilities, read under the
     staged thresholds (same model, so the same scores)."""
     candidates = _open_candidates(entity_type)
-    records = {r for _, left, right, _ in candidates for r in (left, right)}
-    state = _state(entity_type, _membership(entity_type, records))
-    pairs = [ScoredPair(left, right, p) for _, left, right, p in candidates]
+    pairs = _member_pairs(candidates)
+    records = {r for pair in pairs for r in (pair.left, pair.right)}
+    state = _state(entity_type, _membership(entity_type, records), candidates)
     merges = _merges(pairs, state, staged.auto_link, entity_type)
     final = _final(merges)
     closed = {}

@@ -1,4 +1,5 @@
-"""Reads for the review queue: open match candidates, prioritised and filtered.
+"""Reads for the review queue: open match candidates (pairs of golden records), prioritised
+and filtered.
 
 Priority puts first the pairs where a steward's decision matters most:
 
@@ -88,8 +89,8 @@ SYSTEMS_WEIGHT = 0.5  # two systems add 0.35, four 0.69
 def _stake_amount(stake: Stake) -> Subquery:
     """Active golden records of the stake's kind pointing at either golden record: counted,
     or their `total` summed."""
-    either = Q(**{f"{stake.relation}_id": OuterRef("left__golden_id")}) | Q(
-        **{f"{stake.relation}_id": OuterRef("right__golden_id")}
+    either = Q(**{f"{stake.relation}_id": OuterRef("left_golden_id")}) | Q(
+        **{f"{stake.relation}_id": OuterRef("right_golden_id")}
     )
     rows = GoldenRecord.objects.filter(either, entity_type=stake.referrer, status="active")
     if stake.only:
@@ -123,7 +124,7 @@ def _systems_count() -> Coalesce:
     """Distinct source systems among the live members of both golden records."""
     systems = (
         SourceRecord.objects.filter(
-            Q(golden_id=OuterRef("left__golden_id")) | Q(golden_id=OuterRef("right__golden_id")),
+            Q(golden_id=OuterRef("left_golden_id")) | Q(golden_id=OuterRef("right_golden_id")),
             deleted=False,
         )
         .order_by()
@@ -186,8 +187,8 @@ def _prioritised(queue: QuerySet[MatchCandidate]) -> QuerySet[MatchCandidate]:
 CANDIDATE_RELATIONS = (
     "left__source_system",
     "right__source_system",
-    "left__golden",
-    "right__golden",
+    "left_golden",
+    "right_golden",
 )
 PRIORITY_TERMS = ("uncertainty", "impact", "systems", "priority", *STAKES)
 

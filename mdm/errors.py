@@ -38,5 +38,5 @@ class CandidateClaimed(MdmError):
         self.steward = steward
 
 
-class ApprovalRequired(MdmError):
-    """The decision needs a second steward's approval (four eyes); a request was filed."""
+class ConcurrentChange(MdmError):
+    """Other transactions kept changing the same records; nothing was written. Try again."""

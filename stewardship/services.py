@@ -89,11 +89,18 @@ class BulkOutcome:
     errors: list[str] = field(default_factory=list)
 
 
+CONFLICT = "conflicting "  # how matching words a hard-identifier conflict it refused
+
+
 def conflict_of(candidate: MatchCandidate) -> str:
     """The hard-identifier conflict a merge of `candidate` would override ("conflicting tax
-    IDs: …"), or "" — what matching recorded when it refused to link the pair."""
+    IDs: …"), or "" — what matching recorded when it refused to link the pair (the
+    candidate's reason, or its explanation's constraint entry)."""
+    reasons = [r for r in (candidate.reason or "").split("; ") if r.startswith(CONFLICT)]
     constraint = (candidate.explanation or {}).get("constraint") or {}
-    return str(constraint.get("level") or "")
+    if str(constraint.get("level") or "").startswith(CONFLICT):
+        reasons.append(str(constraint["level"]))
+    return "; ".join(dict.fromkeys(reasons))
 
 
 def decide_many(

@@ -11,6 +11,15 @@ number of queries whatever its size. Per record:
 - `deleted` → tombstone; the golden record is recomputed without it (retired when empty);
 - new → its own new golden record (matching links and merges later).
 
+Ingest changes what a record says, never which golden record it belongs to: only
+`mdm.services.resolution` writes an existing record's golden record, link method and link
+time. Concurrent writers are safe: the records a chunk updates are locked (their golden
+records first, in ID order, as the resolution services lock; then the source records, in key
+order) and classified again against what is stored under the lock, so an older update that
+waited never overwrites a newer one and a merge that committed meanwhile is kept. Two chunks
+inserting the same new key (or deadlocking) lose nothing either: the loser runs again from a
+fresh read and finds the winner's record (`CHUNK_ATTEMPTS`).
+
 After the chunk commits, `mdm.signals.source_records_changed` fires for the changed records.
 """
 
@@ -28,13 +37,15 @@ from itertools import islice
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from mdm.context import audit_context
+from mdm.db.conflicts import lost_race
+from mdm.db.ids import ids_in
 from mdm.entities import EntityType, get_entity
-from mdm.errors import UnknownSourceSystem
+from mdm.errors import ConcurrentChange, UnknownSourceSystem
 from mdm.models import (
     GoldenRecord,
     IngestRejection,
@@ -52,6 +63,7 @@ from mdm.services.golden import (
     recompute_goldens,
     referrer_goldens,
 )
+from mdm.services.resolution import link_new_goldens
 from mdm.signals import source_records_changed
 from mdm.source_files import Unparseable
 
@@ -84,10 +96,9 @@ UPDATE_FIELDS = (
     "updated_at",
     "deleted",
     "deleted_at",
-    "golden",
-    "link_method",
-    "linked_at",
 )
+CHUNK_ATTEMPTS = 5  # a chunk that lost a race with a concurrent one runs again, this often
+UNIQUE_KEY = "uniq_source_record"  # (entity, system, key): what concurrent first inserts hit
 
 
 class RecordRejected(Exception):
@@ -139,6 +150,13 @@ class IngestSummary:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    def add(self, other: IngestSummary) -> None:
+        for name, count in other.counts.items():
+            self.counts[name] += count
+        self.rejections.extend(other.rejections)
+        self.flagged.extend(other.flagged)
+        self.results.extend(other.results)
+
     def line(self) -> str:
         return ", ".join(f"{name} {self.counts[name]}" for name in OUTCOMES)
 
@@ -183,28 +201,57 @@ def ingest_records(
     summary = IngestSummary()
     with audit_context(actor=actor_label(actor)), _collector_paused():
         for chunk in _chunks(rows, chunk_size):
-            with transaction.atomic():
-                changed_ids = _ingest_chunk(
+            summary.add(
+                _commit_chunk(
                     entity,
                     system,
                     chunk,
-                    summary,
                     actor=actor,
                     reason=reason,
                     origin=origin,
                     collect_results=collect_results,
                     store_rejections=store_rejections,
                 )
+            )
+            collect_chunk_garbage()
+            if on_progress:
+                on_progress(len(chunk))
+    return summary
+
+
+class _Raced(Exception):
+    """A record the chunk updates moved to another golden record between the chunk's read and
+    its locks (a merge committed meanwhile): the chunk runs again from a fresh read."""
+
+
+def _commit_chunk(
+    entity: EntityType, system: SourceSystem, chunk: list[Row], **options: Any
+) -> IngestSummary:
+    """One chunk in one transaction; run again from a fresh read when it lost a race with a
+    concurrent transaction (the same new key inserted, a deadlock, a record merged away under
+    it). Returns what this chunk did."""
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        part = IngestSummary()
+        try:
+            with transaction.atomic():
+                changed_ids = _ingest_chunk(entity, system, chunk, part, **options)
                 if changed_ids:
                     transaction.on_commit(
                         lambda ids=changed_ids: source_records_changed.send(
                             sender=SourceRecord, entity_type=entity.name, source_record_ids=ids
                         )
                     )
-            collect_chunk_garbage()
-            if on_progress:
-                on_progress(len(chunk))
-    return summary
+        except _Raced:
+            continue
+        except DatabaseError as error:
+            if attempt < CHUNK_ATTEMPTS and lost_race(error, unique=(UNIQUE_KEY,)):
+                continue
+            raise
+        return part
+    raise ConcurrentChange(
+        f"{entity.name} records of {system.code} kept changing under this load "
+        f"({CHUNK_ATTEMPTS} attempts); nothing of this chunk was written"
+    )
 
 
 @contextmanager
@@ -289,25 +336,20 @@ def _ingest_chunk(
             source_key__in={r.source_key for _, r in incoming},
         ).values_list("source_key", "pk", "golden_id", "payload_hash", "source_updated_at")
     }
-    changes: list[IncomingRecord] = []
-    latest: dict[str, _Stored] = {}  # a key repeated in the chunk is compared with its last change
-    for position, record in incoming:
-        current = latest.get(record.source_key) or known.get(record.source_key)
-        outcome = _classify(current, record)
-        outcomes[position] = RecordOutcome(record.line, record.source_key, outcome)
-        if outcome in (UNCHANGED, STALE):
-            continue
-        latest[record.source_key] = _Stored(
-            None,
-            None,
-            record.payload_hash,
-            record.source_updated_at or (current.source_updated_at if current else None),
-        )
-        changes.append(record)
-
-    stored = SourceRecord.objects.in_bulk(
-        {known[r.source_key].pk for r in changes if r.source_key in known}
+    changes = _classify_chunk(incoming, known, outcomes)
+    # Lock what is about to change and classify again against what is stored under the lock:
+    # a concurrent update of the same key may have committed since the read above.
+    stored = _lock_stored(
+        {known[r.source_key].pk for r in changes if r.source_key in known},
+        {known[r.source_key].golden_id for r in changes if r.source_key in known},
     )
+    now_stored = {
+        r.source_key: _Stored(r.pk, r.golden_id, r.payload_hash, r.source_updated_at)
+        for r in stored.values()
+    }
+    if any(known[key] != current for key, current in now_stored.items()):
+        known.update(now_stored)
+        changes = _classify_chunk(incoming, known, outcomes)
     to_create: dict[str, SourceRecord] = {}
     to_update: dict[str, SourceRecord] = {}
     for record in changes:
@@ -321,8 +363,11 @@ def _ingest_chunk(
             to_create[key] = current
         _apply(current, record, now)
 
-    # New live records get a new golden record each; a revived tombstone that never had one too.
+    # New live records get a new golden record each; a revived tombstone that never had one too
+    # (linked by the resolution service once the golden record exists: ingest writes no
+    # existing record's membership).
     new_goldens: dict[str, GoldenRecord] = {}
+    revived: dict[int, str] = {}
     for record in [*to_create.values(), *to_update.values()]:
         if not record.deleted and record.golden_id is None:
             golden = GoldenRecord(id=new_golden_id(entity.name), entity_type=entity.name)
@@ -330,6 +375,8 @@ def _ingest_chunk(
             record.golden_id = golden.id
             record.link_method = LinkMethod.NEW
             record.linked_at = now
+            if record.pk is not None:
+                revived[record.pk] = golden.id
     affected = {
         r.golden_id for r in to_update.values() if r.golden_id and r.source_key not in new_goldens
     }
@@ -352,6 +399,7 @@ def _ingest_chunk(
             actor=actor,
             reason=reason,
         )
+        link_new_goldens(links=revived, actor=actor, reason=reason)
         affected |= referrer_goldens(entity.name, system.pk, new_goldens) - {
             g.id for g in new_goldens.values()
         }
@@ -373,6 +421,56 @@ def _ingest_chunk(
             outcome.golden_id = golden_by_key.get(outcome.source_key)
         summary.results.extend(ordered)
     return [r.pk for r in [*to_create.values(), *to_update.values()]]
+
+
+def _classify_chunk(
+    incoming: list[tuple[int, IncomingRecord]],
+    known: Mapping[str, _Stored],
+    outcomes: dict[int, RecordOutcome],
+) -> list[IncomingRecord]:
+    """Set each row's outcome against `known`; return the rows that change something, in
+    order. A key repeated in the chunk is compared with its last change."""
+    changes: list[IncomingRecord] = []
+    latest: dict[str, _Stored] = {}
+    for position, record in incoming:
+        current = latest.get(record.source_key) or known.get(record.source_key)
+        outcome = _classify(current, record)
+        outcomes[position] = RecordOutcome(record.line, record.source_key, outcome)
+        if outcome in (UNCHANGED, STALE):
+            continue
+        latest[record.source_key] = _Stored(
+            None,
+            None,
+            record.payload_hash,
+            record.source_updated_at or (current.source_updated_at if current else None),
+        )
+        changes.append(record)
+    return changes
+
+
+def _lock_stored(pks: set[int], golden_ids: set[str | None]) -> dict[int, SourceRecord]:
+    """Lock the stored records a chunk updates, as the resolution services lock: their golden
+    records first (ID order), then the records (key order) — one statement each. Raises
+    `_Raced` when a record's golden record is not among those locked (it was merged away
+    after the chunk read it)."""
+    if not pks:
+        return {}
+    wanted = {g for g in golden_ids if g}
+    locked = set(
+        GoldenRecord.objects.select_for_update()
+        .filter(ids_in(GoldenRecord, "id", wanted))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    records = {
+        record.pk: record
+        for record in SourceRecord.objects.select_for_update()
+        .filter(ids_in(SourceRecord, "id", pks))
+        .order_by("source_key")
+    }
+    if any(r.golden_id is not None and r.golden_id not in locked for r in records.values()):
+        raise _Raced
+    return records
 
 
 def _not_yet_recorded(rejections: list[IngestRejection]) -> list[IngestRejection]:

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('matching', '0006_model_staging_and_activation'),
+        ('matching', '0009_model_staging_and_activation'),
         ('stewardship', '0004_manage_models_permission'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -16,7 +16,7 @@ def existing_models_were_activated(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('matching', '0005_matchkey_covering_lookup'),
+        ('matching', '0008_one_open_candidate_per_golden_pair'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
