@@ -27,7 +27,7 @@ from mdm.models import (
     StewardOverride,
     SurvivorshipRule,
 )
-from mdm.selectors import Preview
+from mdm.selectors import Preview, merge_preview
 from stewardship.models import (
     ApprovalRequest,
     ApprovalStatus,
@@ -532,6 +532,162 @@ def preview_rows(entity_type: str, preview: Preview, *now: GoldenRecord) -> list
             )
         )
     return rows
+
+
+# --------------------------------------------------------------------------- candidate page
+
+CANDIDATE_RELATED_LIMIT = 8
+
+
+@dataclass
+class Related:
+    """What points at a golden record, by label ("contracts"): how many, and the first few."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    shown: dict[str, list[GoldenRecord]] = field(default_factory=dict)
+    refers_to: list[tuple[str, GoldenRecord]] = field(default_factory=list)  # its own relations
+
+
+def related_of(goldens: Sequence[GoldenRecord]) -> dict[str, Related]:
+    """For each golden record: the records whose relations point at it (counted, the first
+    few shown) and the records it points at — a fixed number of queries for any number of
+    related records (one per declared relation for the counts, one for those shown, the
+    targets joined)."""
+    ids = [g.pk for g in goldens]
+    found = {golden_id: Related() for golden_id in ids}
+    for relation in GoldenRecord.RELATION_FIELDS:
+        rows = (
+            GoldenRecord.objects.filter(**{f"{relation}_id__in": ids})
+            .exclude(status=GoldenStatus.MERGED)
+            .order_by()
+            .values(f"{relation}_id", "entity_type")
+            .annotate(n=Count("pk"))
+        )
+        for row in rows:
+            label = RELATED_LABELS.get((relation, row["entity_type"]), row["entity_type"])
+            counts = found[row[f"{relation}_id"]].counts
+            counts[label] = counts.get(label, 0) + row["n"]
+    pointing = Q()
+    for relation in GoldenRecord.RELATION_FIELDS:
+        pointing |= Q(**{f"{relation}_id__in": ids})
+    rows = (
+        GoldenRecord.objects.filter(pointing)
+        .exclude(status=GoldenStatus.MERGED)
+        .only("id", "entity_type", "display_name", "status", *GoldenRecord.RELATION_FIELDS)
+        .order_by("entity_type", "display_name", "id")[
+            : CANDIDATE_RELATED_LIMIT * len(GoldenRecord.RELATION_FIELDS) * max(len(ids), 1)
+        ]
+    )
+    for row in rows:
+        for relation in GoldenRecord.RELATION_FIELDS:
+            target = getattr(row, f"{relation}_id")
+            if target in found:
+                label = RELATED_LABELS.get((relation, row.entity_type), row.entity_type)
+                shown = found[target].shown.setdefault(label, [])
+                if len(shown) < CANDIDATE_RELATED_LIMIT:
+                    shown.append(row)
+    for golden in goldens:
+        for relation in GoldenRecord.RELATION_FIELDS:
+            target = getattr(golden, relation, None)
+            if target is not None:
+                found[golden.pk].refers_to.append((relation, target))
+    return found
+
+
+@dataclass
+class Side:
+    """One golden record of a candidate: the record, its members (each with its summary
+    values), what it relates to, and the member in the candidate's best pair."""
+
+    golden: GoldenRecord
+    members: list[RecordSummary]
+    related: Related
+    trigger_id: int
+
+
+@dataclass
+class SideBySideRow:
+    field: str
+    label: str
+    left: Any
+    left_source: str
+    right: Any
+    right_source: str
+    merged: Any
+    merged_source: str
+    conflict: bool
+    runner_ups: list[dict]
+    tone: str  # how the model read the best pair's values of this field ("" when not read)
+
+
+@dataclass
+class CandidatePage:
+    left: Side
+    right: Side
+    survivor: GoldenRecord
+    loser: GoldenRecord
+    preview: Preview
+    rows: list[SideBySideRow]
+    summary_labels: list[str]
+
+
+def _source(entry: dict) -> str:
+    if entry.get("rule") == "pin":
+        return "pin"
+    if entry.get("system"):
+        return f"{entry['system']}:{entry.get('source_key', '')}"
+    return ""
+
+
+def candidate_page(candidate: MatchCandidate, tones: dict[str, str]) -> CandidatePage:
+    """Both golden records of a candidate side by side — survived values with lineage, every
+    member, relations — and the record a merge would make (`mdm.selectors.merge_preview`,
+    the older record surviving, as a steward's merge does). `tones`: field → how the model
+    read the best pair. A fixed number of queries, whatever the number of members or
+    related records."""
+    left_golden, right_golden = candidate.left_golden, candidate.right_golden
+    entity = ENTITIES[candidate.entity_type]
+    members = golden_members([left_golden.pk, right_golden.pk])
+    related = related_of([left_golden, right_golden])
+    survivor, loser = sorted((left_golden, right_golden), key=lambda g: (g.created_at, g.pk))
+    preview = merge_preview(survivor, loser)
+    rows = []
+    for name in entity.survived_fields:
+        left_entry = (left_golden.lineage or {}).get(name, {})
+        right_entry = (right_golden.lineage or {}).get(name, {})
+        merged_entry = preview.lineage.get(name, {})
+        values = (left_entry.get("value"), right_entry.get("value"), merged_entry.get("value"))
+        if all(v is None for v in values):
+            continue
+        rows.append(
+            SideBySideRow(
+                field=name,
+                label=entity.field_label(name),
+                left=values[0],
+                left_source=_source(left_entry),
+                right=values[1],
+                right_source=_source(right_entry),
+                merged=values[2],
+                merged_source=_source(merged_entry),
+                conflict=bool(merged_entry.get("runner_ups")),
+                runner_ups=merged_entry.get("runner_ups", []),
+                tone=tones.get(name, ""),
+            )
+        )
+
+    def side(golden: GoldenRecord, trigger_id: int) -> Side:
+        ordered = sorted(members.get(golden.pk, []), key=lambda m: (m.pk != trigger_id, m.pk))
+        return Side(golden, [summarized(m) for m in ordered], related[golden.pk], trigger_id)
+
+    return CandidatePage(
+        left=side(left_golden, candidate.left_id),
+        right=side(right_golden, candidate.right_id),
+        survivor=survivor,
+        loser=loser,
+        preview=preview,
+        rows=rows,
+        summary_labels=[entity.field_label(name) for name in entity.summary],
+    )
 
 
 def merge_targets(golden: GoldenRecord, query: str, limit: int = 10) -> list[GoldenRecord]:

@@ -25,12 +25,12 @@ from matching.selectors import (
 )
 from mdm.entities import ENTITIES, STAKES, get_entity
 from mdm.errors import CandidateClaimed, InvalidResolution
-from mdm.models import SourceSystem
+from mdm.models import GoldenRecord, SourceSystem
 from stewardship.models import ApprovalKind, ApprovalRequest
 from stewardship.roles import permission_for
 from stewardship.selectors import (
     approvals_waiting,
-    golden_members,
+    candidate_page,
     my_queue_count,
     stewards,
     work_on,
@@ -332,7 +332,18 @@ def listed_pairs(candidate: MatchCandidate, members: dict[str, list]) -> list[Li
     ]
 
 
+GOLDEN_RELATIONS = tuple(
+    f"{side}_golden__{relation}"
+    for side in ("left", "right")
+    for relation in GoldenRecord.RELATION_FIELDS
+)
+
+
 class CandidateView(StewardView):
+    """A candidate is a pair of golden records: both side by side (survived values with
+    lineage, every member, relations), the record a merge would make, and the evidence —
+    the best-scoring pair of their records, explained, and every other scored pair."""
+
     template_name = "stewardship/candidate.html"
     section = "queue"
     actions = ("merge", "not_a_match", "skip")
@@ -342,10 +353,9 @@ class CandidateView(StewardView):
             MatchCandidate.objects.select_related(
                 "left__source_system",
                 "right__source_system",
-                "left__golden",
-                "right__golden",
                 "left_golden",
                 "right_golden",
+                *GOLDEN_RELATIONS,
                 "model",
                 "run",
             ),
@@ -366,10 +376,10 @@ class CandidateView(StewardView):
                 claim(candidate_id=candidate.pk, steward=self.request.user)
             except CandidateClaimed:
                 holder = claim_holder(candidate.pk)
-        golden_ids = {candidate.left.golden_id, candidate.right.golden_id} - {None}
-        members = golden_members(golden_ids)
         model_settings = candidate.model.settings if candidate.model else None
         explained = described(candidate.explanation or {}, model_settings)
+        readings = field_readings(candidate.entity_type, explained)
+        page = candidate_page(candidate, {name: r.tone for name, r in readings.items()})
         chart = weight_chart(
             candidate.entity_type,
             explained,
@@ -382,16 +392,19 @@ class CandidateView(StewardView):
                 Q(candidate=candidate) | Q(left_id=pair[0], right_id=pair[1])
             ).select_related("decided_by")[:5]
         )
+        members = {
+            side.golden.pk: [summary.record for summary in side.members]
+            for side in (page.left, page.right)
+        }
         context.update(
             candidate=candidate,
+            page=page,
+            sides=(page.left, page.right),
             is_open=is_open,
             held_by=holder,
             conflict=conflict_of(candidate),
             rows=compare(candidate, explained),
             chart=chart,
-            left_members=members.get(candidate.left.golden_id, []),
-            right_members=members.get(candidate.right.golden_id, []),
-            same_golden=candidate.left.golden_id == candidate.right.golden_id,
             pairs=listed_pairs(candidate, members),
             decisions=decisions,
             query=query,
