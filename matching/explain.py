@@ -204,7 +204,7 @@ def weight_chart(
         prior = match_weight - sum(weights.values())
     covered = covered_fields(entity_type)
     raw: list[tuple[str, str, str, float, tuple[str, ...]]] = [
-        (PRIOR, "starting weight: two records picked at random", NONE, prior, ())
+        (PRIOR, "prior: any two records", NONE, prior, ())
     ]
     raw += [
         (column, entry["level"], entry["tone"], weights[column], covered.get(column, ()))
