@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import cache
+from datetime import datetime
+from functools import cache, lru_cache
 
 import pandas as pd
 import pyarrow as pa
@@ -35,6 +36,13 @@ _compiled = threading.local()
 
 def active_model(entity_type: str) -> MatchModel | None:
     return MatchModel.objects.filter(entity_type=entity_type, is_active=True).first()
+
+
+@lru_cache(maxsize=32)
+def stored_settings(model_id: int, trained_at: datetime) -> dict:
+    """A model version's Splink settings, read once per process: a version never changes its
+    settings (`trained_at` keys it, so a reused id after a test rollback is not mistaken)."""
+    return MatchModel.objects.values_list("settings", flat=True).get(pk=model_id)
 
 
 def thresholds_of(model: MatchModel) -> Thresholds:

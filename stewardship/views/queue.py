@@ -16,6 +16,7 @@ from django.utils.http import urlencode
 
 from matching.explain import described, field_readings, prior_weight, weight_chart
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
+from matching.scoring import stored_settings
 from matching.selectors import (
     AGE_BANDS,
     PROBABILITY_BANDS,
@@ -349,6 +350,8 @@ class CandidateView(StewardView):
     actions = ("merge", "not_a_match", "skip")
 
     def get_candidate(self) -> MatchCandidate:
+        """The candidate with everything the page shows, joined — but the model's settings,
+        read once per process (`stored_settings`)."""
         return get_object_or_404(
             MatchCandidate.objects.select_related(
                 "left__source_system",
@@ -358,7 +361,7 @@ class CandidateView(StewardView):
                 *GOLDEN_RELATIONS,
                 "model",
                 "run",
-            ),
+            ).defer("model__settings", "model__training_report", "model__diff"),
             pk=self.kwargs["pk"],
         )
 
@@ -376,7 +379,8 @@ class CandidateView(StewardView):
                 claim(candidate_id=candidate.pk, steward=self.request.user)
             except CandidateClaimed:
                 holder = claim_holder(candidate.pk)
-        model_settings = candidate.model.settings if candidate.model else None
+        model = candidate.model
+        model_settings = stored_settings(model.pk, model.trained_at) if model else None
         explained = described(candidate.explanation or {}, model_settings)
         readings = field_readings(candidate.entity_type, explained)
         page = candidate_page(candidate, {name: r.tone for name, r in readings.items()})
@@ -414,7 +418,7 @@ class CandidateView(StewardView):
         return context
 
     def _decide(self, request, verdict: str, done: str):
-        candidate = self.get_candidate()
+        candidate = get_object_or_404(MatchCandidate, pk=self.kwargs["pk"])
         made = decide_candidate(
             candidate=candidate, verdict=verdict, steward=request.user, reason=reason_from(request)
         )
