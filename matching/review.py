@@ -239,7 +239,9 @@ def store_candidates(
         golden_pair = _resolved(candidate, survivors)
         if golden_pair in stale and golden_pair not in plan:
             own = {p.key: p for p in candidate_pairs(candidate)}
-            plan.update(_plan(own, membership, blocked=blocked, stale=stale))
+            still = _plan(own, membership, blocked=blocked, stale=stale).get(golden_pair)
+            if still is not None:
+                plan[golden_pair] = still
     return _write(
         entity_type,
         plan,

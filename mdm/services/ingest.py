@@ -350,6 +350,8 @@ def _ingest_chunk(
     if any(known[key] != current for key, current in now_stored.items()):
         known.update(now_stored)
         changes = _classify_chunk(incoming, known, outcomes)
+        if any(r.source_key in known and known[r.source_key].pk not in stored for r in changes):
+            raise _Raced  # a row that was unchanged now changes: lock it too, from the start
     to_create: dict[str, SourceRecord] = {}
     to_update: dict[str, SourceRecord] = {}
     for record in changes:

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from mdm.models import GoldenRecord, SourceRecord
-from mdm.services.resolution import merge
+from mdm.services.resolution import merge, split
 from tests.api.conftest import ACME, load
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +165,24 @@ def test_merged_id_answers_308_to_the_survivor_following_chains(crm):
     assert response.status_code == 308
     assert response["Location"].endswith(f"/api/v1/golden/customer/{third.pk}")
     assert response.json()["merged_into"] == third.pk
+
+
+def test_after_a_split_the_merged_away_id_answers_308_to_the_record_holding_its_records(crm):
+    survivor, loser = merged_pair()
+    created = split(
+        golden=GoldenRecord.objects.get(pk=survivor),
+        records=[SourceRecord.objects.get(source_key="A")],
+        actor="test",
+        reason="two companies",
+    )
+
+    moved = crm.get(f"/api/v1/golden/customer/{loser}")
+    kept = crm.get(f"/api/v1/golden/customer/{survivor}")
+
+    assert moved.status_code == 308
+    assert moved["Location"].endswith(f"/api/v1/golden/customer/{created.pk}")
+    assert kept.status_code == 200
+    assert crm.get("/api/v1/xref/customer/erp/A").json()["golden_id"] == created.pk
 
 
 def test_golden_of_another_entity_type_is_404(crm):
