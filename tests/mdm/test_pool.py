@@ -163,3 +163,11 @@ def test_a_daemonic_process_such_as_a_celery_prefork_child_can_run_the_pool():
 
     assert outcome == ("ran", [0, 1])
     assert daemon.exitcode == 0
+
+
+@pytest.mark.django_db
+def test_the_pool_refuses_to_start_inside_a_transaction():
+    with pytest.raises(RuntimeError, match="inside a transaction"):
+        run_workers(_square_and_report, workers=2)  # the test's own transaction
+
+    assert child_processes() == []
