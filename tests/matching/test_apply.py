@@ -4,7 +4,6 @@ import multiprocessing
 import os
 
 import pytest
-from django.db import connection  # noqa: F401 (the skipif condition reads it)
 
 from matching import apply
 from matching.apply import Merge, apply_merges, apply_workers, batches_of_clusters
@@ -16,8 +15,7 @@ from mdm.models import GoldenRecord, GoldenStatus, OutboxEvent, SourceRecord
 from mdm.services.ingest import ingest_records
 from tests.processes import child_processes
 
-needs_postgres = pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
+needs_postgres = pytest.mark.postgres(
     reason="apply workers run on PostgreSQL only (SQLite applies in the calling process)",
 )
 

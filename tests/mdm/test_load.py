@@ -9,7 +9,7 @@ import multiprocessing
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connections
 
 from mdm.models import GoldenRecord, IngestRejection, SourceRecord
 from mdm.services import load
@@ -22,8 +22,7 @@ from mdm.services.load import (
 )
 from tests.processes import child_processes
 
-needs_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql",
+needs_postgres = pytest.mark.postgres(
     reason="parallel loading needs PostgreSQL (SQLite allows one writer; it loads in-process)",
 )
 
