@@ -225,7 +225,7 @@ def _insert(entity_type: str, rows: pa.Table) -> None:
 
 
 # From this many keys, a rebuild on PostgreSQL drops the secondary indexes and builds them
-# after the load: 10.8 M keys (1M customers) 231 s -> 93 s (docs/benchmarks.md).
+# after the load: 10.8 M keys (1M customers) 231 s -> 93 s (docs/bench-log/2026-11-26.md).
 BULK_REBUILD_MIN_KEYS = 200_000
 
 

@@ -10,7 +10,7 @@ to estimate the prior, and the blocking rules EM trains m probabilities over. Th
 Where EM cannot learn a parameter honestly (moves vetoed by a -35 bit "other address",
 identifier u values inflated by matches in small catalogues, levels with no pairs before
 references resolve) the level carries a declared m (and u) that training leaves alone; the
-comments at each say why. Figures: docs/benchmarks.md, "Matching".
+comments at each say why. Figures: docs/bench-log/2026-11-26.md, "Matching".
 
 Nothing here touches a database; `settings_for` turns a spec into a Splink settings object.
 """
@@ -229,7 +229,8 @@ CUSTOMER_SPEC = MatchSpec(
     ),
     # Every rule must stay bounded as the data grows: a value that many records share
     # (gmail.com, a country, a first name's first letters) is a key only together with one
-    # that few share. Comparisons per rule at 1M customers: docs/benchmarks.md, "Blocking".
+    # that few share. Comparisons per rule at 1M customers: docs/bench-log/2026-11-26.md,
+    # "Blocking".
     blocking_rules=(
         block_on("given_name_key", "family_name_key"),
         block_on("family_name_key", "date_of_birth"),

@@ -214,10 +214,10 @@ def _collector_paused() -> Iterator[None]:
     A chunk allocates hundreds of thousands of containers that stay alive until it ends; each
     collection they triggered re-scanned them, and the older generations also re-scanned what
     existed before the load (modules, caches, the app) — together a fifth to a third of
-    ingest's CPU time (measured in docs/benchmarks.md). Freezing what exists takes it out of
-    every scan; `collect_chunk_garbage` after each chunk frees the chunk's reference cycles, so
-    memory stays bounded by the chunk size. Nothing is leaked: what existed returns to the
-    collector when the load ends."""
+    ingest's CPU time (measured in docs/bench-log/2026-11-26.md). Freezing what exists takes it
+    out of every scan; `collect_chunk_garbage` after each chunk frees the chunk's reference
+    cycles, so memory stays bounded by the chunk size. Nothing is leaked: what existed returns
+    to the collector when the load ends."""
     was_enabled = gc.isenabled()
     gc.freeze()
     gc.disable()
