@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_ENV := env -u DATABASE_URL -u REDIS_URL
 
-.PHONY: setup demo demo-data test test-sqlite screenshots lint format bench-ingest clean
+.PHONY: setup demo demo-data test test-sqlite screenshots lint typecheck format bench-ingest clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ screenshots: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# mypy with the Django and DRF plugins over the apps (configuration in pyproject.toml: services,
+# selectors and mdm/db fully typed).
+typecheck: setup
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff format .

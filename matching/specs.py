@@ -23,6 +23,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from django.conf import settings as django_settings
 from splink import ColumnExpression, SettingsCreator, block_on
+from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
 MATCH_KEYS = "match_keys"
 ATTRIBUTES = "attributes"
@@ -60,7 +61,7 @@ def _tf(comparison):
     return comparison.configure(term_frequency_adjustments=True)
 
 
-def _null_either(*columns: str) -> cll.CustomLevel:
+def _null_either(*columns: str) -> ComparisonLevelCreator:
     """Null level: every one of `columns` is missing on one side."""
     sides = [" AND ".join(f'"{c}_{side}" IS NULL' for c in columns) for side in ("l", "r")]
     return cll.CustomLevel(f"({sides[0]}) OR ({sides[1]})").configure(is_null_level=True)
@@ -159,7 +160,7 @@ CUSTOMER_DOMAIN = cl.CustomComparison(
 MOVED = 0.08
 
 
-def _moved_else() -> cll.ElseLevel:
+def _moved_else() -> ComparisonLevelCreator:
     return cll.ElseLevel().configure(m_probability=MOVED, fix_m_probability=True)
 
 

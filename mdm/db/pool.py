@@ -37,7 +37,7 @@ import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.db import connections
 
@@ -101,7 +101,7 @@ def run_workers(
             sender.close()
             children[receiver] = (index, pid)
         while children:
-            for receiver in multiprocessing.connection.wait(list(children)):
+            for receiver in cast(list[Connection], multiprocessing.connection.wait(list(children))):
                 index, pid = children[receiver]
                 try:
                     kind, value = receiver.recv()

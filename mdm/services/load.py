@@ -91,7 +91,7 @@ def load_file(
     the rejected and flagged rows (in line order) come back as one summary."""
     get_entity(entity_type)
     system = get_source_system(system_code, create=True)
-    options = {
+    options: dict[str, Any] = {
         "entity_type": entity_type,
         "system_code": system.code,
         "actor": actor,
@@ -161,9 +161,11 @@ def _resolve_late_relations(
 ) -> None:
     """Recompute golden records that refer to keys of this load but lack a relation: their
     target may have been committed by another worker after they looked."""
-    keys = sorted(keys)
-    for start in range(0, len(keys), REFERRER_BATCH):
-        referrers = referrer_goldens(entity_type, system_id, keys[start : start + REFERRER_BATCH])
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), REFERRER_BATCH):
+        referrers = referrer_goldens(
+            entity_type, system_id, ordered[start : start + REFERRER_BATCH]
+        )
         missing = [
             golden.id
             for golden in GoldenRecord.objects.filter(id__in=referrers).only(
