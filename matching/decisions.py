@@ -338,7 +338,9 @@ def cannot_link_pairs(
     return pairs
 
 
-def _standing_for(side: Mapping[int, str | None], membership: Mapping[int, str] | None):
+def _standing_for(
+    side: Mapping[int, str | None], membership: Mapping[int, str] | None
+) -> list[int]:
     if membership is None:
         return list(side)
     first: dict[str, int] = {}
