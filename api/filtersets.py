@@ -4,6 +4,8 @@ normalizes values ("de 123 456 789" finds DE123456789), then match the survived 
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.db.models import Exists, OuterRef
 
@@ -14,7 +16,7 @@ from mdm.normalize import normalizer_for
 ANY_STATUS = "any"
 
 
-def _normalized(entity_type: str, attribute: str, raw: str) -> str:
+def _normalized(entity_type: str, attribute: str, raw: str) -> Any:  # the canonical value
     entity = ENTITIES.get(entity_type) or ENTITIES["customer"]
     try:
         declared = entity.attribute(attribute)

@@ -16,7 +16,8 @@ class NdjsonRows(list):
 class NDJSONParser(BaseParser):
     media_type = "application/x-ndjson"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> NdjsonRows:
+    # request.data is what parse returns: for NDJSON, the rows
+    def parse(self, stream, media_type=None, parser_context=None) -> NdjsonRows:  # type: ignore[override]
         rows = NdjsonRows()
         for number, raw in enumerate(stream.read().splitlines(), start=1):
             text = raw.decode("utf-8", errors="replace").strip()

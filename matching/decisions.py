@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from matching.frame import frame_from_rows
 from matching.models import (
@@ -217,11 +217,14 @@ def _record(
     reason: str,
 ) -> MatchDecision:
     """Store a decision about `pair` (one record of each side) binding the records of both
-    `sides`; a current decision on the same pair is replaced."""
+    `sides`; a current decision on the same pair, or on the same candidate, is replaced."""
     if pair[0] > pair[1]:
         pair, goldens, sides = pair[::-1], goldens[::-1], sides[::-1]
+    same = Q(left_id=pair[0], right_id=pair[1])
+    if candidate is not None:
+        same |= Q(candidate=candidate)
     _retire(
-        MatchDecision.objects.filter(left_id=pair[0], right_id=pair[1], is_current=True),
+        MatchDecision.objects.filter(same, is_current=True),
         actor=actor,
         reason=reason or "decided again",
     )
@@ -335,7 +338,9 @@ def cannot_link_pairs(
     return pairs
 
 
-def _standing_for(side: Mapping[int, str | None], membership: Mapping[int, str] | None):
+def _standing_for(
+    side: Mapping[int, str | None], membership: Mapping[int, str] | None
+) -> list[int]:
     if membership is None:
         return list(side)
     first: dict[str, int] = {}

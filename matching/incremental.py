@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import pandas as pd
 import pyarrow as pa
 from django.db import DatabaseError, transaction
 
@@ -34,7 +37,8 @@ from matching import keys
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
 from matching.frame import RECORD_FIELDS, frame_from_records, live_frame
-from matching.review import review_pairs, store_candidates
+from matching.models import MatchModel
+from matching.review import refusal_reasons, review_pairs, store_candidates
 from matching.scoring import (
     active_model,
     frame_with_frequencies,
@@ -42,7 +46,7 @@ from matching.scoring import (
     score_pairs,
     thresholds_of,
 )
-from matching.specs import SPECS
+from matching.specs import SPECS, MatchSpec, Thresholds
 from mdm.db.conflicts import lost_race
 from mdm.db.ids import ids_in
 from mdm.errors import InvalidResolution
@@ -102,15 +106,15 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     thresholds = thresholds_of(model)
 
     # The golden ID comes along with the rows, so the first plan needs no query of its own.
-    changed = list(
+    fetched = list(
         SourceRecord.objects.filter(pk__in=list(record_ids), entity_type=entity_type).values_list(
             "deleted", "golden_id", *RECORD_FIELDS
         )
     )
-    live = sorted(tuple(record) for deleted, _, *record in changed if not deleted)
-    removed = [record[0] for deleted, _, *record in changed if deleted]
-    removed_goldens = {golden for deleted, golden, *_ in changed if deleted and golden}
-    golden_of = {record[0]: golden for deleted, golden, *record in changed if not deleted}
+    live = sorted(tuple(record) for deleted, _, *record in fetched if not deleted)
+    removed = [record[0] for deleted, _, *record in fetched if deleted]
+    removed_goldens = {golden for deleted, golden, *_ in fetched if deleted and golden}
+    golden_of = {record[0]: golden for deleted, golden, *record in fetched if not deleted}
     summary.records, summary.removed = len(live), len(removed)
 
     # Keys need no term frequencies: those are read once, for the frame that is scored.
@@ -121,9 +125,9 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     try:
         _match(spec, model, thresholds, changed, summary, actor=actor, step=step)
     finally:
-        if changed.writing is None:  # failed before the write began
-            changed.start_writing(entity_type)
-        changed.writing.wait()
+        # started by matching; here when it failed before the write began
+        writing = changed.writing or changed.start_writing(entity_type)
+        writing.wait()
         step("index")  # what is left of the write when matching is done
     summary.seconds = round(time.monotonic() - started, 4)
     return summary
@@ -138,15 +142,25 @@ class _Changed:
     removed_goldens: set[str] = field(default_factory=set)  # the deleted ones' golden records
     writing: keys.BackgroundWrite | None = None
 
-    def start_writing(self, entity_type: str) -> None:
+    def start_writing(self, entity_type: str) -> keys.BackgroundWrite:
         """Replace the stored keys of the changed and removed records, in the background
         (`keys.candidates` does not depend on them being stored yet); started once their
         candidates are read, so the write does not slow that lookup down."""
         stale = [*self.frame["unique_id"].to_pylist(), *self.removed]
         self.writing = keys.BackgroundWrite(entity_type, self.keys, stale=stale)
+        return self.writing
 
 
-def _match(spec, model, thresholds, changed: _Changed, summary, *, actor, step) -> None:
+def _match(
+    spec: MatchSpec,
+    model: MatchModel,
+    thresholds: Thresholds,
+    changed: _Changed,
+    summary: IncrementalSummary,
+    *,
+    actor: Actor,
+    step: Callable[[str], None],
+) -> None:
     """Find, score and apply: candidates by key, their frame, scores, merges and review."""
     entity_type = spec.entity_type
     changed_frame, record_keys, removed, golden_of = (
@@ -221,8 +235,8 @@ def _match(spec, model, thresholds, changed: _Changed, summary, *, actor, step) 
 
 
 def _locked_neighbourhood(
-    record_ids: set[int], golden_of: dict[int, str | None] | None
-) -> tuple[dict[int, str], dict[str, object]]:
+    record_ids: set[int], golden_of: Mapping[int, str | None] | None
+) -> tuple[dict[int, str], dict[str, datetime]]:
     """Lock the golden records of `record_ids` (ID order) and return every live member of
     them (so constraints on members not scored now hold) with their creation times. Raises
     `_Moved` when a record is no longer in one of the golden records locked (`golden_of`,
@@ -256,8 +270,15 @@ def _locked_neighbourhood(
 
 
 def _apply(
-    entity_type, scored, changed_ids, *, model, threshold, actor, golden_of=None
-) -> tuple[int, tuple]:
+    entity_type: str,
+    scored: pd.DataFrame,
+    changed_ids: Collection[int],
+    *,
+    model: MatchModel,
+    threshold: float,
+    actor: Actor,
+    golden_of: Mapping[int, str] | None = None,
+) -> tuple[int, tuple[int, int]]:
     record_ids = set(changed_ids) | set(scored["unique_id_l"]) | set(scored["unique_id_r"])
     pairs = [
         ScoredPair(int(left), int(right), float(p))
@@ -290,9 +311,7 @@ def _apply(
         left_golden = scored["unique_id_l"].map(final)
         right_golden = scored["unique_id_r"].map(final)
         apart = scored[left_golden.notna() & right_golden.notna() & (left_golden != right_golden)]
-        reasons = {
-            (min(p.left, p.right), max(p.left, p.right)): p.reason for p in clustering.refused
-        }
+        reasons = refusal_reasons(clustering.refused)
         stored = store_candidates(
             entity_type=entity_type,
             pairs=review_pairs(apart, level_labels(model.settings), reasons=reasons),

@@ -58,6 +58,7 @@ GoldenPair = tuple[str, str]
 STALE_DECISION = "a steward kept these apart; their records changed since"
 REASON_LENGTH = 255
 
+FOREIGN_KEYS = ("left_golden", "right_golden", "left", "right", "model", "run")
 # The columns a planned candidate writes (besides `updated_at`).
 WRITTEN = (
     "left_golden",
@@ -159,7 +160,7 @@ def candidate_pairs(candidate: MatchCandidate) -> list[ReviewPair]:
 
 def review_pairs(
     scored: pd.DataFrame,
-    labels: Mapping[str, Mapping[int, str]],
+    labels: dict[str, dict[int, str]],
     *,
     reasons: Mapping[tuple[int, int], str] | None = None,
 ) -> list[ReviewPair]:
@@ -239,7 +240,9 @@ def store_candidates(
         golden_pair = _resolved(candidate, survivors)
         if golden_pair in stale and golden_pair not in plan:
             own = {p.key: p for p in candidate_pairs(candidate)}
-            plan.update(_plan(own, membership, blocked=blocked, stale=stale))
+            still = _plan(own, membership, blocked=blocked, stale=stale).get(golden_pair)
+            if still is not None:
+                plan[golden_pair] = still
     return _write(
         entity_type,
         plan,
@@ -401,8 +404,11 @@ def _fill(
             candidate.run_id = run.pk
 
 
+_ATTNAMES = tuple(f"{name}_id" if name in FOREIGN_KEYS else name for name in WRITTEN)
+
+
 def _state(candidate: MatchCandidate) -> tuple:
-    return tuple(getattr(candidate, MatchCandidate._meta.get_field(f).attname) for f in WRITTEN)
+    return tuple(getattr(candidate, name) for name in _ATTNAMES)
 
 
 def _resolved(candidate: MatchCandidate, survivors: Mapping[str, str]) -> GoldenPair:
@@ -436,20 +442,21 @@ def _write(
         closing.append(candidate)
     reopen = _superseded_of([p for p in plan if p not in holder], entity_type)
     now = timezone.now()
-    changed, created = [], []
+    changed: list[MatchCandidate] = []
+    created: list[MatchCandidate] = []
     for golden_pair, planned in plan.items():
-        candidate = holder.get(golden_pair) or reopen.get(golden_pair)
-        if candidate is None:
-            candidate = MatchCandidate(entity_type=entity_type)
-            _fill(candidate, golden_pair, planned, fresh=fresh, model=model, run=run)
-            created.append(candidate)
+        existing = holder.get(golden_pair) or reopen.get(golden_pair)
+        if existing is None:
+            new = MatchCandidate(entity_type=entity_type)
+            _fill(new, golden_pair, planned, fresh=fresh, model=model, run=run)
+            created.append(new)
             continue
-        before = _state(candidate)
-        was_open = candidate.status == CandidateStatus.OPEN
-        _fill(candidate, golden_pair, planned, fresh=fresh, model=model, run=run)
-        if _state(candidate) != before:
-            candidate.updated_at = now
-            changed.append(candidate)
+        before = _state(existing)
+        was_open = existing.status == CandidateStatus.OPEN
+        _fill(existing, golden_pair, planned, fresh=fresh, model=model, run=run)
+        if _state(existing) != before:
+            existing.updated_at = now
+            changed.append(existing)
             stored.updated += was_open
             stored.reopened += not was_open
     for candidate in closing:

@@ -9,9 +9,13 @@ no merges.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -83,7 +87,9 @@ class MatchRunSummary:
 # ----------------------------------------------------------------------------------- models
 
 
-def train_model(*, entity_type: str, spec: MatchSpec | None = None, frame=None) -> MatchModel:
+def train_model(
+    *, entity_type: str, spec: MatchSpec | None = None, frame: pa.Table | None = None
+) -> MatchModel:
     """Train a new version: the first one is active at once; a later one is staged with what
     it would change (`matching.activation`) until a steward activates it. A retrain changes no
     link by itself."""
@@ -95,7 +101,7 @@ def train_model(*, entity_type: str, spec: MatchSpec | None = None, frame=None) 
 # ------------------------------------------------------------------------------ prediction
 
 
-def predict_pairs(frame, model: dict, *, min_probability: float) -> pd.DataFrame:
+def predict_pairs(frame: pa.Table, model: dict, *, min_probability: float) -> pd.DataFrame:
     """Scored pairs at or above `min_probability`, blocked by the spec's prediction rules."""
     with linker_for(frame, model) as linker:
         return linker.inference.predict(
@@ -110,11 +116,11 @@ def _active_goldens(entity_type: str) -> int:
     return GoldenRecord.objects.filter(entity_type=entity_type, status=GoldenStatus.ACTIVE).count()
 
 
-def _progress(run: MatchRun, summary: MatchRunSummary, phase: str, **counts) -> None:
+def _progress(run: MatchRun, summary: MatchRunSummary, phase: str, **counts: int) -> None:
     """Publish the run's phase and counts so far (the admin and CLI read the MatchRun row)."""
     for name, value in counts.items():
         setattr(summary, name, value)
-    fields = {"phase": phase, "timings": summary.timings}
+    fields: dict[str, Any] = {"phase": phase, "timings": summary.timings}
     fields.update(
         (name, getattr(summary, name))
         for name in ("records", "pairs_scored", "merges", "sent_to_review", "goldens_before")
@@ -138,7 +144,9 @@ def _start_run(entity_type: str, actor: Actor, retrain: bool, run_id: int | None
     )
 
 
-def refresh_derived_tables(spec: MatchSpec, frame, model: MatchModel, *, since) -> dict:
+def refresh_derived_tables(
+    spec: MatchSpec, frame: pa.Table, model: MatchModel, *, since: datetime
+) -> dict:
     """Rebuild the blocking-key index and the term frequencies of `spec.entity_type` from
     `frame`; then re-key the records changed since `since` (after the frame was read), so an
     incremental update that raced the rebuild is not lost."""
@@ -265,7 +273,7 @@ def run_batch_matching(
         raise
 
 
-def _membership(entity_type: str, *, record_ids=None) -> dict[int, str]:
+def _membership(entity_type: str, *, record_ids: Iterable[int] | None = None) -> dict[int, str]:
     """Live record id → golden ID, of every record or of `record_ids`."""
     records = SourceRecord.objects.filter(
         entity_type=entity_type, deleted=False, golden__isnull=False
@@ -282,13 +290,20 @@ def _created_at(golden_ids: set[str]) -> dict[str, int]:
     others): each one's rank by (created_at, id), which orders them as their creation times
     do, without reading a timestamp per record."""
     goldens, keep = narrowed(GoldenRecord.objects.all(), "id", golden_ids)
-    ordered = goldens.order_by("created_at", "id").values_list("id", flat=True)
+    ordered: Iterable[str] = goldens.order_by("created_at", "id").values_list("id", flat=True)
     if keep is not None:
         ordered = [golden_id for golden_id in ordered if golden_id in keep]
     return {golden_id: rank for rank, golden_id in enumerate(ordered)}
 
 
-def _review(entity_type: str, scored: pd.DataFrame, clustering: Clustering, *, model, run) -> int:
+def _review(
+    entity_type: str,
+    scored: pd.DataFrame,
+    clustering: Clustering,
+    *,
+    model: MatchModel,
+    run: MatchRun,
+) -> int:
     """Store the candidates of the run (`matching.review`): the scored pairs whose records
     are still in two golden records after the merges — the review band, and auto-link pairs
     a constraint refused (a steward decides those, never the model). Returns the open

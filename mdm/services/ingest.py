@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -237,8 +238,11 @@ def _commit_chunk(
                 changed_ids = _ingest_chunk(entity, system, chunk, part, **options)
                 if changed_ids:
                     transaction.on_commit(
-                        lambda ids=changed_ids: source_records_changed.send(
-                            sender=SourceRecord, entity_type=entity.name, source_record_ids=ids
+                        partial(
+                            source_records_changed.send,
+                            sender=SourceRecord,
+                            entity_type=entity.name,
+                            source_record_ids=changed_ids,
                         )
                     )
         except _Raced:
@@ -261,10 +265,10 @@ def _collector_paused() -> Iterator[None]:
     A chunk allocates hundreds of thousands of containers that stay alive until it ends; each
     collection they triggered re-scanned them, and the older generations also re-scanned what
     existed before the load (modules, caches, the app) — together a fifth to a third of
-    ingest's CPU time (measured in docs/benchmarks.md). Freezing what exists takes it out of
-    every scan; `collect_chunk_garbage` after each chunk frees the chunk's reference cycles, so
-    memory stays bounded by the chunk size. Nothing is leaked: what existed returns to the
-    collector when the load ends."""
+    ingest's CPU time (measured in docs/bench-log/2026-11-26.md). Freezing what exists takes it
+    out of every scan; `collect_chunk_garbage` after each chunk frees the chunk's reference
+    cycles, so memory stays bounded by the chunk size. Nothing is leaked: what existed returns
+    to the collector when the load ends."""
     was_enabled = gc.isenabled()
     gc.freeze()
     gc.disable()
@@ -339,44 +343,46 @@ def _ingest_chunk(
     changes = _classify_chunk(incoming, known, outcomes)
     # Lock what is about to change and classify again against what is stored under the lock:
     # a concurrent update of the same key may have committed since the read above.
+    locking = [known[r.source_key] for r in changes if r.source_key in known]
     stored = _lock_stored(
-        {known[r.source_key].pk for r in changes if r.source_key in known},
-        {known[r.source_key].golden_id for r in changes if r.source_key in known},
+        {s.pk for s in locking if s.pk is not None}, {s.golden_id for s in locking}
     )
     now_stored = {
-        r.source_key: _Stored(r.pk, r.golden_id, r.payload_hash, r.source_updated_at)
-        for r in stored.values()
+        key: _Stored(r.pk, r.golden_id, r.payload_hash, r.source_updated_at)
+        for key, r in stored.items()
     }
     if any(known[key] != current for key, current in now_stored.items()):
         known.update(now_stored)
         changes = _classify_chunk(incoming, known, outcomes)
+        if any(r.source_key in known and r.source_key not in stored for r in changes):
+            raise _Raced  # a row that was unchanged now changes: lock it too, from the start
     to_create: dict[str, SourceRecord] = {}
     to_update: dict[str, SourceRecord] = {}
     for record in changes:
         key = record.source_key
         if key in known:
-            current = to_update.setdefault(key, stored[known[key].pk])
+            target = to_update.setdefault(key, stored[key])
         else:
-            current = to_create.get(key) or SourceRecord(
+            target = to_create.get(key) or SourceRecord(
                 entity_type=entity.name, source_system=system, source_key=key
             )
-            to_create[key] = current
-        _apply(current, record, now)
+            to_create[key] = target
+        _apply(target, record, now)
 
     # New live records get a new golden record each; a revived tombstone that never had one too
     # (linked by the resolution service once the golden record exists: ingest writes no
     # existing record's membership).
     new_goldens: dict[str, GoldenRecord] = {}
     revived: dict[int, str] = {}
-    for record in [*to_create.values(), *to_update.values()]:
-        if not record.deleted and record.golden_id is None:
+    for written in [*to_create.values(), *to_update.values()]:
+        if not written.deleted and written.golden_id is None:
             golden = GoldenRecord(id=new_golden_id(entity.name), entity_type=entity.name)
-            new_goldens[record.source_key] = golden
-            record.golden_id = golden.id
-            record.link_method = LinkMethod.NEW
-            record.linked_at = now
-            if record.pk is not None:
-                revived[record.pk] = golden.id
+            new_goldens[written.source_key] = golden
+            written.golden_id = golden.id
+            written.link_method = LinkMethod.NEW
+            written.linked_at = now
+            if written.pk is not None:
+                revived[written.pk] = golden.id
     affected = {
         r.golden_id for r in to_update.values() if r.golden_id and r.source_key not in new_goldens
     }
@@ -413,12 +419,13 @@ def _ingest_chunk(
         )
 
     ordered = [outcomes[position] for position in sorted(outcomes)]
-    for outcome in ordered:
-        summary.counts[outcome.outcome] += 1
+    for result in ordered:
+        summary.counts[result.outcome] += 1
     if collect_results:
-        golden_by_key = {key: r.golden_id for key, r in {**known, **to_create, **to_update}.items()}
-        for outcome in ordered:
-            outcome.golden_id = golden_by_key.get(outcome.source_key)
+        golden_by_key = {key: row.golden_id for key, row in known.items()}
+        golden_by_key.update((key, r.golden_id) for key, r in {**to_create, **to_update}.items())
+        for result in ordered:
+            result.golden_id = golden_by_key.get(result.source_key)
         summary.results.extend(ordered)
     return [r.pk for r in [*to_create.values(), *to_update.values()]]
 
@@ -448,11 +455,11 @@ def _classify_chunk(
     return changes
 
 
-def _lock_stored(pks: set[int], golden_ids: set[str | None]) -> dict[int, SourceRecord]:
+def _lock_stored(pks: set[int], golden_ids: set[str | None]) -> dict[str, SourceRecord]:
     """Lock the stored records a chunk updates, as the resolution services lock: their golden
-    records first (ID order), then the records (key order) — one statement each. Raises
-    `_Raced` when a record's golden record is not among those locked (it was merged away
-    after the chunk read it)."""
+    records first (ID order), then the records (key order) — one statement each; returns them
+    by source key. Raises `_Raced` when a record's golden record is not among those locked (it
+    was merged away after the chunk read it)."""
     if not pks:
         return {}
     wanted = {g for g in golden_ids if g}
@@ -463,7 +470,7 @@ def _lock_stored(pks: set[int], golden_ids: set[str | None]) -> dict[int, Source
         .values_list("id", flat=True)
     )
     records = {
-        record.pk: record
+        record.source_key: record
         for record in SourceRecord.objects.select_for_update()
         .filter(ids_in(SourceRecord, "id", pks))
         .order_by("source_key")
@@ -495,7 +502,9 @@ def _not_yet_recorded(rejections: list[IngestRejection]) -> list[IngestRejection
     ]
 
 
-def _by_key(to_create, to_update, key):
+def _by_key(
+    to_create: Mapping[str, SourceRecord], to_update: Mapping[str, SourceRecord], key: str
+) -> SourceRecord:
     return to_create.get(key) or to_update[key]
 
 
@@ -530,7 +539,12 @@ def _apply(target: SourceRecord, record: IncomingRecord, now: datetime) -> None:
     target.deleted = record.deleted
 
 
-def _store_references(entity, system, records, updated) -> None:
+def _store_references(
+    entity: EntityType,
+    system: SourceSystem,
+    records: Iterable[SourceRecord],
+    updated: Mapping[str, SourceRecord],
+) -> None:
     if not entity.references:
         return
     SourceReference.objects.filter(referrer__in=[r.pk for r in updated.values()]).delete()
@@ -680,6 +694,7 @@ def _flag(value: Any) -> bool:
 def _timestamp(value: Any) -> datetime | None:
     if _blank(value):
         return None
+    parsed: datetime | None
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -697,8 +712,11 @@ def _timestamp(value: Any) -> datetime | None:
     return parsed
 
 
+_JSON_TYPE_NAMES: dict[type, str] = {dict: "object", list: "list"}
+
+
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "list"}.get(type(value), type(value).__name__)
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def _jsonable(value: Any) -> Any:

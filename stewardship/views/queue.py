@@ -135,7 +135,8 @@ class QueueView(StewardView):
         filters = query.filters
         if query.mine:
             filters = replace(filters, condition=assigned_to(self.request.user))
-        paginator = Paginator(RankedQueue(filters), PAGE_SIZE)
+        # RankedQueue pages by count and slices, all Django's paginator uses of it
+        paginator: Paginator[MatchCandidate] = Paginator(RankedQueue(filters), PAGE_SIZE)  # type: ignore[arg-type]
         page = paginator.get_page(self.request.GET.get("page"))
         candidates = list(page.object_list)
         work = work_on([c.pk for c in candidates])

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from mdm.models import GoldenRecord, SourceRecord
-from mdm.services.resolution import merge
+from mdm.services.resolution import merge, split
 from tests.api.conftest import ACME, load
 
 pytestmark = pytest.mark.django_db
@@ -167,6 +167,24 @@ def test_merged_id_answers_308_to_the_survivor_following_chains(crm):
     assert response.json()["merged_into"] == third.pk
 
 
+def test_after_a_split_the_merged_away_id_answers_308_to_the_record_holding_its_records(crm):
+    survivor, loser = merged_pair()
+    created = split(
+        golden=GoldenRecord.objects.get(pk=survivor),
+        records=[SourceRecord.objects.get(source_key="A")],
+        actor="test",
+        reason="two companies",
+    )
+
+    moved = crm.get(f"/api/v1/golden/customer/{loser}")
+    kept = crm.get(f"/api/v1/golden/customer/{survivor}")
+
+    assert moved.status_code == 308
+    assert moved["Location"].endswith(f"/api/v1/golden/customer/{created.pk}")
+    assert kept.status_code == 200
+    assert crm.get("/api/v1/xref/customer/erp/A").json()["golden_id"] == created.pk
+
+
 def test_golden_of_another_entity_type_is_404(crm):
     survivor, _ = merged_pair()
 
@@ -280,9 +298,8 @@ def prepared_statements() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-@pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
-    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)",
+@pytest.mark.postgres(
+    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)"
 )
 def test_single_xref_runs_as_a_prepared_statement_on_postgresql(crm):
     """Planning the join costs several times its execution; a prepared statement plans once
@@ -295,9 +312,8 @@ def test_single_xref_runs_as_a_prepared_statement_on_postgresql(crm):
     assert len([s for s in prepared_statements() if "rs.code = $2" in s]) == 1
 
 
-@pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
-    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)",
+@pytest.mark.postgres(
+    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)"
 )
 def test_batch_lookup_runs_as_a_prepared_statement_on_postgresql(crm):
     merged_pair()
@@ -308,9 +324,8 @@ def test_batch_lookup_runs_as_a_prepared_statement_on_postgresql(crm):
     assert len([s for s in prepared_statements() if "unnest($1::text[]" in s]) == 1
 
 
-@pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
-    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)",
+@pytest.mark.postgres(
+    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)"
 )
 @pytest.mark.django_db(transaction=True)
 def test_prepared_xref_lookup_answers_after_a_rolled_back_transaction(crm):

@@ -113,6 +113,17 @@ def test_a_split_whose_records_changed_goes_back_to_review_but_stays_apart(
     assert len(between(kept, moved)) == 1  # the evidence changed: a steward looks again
 
 
+def test_a_steward_merge_after_a_split_is_kept_by_matching(matched):
+    original, duplicate = record("crm", "rec-3-org"), record("erp", "rec-3-dup-0")
+    created = split(golden=original.golden, records=[duplicate], actor="steward", reason="x")
+
+    merge(survivor=original.golden, loser=created, actor="steward", reason="same after all")
+    run_batch_matching(entity_type="customer", actor="test")
+
+    assert golden_of("crm", "rec-3-org") == golden_of("erp", "rec-3-dup-0")
+    assert not MatchDecision.objects.filter(is_current=True, verdict=Verdict.NOT_A_MATCH).exists()
+
+
 def test_after_a_split_merged_away_ids_redirect_to_the_golden_record_holding_their_records(
     load_febrl,
 ):

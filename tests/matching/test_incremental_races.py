@@ -5,7 +5,7 @@ import contextlib
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from matching import incremental
 from matching.decisions import decide
@@ -15,13 +15,10 @@ from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.services.ingest import ingest_records
 from tests.matching.conftest import open_candidate
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("races need concurrent transactions: PostgreSQL only")
+pytestmark = [
+    pytest.mark.postgres(reason="races need concurrent transactions"),
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def golden_of(system: str, key: str) -> str:

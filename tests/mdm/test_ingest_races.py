@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.selectors import resolve_golden
@@ -16,15 +16,12 @@ from mdm.services.ingest import ingest_records
 from mdm.services.resolution import merge
 from tests.api.conftest import bearer
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres(reason="races need concurrent transactions"),
+    pytest.mark.django_db(transaction=True),
+]
 
 ACME = {"kind": "organization", "name": "Acme", "email": "info@acme.com", "country": "DE"}
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("races need concurrent transactions: PostgreSQL only")
 
 
 def load(system: str, *rows: dict) -> None:
