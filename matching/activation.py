@@ -27,12 +27,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 from django.db import transaction
 from django.utils import timezone
 
-from matching.clustering import ScoredPair, cluster
+from matching.clustering import Merge, ScoredPair, cluster
 from matching.decisions import cannot_link_pairs
 from matching.engine import linker_for
 from matching.frame import build_frame
@@ -223,7 +224,10 @@ def _membership(entity_type: str, record_ids: Iterable[int] | None = None) -> di
     return {pk: golden for pk, golden in rows if keep is None or pk in keep}
 
 
-def _open_candidates(entity_type: str) -> list[tuple[int, str, str, float, list]]:
+OpenCandidate = tuple[int, str, str, float, list[dict[str, Any]]]
+
+
+def _open_candidates(entity_type: str) -> list[OpenCandidate]:
     """Open candidates: (id, left golden, right golden, probability, scored member pairs)."""
     return list(
         MatchCandidate.objects.filter(entity_type=entity_type, status=CandidateStatus.OPEN)
@@ -232,7 +236,9 @@ def _open_candidates(entity_type: str) -> list[tuple[int, str, str, float, list]
     )
 
 
-def _state(entity_type: str, membership: dict[int, str], candidates=None) -> _State:
+def _state(
+    entity_type: str, membership: dict[int, str], candidates: list[OpenCandidate] | None = None
+) -> _State:
     candidates = _open_candidates(entity_type) if candidates is None else candidates
     open_pairs = {
         _golden_pair(left, right): (pk, probability)
@@ -241,7 +247,7 @@ def _state(entity_type: str, membership: dict[int, str], candidates=None) -> _St
     return _State(membership, open_pairs)
 
 
-def _member_pairs(candidates) -> list[ScoredPair]:
+def _member_pairs(candidates: list[OpenCandidate]) -> list[ScoredPair]:
     """Every scored member pair the open candidates hold (their stored scores)."""
     return [
         ScoredPair(int(pair["left"]), int(pair["right"]), float(pair["probability"]))
@@ -264,7 +270,9 @@ def _cannot_link(entity_type: str, membership: dict[int, str]) -> set[tuple[int,
     }
 
 
-def _merges(pairs: list[ScoredPair], state: _State, auto_link: float, entity_type: str):
+def _merges(
+    pairs: list[ScoredPair], state: _State, auto_link: float, entity_type: str
+) -> list[Merge]:
     return cluster(
         pairs=pairs,
         membership=state.membership,
@@ -274,7 +282,7 @@ def _merges(pairs: list[ScoredPair], state: _State, auto_link: float, entity_typ
     ).merges
 
 
-def _final(merges) -> dict[str, str]:
+def _final(merges: list[Merge]) -> dict[str, str]:
     return {m.loser: m.survivor for m in merges}
 
 
@@ -320,7 +328,7 @@ def store_diff(model: MatchModel, *, frame: pa.Table | None = None) -> MatchMode
 
 @dataclass
 class _Plan:
-    merges: list  # clustering.Merge
+    merges: list[Merge]
     splits: dict[str, list[tuple[int, float | None]]]  # golden -> members no longer held
     added: dict[tuple[str, str], float]
     closed: dict[tuple[str, str], tuple[int, float, str]]  # pair -> (candidate, p, why)
@@ -350,8 +358,8 @@ def _plan_from_stored_scores(entity_type: str, staged: Thresholds, current: Thre
             link_method=LinkMethod.AUTO,
             link_probability__lt=staged.auto_link,
         ).values_list("golden_id", "pk", "link_probability")
-        for golden_id, pk, probability in weaker:
-            splits[golden_id].append((pk, probability))
+        for golden_id, pk, link_probability in weaker:
+            splits[golden_id].append((pk, link_probability))
     return _Plan(merges=merges, splits=dict(splits), added={}, closed=closed)
 
 
@@ -393,12 +401,12 @@ def _plan_by_scoring(model: MatchModel, staged: Thresholds, frame: pa.Table | No
             key = _golden_pair(a, b)
             review[key] = max(review.get(key, 0.0), pair.probability)
     added = {pair: p for pair, p in review.items() if pair not in state.open_pairs}
-    closed = {}
-    for pair, (pk, probability) in state.open_pairs.items():
-        if settled(pair[0]) == settled(pair[1]):
-            closed[pair] = (pk, probability, "would merge")
-        elif pair not in review:
-            closed[pair] = (pk, probability, "below the review threshold")
+    closed: dict[tuple[str, str], tuple[int, float, str]] = {}
+    for goldens, (pk, probability) in state.open_pairs.items():
+        if settled(goldens[0]) == settled(goldens[1]):
+            closed[goldens] = (pk, probability, "would merge")
+        elif goldens not in review:
+            closed[goldens] = (pk, probability, "below the review threshold")
     return _Plan(
         merges=merges,
         splits=_not_held(entity_type, held),
@@ -408,16 +416,18 @@ def _plan_by_scoring(model: MatchModel, staged: Thresholds, frame: pa.Table | No
     )
 
 
-def _not_held(entity_type: str, held: Mapping[str, list[tuple[int, int]]]):
+def _not_held(
+    entity_type: str, held: Mapping[str, list[tuple[int, int]]]
+) -> dict[str, list[tuple[int, float | None]]]:
     """Golden records with auto-linked members the staged model's links at or above its
     auto-link threshold no longer connect to the rest (members a steward or the record's own
     arrival put there hold together as they are)."""
-    auto = defaultdict(dict)
+    auto: dict[str, dict[int, float | None]] = defaultdict(dict)
     for golden_id, pk, probability in SourceRecord.objects.filter(
         entity_type=entity_type, deleted=False, link_method=LinkMethod.AUTO
     ).values_list("golden_id", "pk", "link_probability"):
         auto[golden_id][pk] = probability
-    anchors = defaultdict(set)
+    anchors: dict[str, set[int]] = defaultdict(set)
     for golden_id, pk in (
         SourceRecord.objects.filter(ids_in(SourceRecord, "golden", list(auto)), deleted=False)
         .exclude(link_method=LinkMethod.AUTO)

@@ -63,7 +63,7 @@ def covered_fields(entity_type: str) -> dict[str, tuple[str, ...]]:
     reads, or (a comparison over several columns, such as the address block) the fields of
     every column it reads."""
     spec = get_spec(entity_type)
-    covered = {}
+    covered: dict[str, tuple[str, ...]] = {}
     for comparison in spec.comparisons:
         built = comparison.get_comparison("duckdb")
         column = built.output_column_name

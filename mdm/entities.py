@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 SOURCE_PRIORITY = "source_priority"
 MOST_RECENT = "most_recent"
@@ -158,7 +159,9 @@ class EntityType:
         relations = {r.relation for r in self.references}
         return tuple(p for p in self.display if isinstance(p, str) and p in relations)
 
-    def display_name(self, values: Mapping, related: Mapping[str, str] | None = None) -> str:
+    def display_name(
+        self, values: Mapping[str, Any], related: Mapping[str, str | None] | None = None
+    ) -> str:
         """A human label for a golden record from its survived values and (`related`:
         relation → display name) the golden records it refers to."""
         related = related or {}

@@ -17,6 +17,7 @@ from mdm.services.golden import (
     load_pins,
     survive_goldens,
 )
+from mdm.survivorship import Candidate, Pin
 
 MAX_REDIRECTS = 50
 
@@ -109,9 +110,9 @@ class Preview:
 def _preview(
     golden_id: str,
     entity_type: str,
-    candidates: list,
-    pins: dict,
-    inputs,
+    candidates: list[Candidate],
+    pins: dict[str, Pin],
+    inputs: SurvivorshipInputs,
 ) -> Preview:
     draft = GoldenRecord(id=golden_id, entity_type=entity_type, status=GoldenStatus.ACTIVE)
     survive_goldens([draft], {golden_id: candidates}, inputs=inputs, pins={golden_id: pins})
@@ -159,5 +160,5 @@ def split_preview(golden: GoldenRecord, record_ids: Iterable[int]) -> tuple[Prev
     )
 
 
-def _record_id(candidate) -> int:
+def _record_id(candidate: Candidate) -> int:
     return candidate.record_id

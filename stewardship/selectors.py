@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -209,7 +210,7 @@ def work_on(candidate_ids: Sequence[int]) -> dict[int, CandidateWork]:
     return work
 
 
-def stewards():
+def stewards() -> QuerySet[User]:
     """People who may decide candidates (the steward group, and superusers)."""
     users = get_user_model().objects.filter(is_active=True)
     return (
@@ -223,7 +224,7 @@ def stewards():
     )
 
 
-def my_queue_count(user) -> int:
+def my_queue_count(user: User) -> int:
     return MatchCandidate.objects.filter(
         status=CandidateStatus.OPEN,
         pk__in=CandidateAssignment.objects.filter(assignee=user).values("candidate_id"),

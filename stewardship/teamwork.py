@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -29,7 +29,7 @@ from matching.decisions import decide
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
 from matching.selectors import QueueFilters, next_candidate
 from mdm.errors import CandidateClaimed, InvalidResolution
-from mdm.services.audit import save_with_history
+from mdm.services.audit import delete_with_history, save_with_history
 from stewardship.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -45,7 +45,7 @@ NEXT_ATTEMPTS = 5
 # ----------------------------------------------------------------------------------- claims
 
 
-def claim(*, candidate_id: int, steward: AbstractBaseUser) -> CandidateClaim:
+def claim(*, candidate_id: int, steward: User) -> CandidateClaim:
     """Take or renew `steward`'s claim on a candidate. Raises CandidateClaimed while another
     steward's claim holds."""
     now = timezone.now()
@@ -67,7 +67,7 @@ def claim(*, candidate_id: int, steward: AbstractBaseUser) -> CandidateClaim:
     return found
 
 
-def release(*, candidate_id: int, steward: AbstractBaseUser) -> None:
+def release(*, candidate_id: int, steward: User) -> None:
     """End `steward`'s claim on a candidate (after a decision or a skip)."""
     CandidateClaim.objects.filter(candidate_id=candidate_id, steward=steward).delete()
 
@@ -88,7 +88,7 @@ def _pending_approval() -> Exists:
     return Exists(waiting)
 
 
-def free_for(steward: AbstractBaseUser) -> Q:
+def free_for(steward: User) -> Q:
     """Candidates `steward` may take up: not claimed by another steward (unexpired), not
     assigned to another, not waiting for an approval."""
     claimed = CandidateClaim.objects.filter(
@@ -97,16 +97,18 @@ def free_for(steward: AbstractBaseUser) -> Q:
     assigned = CandidateAssignment.objects.filter(candidate_id=OuterRef("pk")).exclude(
         assignee=steward
     )
-    return ~Exists(claimed) & ~Exists(assigned) & ~_pending_approval()
+    return Q(~Exists(claimed)) & Q(~Exists(assigned)) & Q(~_pending_approval())
 
 
-def assigned_to(steward: AbstractBaseUser) -> Q:
+def assigned_to(steward: User) -> Q:
     """ "My queue": candidates assigned to `steward`."""
-    return Exists(CandidateAssignment.objects.filter(candidate_id=OuterRef("pk"), assignee=steward))
+    return Q(
+        Exists(CandidateAssignment.objects.filter(candidate_id=OuterRef("pk"), assignee=steward))
+    )
 
 
 def next_for(
-    steward: AbstractBaseUser, filters: QueueFilters, *, mine_only: bool = False
+    steward: User, filters: QueueFilters, *, mine_only: bool = False
 ) -> MatchCandidate | None:
     """The highest-priority candidate `steward` may take up, claimed for them. Two stewards
     asking at once get different candidates (the loser of a claim race takes the next)."""
@@ -128,9 +130,7 @@ def next_for(
 # ------------------------------------------------------------------------------ assignments
 
 
-def assign(
-    *, candidate_ids: Sequence[int], assignee: AbstractBaseUser, actor: AbstractBaseUser
-) -> int:
+def assign(*, candidate_ids: Sequence[int], assignee: User, actor: User) -> int:
     """Give open candidates to `assignee` (replacing an earlier assignment); returns how many."""
     open_ids = list(
         MatchCandidate.objects.filter(
@@ -148,14 +148,12 @@ def assign(
     return len(open_ids)
 
 
-def unassign(*, candidate_ids: Sequence[int], actor: AbstractBaseUser) -> int:
+def unassign(*, candidate_ids: Sequence[int], actor: User) -> int:
     """Return candidates to the shared queue."""
     removed = 0
     with transaction.atomic():
         for assignment in CandidateAssignment.objects.filter(candidate_id__in=list(candidate_ids)):
-            assignment._change_reason = "unassigned"
-            assignment._history_user = actor
-            assignment.delete()
+            delete_with_history(assignment, actor=actor, reason="unassigned")
             removed += 1
     return removed
 
@@ -174,7 +172,7 @@ def request_approval(
     verdict: str,
     reason: str,
     description: str,
-    steward: AbstractBaseUser,
+    steward: User,
 ) -> ApprovalRequest:
     """File a decision for a second steward to approve; decides nothing."""
     reason = (reason or "").strip()
@@ -198,7 +196,7 @@ def request_approval(
     return request
 
 
-def _locked_pending(request: ApprovalRequest, steward: AbstractBaseUser) -> ApprovalRequest:
+def _locked_pending(request: ApprovalRequest, steward: User) -> ApprovalRequest:
     locked = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
     if locked.status != ApprovalStatus.PENDING:
         raise InvalidResolution(f"approval #{locked.pk} is already {locked.status}")
@@ -207,7 +205,7 @@ def _locked_pending(request: ApprovalRequest, steward: AbstractBaseUser) -> Appr
     return locked
 
 
-def approve(*, request: ApprovalRequest, steward: AbstractBaseUser, note: str = "") -> BulkOutcome:
+def approve(*, request: ApprovalRequest, steward: User, note: str = "") -> BulkOutcome:
     """A second steward approves: the decisions are made (each in its own transaction, as a
     bulk decision is), in the requester's name with both names in the reason."""
     with transaction.atomic():
@@ -228,7 +226,7 @@ def approve(*, request: ApprovalRequest, steward: AbstractBaseUser, note: str = 
     return outcome
 
 
-def reject(*, request: ApprovalRequest, steward: AbstractBaseUser, note: str) -> ApprovalRequest:
+def reject(*, request: ApprovalRequest, steward: User, note: str) -> ApprovalRequest:
     """A second steward rejects: nothing is decided; the candidates return to the queue."""
     with transaction.atomic():
         locked = _locked_pending(request, steward)
@@ -242,7 +240,7 @@ def reject(*, request: ApprovalRequest, steward: AbstractBaseUser, note: str) ->
 
 
 def decide_candidate(
-    *, candidate: MatchCandidate, verdict: str, steward: AbstractBaseUser, reason: str
+    *, candidate: MatchCandidate, verdict: str, steward: User, reason: str
 ) -> MatchDecision | ApprovalRequest:
     """A steward's decision on one candidate, ending their claim. Refused while another
     steward's claim holds. A merge over a hard-identifier conflict needs a reason and is

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from stewardship.models import ApprovalRequest, ApprovalStatus
 from stewardship.teamwork import approve, reject
-from stewardship.views.base import StewardView, reason_from
+from stewardship.views.base import StewardView, reason_from, steward_of
 
 SHOWN_CANDIDATES = 20
 
@@ -49,7 +49,7 @@ class ApprovalsView(StewardView):
 
     def do_approve(self, request: HttpRequest) -> HttpResponse:
         filed = self._request(request)
-        outcome = approve(request=filed, steward=request.user, note=reason_from(request))
+        outcome = approve(request=filed, steward=steward_of(request), note=reason_from(request))
         messages.success(request, f"Request #{filed.pk} approved: {outcome.decided} decided.")
         for error in outcome.errors[:10]:
             messages.error(request, error)
@@ -57,7 +57,7 @@ class ApprovalsView(StewardView):
 
     def do_reject_request(self, request: HttpRequest) -> HttpResponse:
         filed = reject(
-            request=self._request(request), steward=request.user, note=reason_from(request)
+            request=self._request(request), steward=steward_of(request), note=reason_from(request)
         )
         messages.success(request, f"Request #{filed.pk} rejected: nothing was decided.")
         return HttpResponseRedirect(reverse("stewardship:approvals"))

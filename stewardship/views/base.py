@@ -9,8 +9,9 @@ permission it needs — without it the answer is 403, whatever the action. Templ
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseRedirect
 from django.views.generic import TemplateView
 
 from mdm.errors import MdmError
@@ -81,6 +82,14 @@ class StewardView(TemplateView):
             can=can_for(self.request.user),
         )
         return context
+
+
+def steward_of(request: HttpRequest) -> User:
+    """The signed-in person acting (admin views let nobody else in)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
 
 
 def reason_from(request, default: str = "") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.views.generic import TemplateView
 
 from matching.selectors import open_candidate_count
@@ -16,7 +16,7 @@ from stewardship.roles import BROWSE
 class HomeView(TemplateView):
     template_name = "stewardship/home.html"
 
-    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), login_url="admin:login")
         return super().dispatch(request, *args, **kwargs)

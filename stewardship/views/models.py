@@ -18,7 +18,7 @@ from matching.tasks import stage_retrained_task
 from mdm.errors import InvalidResolution
 from mdm.services.audit import actor_label
 from stewardship.selectors import last_match_runs, run_audit
-from stewardship.views.base import StewardView, reason_from
+from stewardship.views.base import StewardView, reason_from, steward_of
 
 OLDER_VERSIONS = 5
 
@@ -73,7 +73,7 @@ class ModelListView(StewardView):
             entity_type=entity,
             auto_link=_probability(request, "auto_link"),
             review=_probability(request, "review"),
-            actor=request.user,
+            actor=steward_of(request),
             reason=reason_from(request),
         )
         messages.success(request, f"Staged {staged}: read what it would change, then decide.")
@@ -83,7 +83,7 @@ class ModelListView(StewardView):
         entity = request.POST.get("entity", "")
         if entity not in SPECS:
             raise InvalidResolution(f"no match model for {entity!r}")
-        actor, reason = actor_label(request.user), reason_from(request, "retrain")
+        actor, reason = actor_label(steward_of(request)), reason_from(request, "retrain")
         transaction.on_commit(lambda: stage_retrained_task.delay(entity, actor, reason))
         messages.success(
             request,
@@ -117,14 +117,14 @@ class ModelView(StewardView):
 
     def do_activate_model(self, request: HttpRequest, pk: int) -> HttpResponse:
         model = activate_model(
-            model=self.get_model(), actor=request.user, reason=reason_from(request)
+            model=self.get_model(), actor=steward_of(request), reason=reason_from(request)
         )
         messages.success(request, f"{model} is active: the next match run applies it.")
         return HttpResponseRedirect(model_url(model))
 
     def do_discard_model(self, request: HttpRequest, pk: int) -> HttpResponse:
         model = discard_model(
-            model=self.get_model(), actor=request.user, reason=reason_from(request)
+            model=self.get_model(), actor=steward_of(request), reason=reason_from(request)
         )
         messages.success(request, f"{model} discarded.")
         return HttpResponseRedirect(model_url(model))

@@ -50,7 +50,7 @@ from stewardship.teamwork import (
     request_approval,
     unassign,
 )
-from stewardship.views.base import StewardView, reason_from
+from stewardship.views.base import StewardView, reason_from, steward_of
 
 PAGE_SIZE = 25
 BULK_LIMIT = 500
@@ -134,15 +134,15 @@ class QueueView(StewardView):
         query = desk_query(self.request.GET)
         filters = query.filters
         if query.mine:
-            filters = replace(filters, condition=assigned_to(self.request.user))
+            filters = replace(filters, condition=assigned_to(steward_of(self.request)))
         # RankedQueue pages by count and slices, all Django's paginator uses of it
         paginator: Paginator[MatchCandidate] = Paginator(RankedQueue(filters), PAGE_SIZE)  # type: ignore[arg-type]
         page = paginator.get_page(self.request.GET.get("page"))
         candidates = list(page.object_list)
         work = work_on([c.pk for c in candidates])
-        for candidate in candidates:
-            candidate.work = work[candidate.pk]
-            candidate.stakes = stakes_of(candidate)
+        for candidate in candidates:  # what the row shows besides the candidate's own fields
+            setattr(candidate, "work", work[candidate.pk])  # noqa: B010
+            setattr(candidate, "stakes", stakes_of(candidate))  # noqa: B010
         context.update(
             query=query,
             filters=query.filters,
@@ -156,7 +156,7 @@ class QueueView(StewardView):
             ages=AGE_BANDS,
             stewards=stewards(),
             skipped_count=len(skipped(self.request)),
-            mine_count=my_queue_count(self.request.user),
+            mine_count=my_queue_count(steward_of(self.request)),
             approvals_waiting=approvals_waiting(),
             four_eyes_size=settings.KEYSTONE_FOUR_EYES_BULK_SIZE,
         )
@@ -166,9 +166,9 @@ class QueueView(StewardView):
         """The candidates a bulk action applies to: the selected rows or everything matching
         the filters (highest priority first, at most BULK_LIMIT), never one another steward
         holds (claimed, assigned, waiting for approval)."""
-        condition = free_for(request.user)
+        condition = free_for(steward_of(request))
         if query.mine:
-            condition &= assigned_to(request.user)
+            condition &= assigned_to(steward_of(request))
         queue = review_queue(replace(query.filters, condition=condition))
         if request.POST.get("scope") != "all":
             ids = [int(i) for i in request.POST.getlist("selected") if i.isdigit()]
@@ -200,7 +200,7 @@ class QueueView(StewardView):
                 verdict=verdict,
                 reason=reason_from(request),
                 description=f"{_verdict_label(verdict)}: {described_as}",
-                steward=request.user,
+                steward=steward_of(request),
             )
             messages.info(
                 request,
@@ -209,7 +209,9 @@ class QueueView(StewardView):
                 "at once need four eyes.",
             )
             return HttpResponseRedirect(request.get_full_path())
-        outcome = decide_many(candidates=chosen, verdict=verdict, actor=request.user, reason=reason)
+        outcome = decide_many(
+            candidates=chosen, verdict=verdict, actor=steward_of(request), reason=reason
+        )
         label = "merged" if verdict == Verdict.MATCH else "marked not a match"
         messages.success(request, f"{outcome.decided} candidate(s) {label}.")
         for error in outcome.errors[:10]:
@@ -218,9 +220,9 @@ class QueueView(StewardView):
 
     def _confirm(self, request, query: DeskQuery, verdict: str):
         """Everything matching the filters: say how many first, and ask."""
-        condition = free_for(request.user)
+        condition = free_for(steward_of(request))
         if query.mine:
-            condition &= assigned_to(request.user)
+            condition &= assigned_to(steward_of(request))
         total = RankedQueue(replace(query.filters, condition=condition)).count()
         deciding = min(total, BULK_LIMIT)
         context = self.get_context_data()
@@ -247,13 +249,15 @@ class QueueView(StewardView):
         if assignee is None:
             raise InvalidResolution("choose a steward to assign the candidates to")
         chosen = self._chosen(request, desk_query(request.GET))
-        count = assign(candidate_ids=[c.pk for c in chosen], assignee=assignee, actor=request.user)
+        count = assign(
+            candidate_ids=[c.pk for c in chosen], assignee=assignee, actor=steward_of(request)
+        )
         messages.success(request, f"{count} candidate(s) assigned to {assignee.get_username()}.")
         return HttpResponseRedirect(request.get_full_path())
 
     def do_unassign(self, request):
         chosen = self._chosen(request, desk_query(request.GET))
-        count = unassign(candidate_ids=[c.pk for c in chosen], actor=request.user)
+        count = unassign(candidate_ids=[c.pk for c in chosen], actor=steward_of(request))
         messages.success(request, f"{count} candidate(s) back in the shared queue.")
         return HttpResponseRedirect(request.get_full_path())
 
@@ -265,7 +269,7 @@ class NextCandidateView(StewardView):
     def get(self, request, *args, **kwargs):
         query = desk_query(request.GET)
         filters = replace(query.filters, exclude_ids=skipped(request))
-        ahead = next_for(request.user, filters, mine_only=query.mine)
+        ahead = next_for(steward_of(request), filters, mine_only=query.mine)
         if ahead is None:
             messages.info(request, "No more open candidates for these filters.")
             return HttpResponseRedirect(queue_url(query))
@@ -377,7 +381,7 @@ class CandidateView(StewardView):
         holder = None
         if is_open and self.request.user.has_perm(permission_for("merge")):
             try:
-                claim(candidate_id=candidate.pk, steward=self.request.user)
+                claim(candidate_id=candidate.pk, steward=steward_of(self.request))
             except CandidateClaimed:
                 holder = claim_holder(candidate.pk)
         model = candidate.model
@@ -421,7 +425,10 @@ class CandidateView(StewardView):
     def _decide(self, request, verdict: str, done: str):
         candidate = get_object_or_404(MatchCandidate, pk=self.kwargs["pk"])
         made = decide_candidate(
-            candidate=candidate, verdict=verdict, steward=request.user, reason=reason_from(request)
+            candidate=candidate,
+            verdict=verdict,
+            steward=steward_of(request),
+            reason=reason_from(request),
         )
         if isinstance(made, ApprovalRequest):
             messages.info(
@@ -442,6 +449,6 @@ class CandidateView(StewardView):
     def do_skip(self, request, pk):
         seen = [i for i in skipped(request) if i != pk][-SKIPPED_LIMIT + 1 :]
         request.session[SKIPPED_KEY] = [*seen, pk]
-        release(candidate_id=pk, steward=request.user)
+        release(candidate_id=pk, steward=steward_of(request))
         messages.info(request, f"Candidate #{pk} skipped for this session.")
         return HttpResponseRedirect(next_url(desk_query(request.GET)))

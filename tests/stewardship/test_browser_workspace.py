@@ -1,9 +1,9 @@
 """Steward workspace v2 in a real headless Chromium (Playwright) against a live server: each
-deliverable checked on the page and in the database. Screenshots go to a temporary
-directory (pytest's tmp_path); docs/screenshots changes only through `make screenshots`."""
+deliverable checked on the page and in the database. Screenshots go to a temporary directory
+(the `screenshots` fixture); docs/screenshots changes only through `make screenshots`.
+Without Chromium these skip (fail under CI=true), as test_browser.py's do."""
 
 import math
-import os
 
 import pytest
 from django.contrib.auth.models import Group
@@ -18,14 +18,9 @@ from mdm.services.resolution import merge
 from stewardship.models import ApprovalRequest, AutoLinkSample, CandidateClaim
 from stewardship.services import draw_accuracy_sample
 from tests.stewardship.conftest import PASSWORD, explanation, ingest, make_candidate
-from tests.stewardship.test_browser import CHROMIUM, browser  # noqa: F401 - the fixture
+from tests.stewardship.test_browser import browser, screenshots  # noqa: F401 - fixtures
 
-pytestmark = [
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason=f"browser tests need Debian's chromium at {CHROMIUM}"
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sign_in(browser, live_server, username, path="/steward/queue/"):  # noqa: F811
@@ -82,7 +77,7 @@ def test_candidate_page_shows_both_golden_records_and_merges_what_it_previewed(
     browser,  # noqa: F811
     live_server,
     steward_account,
-    tmp_path,
+    screenshots,  # noqa: F811
 ):
     left = _golden("crm", ["Acme Corporation", "ACME Corp"], city="Berlin", country="DE")
     right = _golden("erp", ["Acme Corp.", "Acme GmbH", "ACME"], city="Bonn", country="DE")
@@ -104,7 +99,7 @@ def test_candidate_page_shows_both_golden_records_and_merges_what_it_previewed(
     assert "conflict" in city.locator("td.merged").inner_text()
     merged_name = page.locator('#side-by-side tr[data-field="name"] td.merged .ks-value')
     shown_name = merged_name.inner_text()
-    page.screenshot(path=str(tmp_path / "candidate.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "candidate-golden-pair.png"), full_page=True)
 
     with page.expect_navigation():
         page.keyboard.press("m")
@@ -113,7 +108,7 @@ def test_candidate_page_shows_both_golden_records_and_merges_what_it_previewed(
     assert MatchCandidate.objects.get(pk=candidate.pk).status == CandidateStatus.LINKED
     assert survivor.members.count() == 5
     assert survivor.values["name"] == shown_name
-    assert (tmp_path / "candidate.png").stat().st_size > 10_000
+    assert (screenshots / "candidate-golden-pair.png").stat().st_size > 10_000
 
 
 def test_merge_with_and_split_show_their_previews_first(
