@@ -310,6 +310,7 @@ def _ingest_chunk(
     )
     to_create: dict[str, SourceRecord] = {}
     to_update: dict[str, SourceRecord] = {}
+    was_live = {pk: not record.deleted for pk, record in stored.items()}
     for record in changes:
         key = record.source_key
         if key in known:
@@ -333,6 +334,12 @@ def _ingest_chunk(
     affected = {
         r.golden_id for r in to_update.values() if r.golden_id and r.source_key not in new_goldens
     }
+    # A tombstone or a revival changes its golden record's live members.
+    members_changed = {
+        r.golden_id
+        for r in to_update.values()
+        if r.golden_id in affected and r.deleted == was_live[r.pk]
+    }
 
     bulk_create_tracked(SourceRecord, list(to_create.values()), actor=actor, reason=reason)
     bulk_update_tracked(
@@ -355,7 +362,9 @@ def _ingest_chunk(
         affected |= referrer_goldens(entity.name, system.pk, new_goldens) - {
             g.id for g in new_goldens.values()
         }
-    recompute_goldens(golden_ids=affected, actor=actor, reason=reason)
+    recompute_goldens(
+        golden_ids=affected, members_changed=members_changed, actor=actor, reason=reason
+    )
     if store_rejections:
         bulk_create_tracked(
             IngestRejection,

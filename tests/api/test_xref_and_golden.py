@@ -318,3 +318,20 @@ def test_a_batch_key_with_a_nul_character_is_not_found_rather_than_a_server_erro
     as_of = lookup(crm, keys, as_of=now).json()["results"]
 
     assert [r["found"] for r in batch] == [r["found"] for r in as_of] == [False, True]
+
+
+def test_updated_since_sees_a_merge_and_orders_by_the_change(crm):
+    """A merge changes the survivor (members, values) and the loser (status): both come back
+    from `updated_since`, newest change first, and nothing that did not change does."""
+    load("crm", [{**ACME, "source_key": "1"}, {**ACME, "source_key": "2", "name": "Globex"}])
+    load("erp", [{**ACME, "source_key": "A", "name": "ACME Incorporated"}])
+    survivor = SourceRecord.objects.get(source_key="1").golden
+    loser = SourceRecord.objects.get(source_key="A").golden
+    since = datetime.now(UTC).isoformat()
+
+    merge(survivor=survivor, loser=loser, actor="test", reason="same company")
+    body = crm.get("/api/v1/golden/customer", {"updated_since": since}).json()
+
+    assert {row["id"] for row in body["results"]} == {survivor.pk, loser.pk}
+    stamps = [row["updated_at"] for row in body["results"]]
+    assert stamps == sorted(stamps, reverse=True)
