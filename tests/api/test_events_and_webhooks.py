@@ -24,10 +24,10 @@ def test_feed_is_ordered_and_pages_with_after_and_limit(crm):
     first = crm.get("/api/v1/events", {"limit": 3}).json()
     rest = crm.get("/api/v1/events", {"after": first["next_after"]}).json()
 
-    ids = [e["id"] for e in first["events"] + rest["events"]]
+    ids = [e["id"] for e in first["results"] + rest["results"]]
     assert ids == sorted(ids) and len(ids) == 5
-    assert first["events"][0]["type"] == "golden.created"
-    assert first["events"][0]["golden_id"].startswith("CUS-")
+    assert first["results"][0]["type"] == "golden.created"
+    assert first["results"][0]["golden_id"].startswith("CUS-")
     assert rest["next_after"] == rest["high_water_mark"] == ids[-1]
 
 
@@ -35,7 +35,7 @@ def test_feed_filters_by_type(crm):
     load("crm", [{**ACME, "source_key": "1"}])
     load("crm", [{**ACME, "source_key": "1", "name": "ACME Group"}])
 
-    events = crm.get("/api/v1/events", {"type": "golden.updated"}).json()["events"]
+    events = crm.get("/api/v1/events", {"type": "golden.updated"}).json()["results"]
 
     assert [e["type"] for e in events] == ["golden.updated"]
 
@@ -57,7 +57,7 @@ def test_feed_never_serves_past_an_event_that_is_still_being_written(crm):
     if connection.vendor != "postgresql":
         pytest.skip("commit-order gaps need concurrent writers: PostgreSQL only")
     _event("CUS-BEFORE")
-    assert len(crm.get("/api/v1/events").json()["events"]) == 1  # the mark is now past it
+    assert len(crm.get("/api/v1/events").json()["results"]) == 1  # the mark is now past it
     holding, release = threading.Event(), threading.Event()
 
     def slow_writer():
@@ -77,8 +77,8 @@ def test_feed_never_serves_past_an_event_that_is_still_being_written(crm):
     writer.join()
     after_commit = crm.get("/api/v1/events").json()
 
-    assert [e["golden_id"] for e in while_open["events"]] == ["CUS-BEFORE"]
-    assert [e["golden_id"] for e in after_commit["events"]] == [
+    assert [e["golden_id"] for e in while_open["results"]] == ["CUS-BEFORE"]
+    assert [e["golden_id"] for e in after_commit["results"]] == [
         "CUS-BEFORE",
         "CUS-SLOW",
         "CUS-FAST",

@@ -122,7 +122,7 @@ def test_same_idempotency_key_with_a_different_body_is_409(crm):
     response = crm.put(f"{URL}/1", {**ACME, "name": "X"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
 
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "conflict"
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
 
 
 def test_batch_json_array_answers_per_record_in_order_and_a_bad_one_fails_alone(crm):

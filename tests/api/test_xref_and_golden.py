@@ -196,10 +196,13 @@ def test_golden_list_filters_and_paginates_by_cursor(crm):
     assert sorted(ids(country="Germany")) == ["ACME Inc.", "Umbrella"]
     assert ids(system="erp") == ["Umbrella"]
     assert len(ids(updated_since="2000-01-01T00:00:00Z")) == 4
-    first = crm.get("/api/v1/golden/customer", {"limit": 3}).json()
-    second = crm.get(first["next"]).json()
-    assert len(first["results"]) == 3
-    assert len(second["results"]) == 1
+    first = crm.get("/api/v1/golden/customer", {"limit": 3})
+    second = crm.get("/api/v1/golden/customer", {"limit": 3, "cursor": first.json()["next_cursor"]})
+    assert len(first.json()["results"]) == 3
+    assert first["Link"].endswith('; rel="next"')
+    assert len(second.json()["results"]) == 1
+    assert second.json()["next_cursor"] is None
+    assert not second.has_header("Link")
 
 
 def test_golden_history_lists_versions_newest_first(crm):
