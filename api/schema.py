@@ -73,6 +73,11 @@ def _component(name: str) -> dict[str, str]:
 
 
 class KeystoneAutoSchema(AutoSchema):
+    def get_description(self) -> str:
+        """Only what an operation's `extend_schema(description=…)` says: docstrings are
+        written for developers, not for API clients."""
+        return ""
+
     def _is_public(self) -> bool:
         return getattr(self.view, "authentication_classes", None) == []
 

@@ -304,10 +304,17 @@ def entity_serializers(name: str) -> EntitySerializers:
 
 # --- events -----------------------------------------------------------------------------------
 class EventSerializer(serializers.ModelSerializer):
-    """An event as the feed and webhooks send it (documented by its published schema)."""
+    """An event as the feed and webhooks send it (documented by its published schema).
+    Events stored before their schemas were versioned are served as version 1."""
 
     type = serializers.CharField(source="event_type")
     entity = serializers.CharField(source="entity_type")
+    payload = serializers.SerializerMethodField()
+
+    def get_payload(self, event: OutboxEvent) -> dict[str, Any]:
+        if "schema_version" in event.payload:
+            return event.payload
+        return {**event.payload, "schema_version": 1}
 
     class Meta:
         model = OutboxEvent

@@ -273,22 +273,24 @@ class SourceBatchView(KeystoneView):
 
     @classmethod
     def schema_for(cls, entity: str) -> Schema:
-        item = f"{ENTITIES[entity].name.capitalize()}BatchRecordInput"
+        prefix = ENTITIES[entity].name.capitalize()
         return {
             "post": dict(
                 operation_id=f"{entity}_records_batch",
                 tags=["ingest"],
                 summary=f"Load up to 10,000 {entity} source records",
-                description="A JSON array of records, or NDJSON (`Content-Type: "
-                "application/x-ndjson`, one object per line). Each record carries its "
-                "`source_key`. Results come in request order; a bad record is rejected (kept "
-                "for replay, with `reason` and `reason_code`) without failing the others.",
+                description='`{"records": [...]}` (or a bare JSON array of records), or '
+                "NDJSON (`Content-Type: application/x-ndjson`, one record per line). Each "
+                "record carries its `source_key`. Results come in request order; a bad record "
+                "is rejected (kept for replay, with `reason` and `reason_code`) without failing "
+                "the others.",
                 parameters=[IDEMPOTENCY_KEY, REPLAYED],
                 request={
-                    "application/json": {"type": "array", "items": component(item)},
+                    "application/json": component(f"{prefix}BatchInput"),
                     "application/x-ndjson": {
                         "type": "string",
-                        "description": f"One {item} object per line.",
+                        "format": "binary",
+                        "description": f"One {prefix}BatchRecordInput object per line.",
                     },
                 },
                 responses={200: s.BatchResultSerializer, **errors(409)},
@@ -297,14 +299,16 @@ class SourceBatchView(KeystoneView):
 
     def post(self, request: Request, system: str) -> Response:
         body = request.data
+        if isinstance(body, dict) and body.keys() == {"records"}:
+            body = body["records"]
         if isinstance(body, NdjsonRows):
             rows = list(body)
         elif isinstance(body, list):
             rows = list(enumerate(body, start=1))
         else:
             raise Invalid(
-                "The body must be a JSON array or NDJSON of records.",
-                fields={"body": ["a JSON array of records"]},
+                'The body must be {"records": [...]}, a JSON array or NDJSON of records.',
+                fields={"records": ["a list of records"]},
             )
         if len(rows) > settings.KEYSTONE_API_MAX_BATCH:
             raise PayloadTooLarge(f"At most {settings.KEYSTONE_API_MAX_BATCH} records per batch.")

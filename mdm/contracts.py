@@ -10,8 +10,8 @@ Event compatibility rule: within one `schema_version` of an event type, changes 
 only — new optional properties, never a removed or renamed property, a narrowed type or a new
 required property. Consumers ignore properties they do not know (the schemas allow them). A
 breaking change is a new version, announced in docs/events.md; every event carries the
-version it was written with (`payload.schema_version`; events written before versioning have
-none and read as version 1).
+version it was written with (`payload.schema_version`; events stored before versioning are
+served as version 1).
 """
 
 from __future__ import annotations
@@ -216,6 +216,19 @@ def input_definitions(entity: EntityType, ref: Ref) -> dict[str, Schema]:
             description=f"A {entity.name} source record in a batch.",
             **extras,
         ),
+        f"{prefix}BatchInput": _object(
+            {
+                "records": {
+                    "type": "array",
+                    "items": ref(f"{prefix}BatchRecordInput"),
+                    "maxItems": 10_000,
+                }
+            },
+            ("records",),
+            additionalProperties=False,
+            description=f"Up to 10,000 {entity.name} source records (a bare JSON array of "
+            "them is accepted too).",
+        ),
     }
 
 
@@ -273,7 +286,7 @@ def _payload(event_type: str, properties: dict[str, Schema], required: tuple[str
             },
             **properties,
         },
-        ("id", "entity", "status", *required),
+        ("id", "entity", "status", "schema_version", *required),
     )
 
 
