@@ -230,3 +230,17 @@ def test_a_nul_character_in_the_path_or_query_is_422_not_a_server_error(crm, met
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid"
+
+
+@override_settings(KEYSTONE_API_THROTTLE_RATE="5/min")
+def test_every_answer_says_where_the_caller_stands_against_the_rate_limit(crm):
+    from django.core.cache import cache
+
+    cache.clear()
+
+    answers = [crm.get("/api/v1/xref/customer/crm/nope") for _ in range(2)]
+
+    assert [a["RateLimit-Policy"] for a in answers] == ['"default";q=5;w=60'] * 2
+    remaining = [int(a["RateLimit"].split(";r=")[1].split(";")[0]) for a in answers]
+    assert remaining == [4, 3]
+    assert all(a.has_header("X-Correlation-ID") for a in answers)
