@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.db.models import QuerySet
 from rest_framework import exceptions
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -38,7 +38,7 @@ class KeystonePagination(CursorPagination):
             request, "limit", default=self.page_size, low=1, high=self.max_page_size
         )
 
-    def decode_cursor(self, request: Request):  # noqa: ANN201 - DRF's Cursor
+    def decode_cursor(self, request: Request) -> Cursor | None:
         try:
             return super().decode_cursor(request)
         except exceptions.NotFound:

@@ -7,8 +7,9 @@ Every function here issues a fixed number of queries whatever the number of keys
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -32,7 +33,14 @@ def _not_found(system: str, source_key: str) -> dict:
     return {"system": system, "source_key": source_key, "found": False}
 
 
-def _found(system, source_key, golden_id, status, deleted, keys) -> dict:
+def _found(
+    system: str,
+    source_key: str,
+    golden_id: str,
+    status: str,
+    deleted: bool,
+    keys: list[dict[str, str]],
+) -> dict:
     return {
         "system": system,
         "source_key": source_key,
@@ -153,7 +161,7 @@ def lookup_xref(entity_type: str, system: str, source_key: str) -> dict:
     return _found(system, source_key, golden_id, status, bool(deleted), keys)
 
 
-def _latest(rows) -> dict:
+def _latest(rows: Iterable[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
     """The last row per `id` from rows ordered by (id, history_date, history_id)."""
     latest = {}
     for row in rows:

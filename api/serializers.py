@@ -30,7 +30,9 @@ def component(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def documented_as(schema: dict[str, Any], base: type[serializers.Field] = serializers.JSONField):
+def documented_as(
+    schema: dict[str, Any], base: type[serializers.Field] = serializers.JSONField
+) -> type[serializers.Field]:
     """A field class that renders like `base` and is documented as `schema`."""
     return extend_schema_field(schema)(type(f"Documented{base.__name__}", (base,), {}))
 
