@@ -69,6 +69,11 @@ def rate_limit_headers(request: Request) -> list[tuple[str, str]]:
         return []
     limit, period, remaining, wait = seen
     return [
-        ("RateLimit-Policy", f'"default";q={limit};w={period}'),
+        ("RateLimit-Policy", _policy(limit, period)),
         ("RateLimit", f'"default";r={remaining};t={math.ceil(wait)}'),
     ]
+
+
+@lru_cache(maxsize=16)
+def _policy(limit: int, period: int) -> str:
+    return f'"default";q={limit};w={period}'
