@@ -120,3 +120,17 @@ def _as_requests(response: httpx.Response, content: bytes) -> RequestsOpenAPIRes
     converted.headers.update(response.headers)
     converted._content = content
     return RequestsOpenAPIResponse(converted)
+
+
+_openapi: dict[str, OpenAPI] = {}
+
+
+def assert_matches_schema(response: Any) -> None:
+    """A Django test client's answer validates against the live schema (the request is not
+    checked: ingest and the probe take more spellings than the schema's types say)."""
+    from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+
+    if "live" not in _openapi:
+        _openapi["live"] = OpenAPI.from_dict(live_schema())
+    request = DjangoOpenAPIRequest(response.wsgi_request)
+    _openapi["live"].validate_response(request, DjangoOpenAPIResponse(response))
