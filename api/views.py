@@ -646,7 +646,10 @@ class GoldenHistoryView(KeystoneView):
 
 
 class UnknownEntityView(KeystoneView):
-    """Any entity route with an entity type that is not declared: 404 `unknown_entity`."""
+    """Any entity route with an entity type that is not declared: 404 `unknown_entity`
+    (for every method: it writes nothing, so no role is refused first)."""
+
+    read_only_post = True
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         self.query_parameters = tuple(request.GET)

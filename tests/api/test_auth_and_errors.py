@@ -244,3 +244,10 @@ def test_every_answer_says_where_the_caller_stands_against_the_rate_limit(crm):
     remaining = [int(a["RateLimit"].split(";r=")[1].split(";")[0]) for a in answers]
     assert remaining == [4, 3]
     assert all(a.has_header("X-Correlation-ID") for a in answers)
+
+
+def test_writing_to_an_unknown_entity_is_404_unknown_entity_not_403(crm):
+    response = crm.put("/api/v1/sources/crm/spaceship/1", ACME, format="json")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_entity"
