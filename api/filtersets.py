@@ -1,6 +1,7 @@
 """Filters for golden record lists: active records unless a status is asked for (`any` for
-all). Attribute filters normalize the query the way ingest
-normalizes values ("de 123 456 789" finds DE123456789), then match the survived value."""
+all) or `updated_since` is (a sync sees every change). Attribute filters normalize the query
+the way ingest normalizes values ("de 123 456 789" finds DE123456789), then match the
+survived value."""
 
 from __future__ import annotations
 
@@ -74,8 +75,10 @@ class GoldenRecordFilterSet(django_filters.FilterSet):
         self.entity_type = entity_type
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        """Active golden records unless a status is asked for."""
-        if not self.form.cleaned_data.get("status"):
+        """Active golden records unless a status is asked for — or `updated_since` is: a
+        client syncing by it sees every change, merges and retirements included."""
+        asked = self.form.cleaned_data
+        if not asked.get("status") and not asked.get("updated_since"):
             queryset = queryset.filter(status=GoldenStatus.ACTIVE)
         return super().filter_queryset(queryset)
 

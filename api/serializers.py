@@ -130,7 +130,20 @@ class XrefLookupResultSerializer(serializers.Serializer):
 
 # --- match probe ------------------------------------------------------------------------------
 class ComparisonSerializer(serializers.Serializer):
-    level = serializers.CharField(help_text="How the values compared.")
+    level = serializers.CharField(
+        help_text="How the values compared, in the words the match spec declares for the level "
+        '("same tax ID", "names nearly identical", "no value on one side").'
+    )
+    gamma = serializers.IntegerField(
+        help_text="The comparison level's number: higher is closer agreement; -1 no value on "
+        "one side."
+    )
+    tone = serializers.ChoiceField(
+        choices=["same", "close", "differ", "none"],
+        help_text="How the level reads: same (the comparison's first level), close (a lower "
+        "level that still counts for a match), differ (one that counts against), none (no "
+        "value on one side).",
+    )
     left = serializers.CharField(allow_null=True)
     right = serializers.CharField(allow_null=True)
     match_weight = serializers.FloatField()

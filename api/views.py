@@ -533,7 +533,8 @@ class GoldenListView(KeystoneView):
                     OpenApiParameter(
                         "status",
                         component("GoldenStatusFilter"),
-                        description="active unless asked for; any: every status.",
+                        description="active unless asked for (or `updated_since` is given: "
+                        "every status); any: every status.",
                     ),
                     CURSOR,
                     limit_parameter(50, 500),

@@ -241,8 +241,8 @@ def shared_definitions(ref: Ref) -> dict[str, Schema]:
         "GoldenStatusFilter": {
             "type": "string",
             "enum": [*GOLDEN_STATUSES, "any"],
-            "description": "Golden records of this status; lists show active ones unless "
-            "asked, `any` shows every status.",
+            "description": "Golden records of this status; lists show active ones unless a "
+            "status (`any`: every one) or `updated_since` is asked for.",
         },
         "EventType": {"type": "string", "enum": list(EVENT_TYPES)},
         "XrefKey": _object(

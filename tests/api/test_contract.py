@@ -164,7 +164,13 @@ def test_generated_client_reaches_every_operation_and_every_answer_matches_the_s
     loser = SourceRecord.objects.get(source_key="c2").golden
     merge(survivor=survivor, loser=loser, actor="test", reason="same company")
     for entity in SAMPLES:
-        listed = call.pages(f"{entity}_golden_list", limit=1)
+        active = call.pages(f"{entity}_golden_list", limit=1)
+        assert {g.id for g in active} == set(
+            GoldenRecord.objects.filter(entity_type=entity, status="active").values_list(
+                "id", flat=True
+            )
+        )
+        listed = call.pages(f"{entity}_golden_list", limit=1, status=models.GoldenStatusFilter.ANY)
         assert {g.id for g in listed} == set(
             GoldenRecord.objects.filter(entity_type=entity).values_list("id", flat=True)
         )

@@ -239,6 +239,7 @@ def test_golden_list_shows_active_records_unless_a_status_is_asked_for(crm):
     assert ids(status="merged") == [loser]
     assert ids(status="retired") == [retired]
     assert ids(status="any") == sorted([survivor, loser, retired])
+    assert ids(updated_since="2000-01-01T00:00:00Z") == sorted([survivor, loser, retired])
     assert crm.get("/api/v1/golden/customer", {"status": "gone"}).status_code == 422
 
 
