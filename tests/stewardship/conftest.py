@@ -2,6 +2,7 @@
 directly over ingested records (Splink is not the point of most UI tests)."""
 
 import itertools
+import math
 
 import pytest
 from django.test import Client
@@ -25,7 +26,9 @@ _keys = itertools.count(1)
 COMPARISONS = {
     "name_key": (("name",), "same name", "different names"),
     "email_key": (("email",), "same e-mail address", "different e-mail addresses"),
+    "phone_key": (("phone",), "same phone number", "different phone numbers"),
     "location": (("city", "postal_code"), "same postal code or city", "different addresses"),
+    "country": (("country",), "same country", "different countries"),
 }
 
 
@@ -36,13 +39,18 @@ def explanation(left: dict, right: dict) -> dict:
     for column, (names, same_label, other_label) in COMPARISONS.items():
         left_value = " ".join(str(left.get(n) or "") for n in names).strip() or None
         right_value = " ".join(str(right.get(n) or "") for n in names).strip() or None
-        same = (left_value or "").lower() == (right_value or "").lower()
+        if left_value is None or right_value is None:
+            level, tone, weight = "no value on one side", "none", 0.0
+        elif left_value.lower() == right_value.lower():
+            level, tone, weight = same_label, "same", 4.2
+        else:
+            level, tone, weight = other_label, "differ", -2.1
         explained[column] = {
-            "level": same_label if same else other_label,
-            "tone": "same" if same else "differ",
+            "level": level,
+            "tone": tone,
             "left": left_value,
             "right": right_value,
-            "match_weight": 4.2 if same else -2.1,
+            "match_weight": weight,
         }
     return explained
 
@@ -67,6 +75,7 @@ def make_candidate(left: dict, right: dict, probability: float = 0.7) -> MatchCa
         first,
         second,
         probability=probability,
+        match_weight=round(math.log2(probability / (1 - probability)), 4),
         explanation=explanation(first.attributes, second.attributes),
     )
 
