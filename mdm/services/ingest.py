@@ -102,8 +102,30 @@ CHUNK_ATTEMPTS = 5  # a chunk that lost a race with a concurrent one runs again,
 UNIQUE_KEY = "uniq_source_record"  # (entity, system, key): what concurrent first inserts hit
 
 
+# Why a record was rejected, as a code a machine can branch on (the message says it to people).
+REJECTION_CODES: dict[str, str] = {
+    "unparseable": "the line or row could not be parsed",
+    "not_an_object": "the record is not an object with named fields",
+    "extra_cells": "a CSV row has more cells than the header",
+    "misaddressed": "the row names another entity type or source system",
+    "missing_source_key": "no source_key",
+    "source_key_too_long": "source_key over 255 characters",
+    "not_a_single_value": "an attribute or reference holds a list or an object",
+    "nul_character": "a value or column holds the NUL character",
+    "invalid_deleted_flag": "deleted is not true or false",
+    "invalid_timestamp": "source_updated_at is not an ISO 8601 date-time",
+    "invalid_record": "anything else that makes the record unusable",
+}
+
+
 class RecordRejected(Exception):
-    """A record that cannot be loaded; the message is the reason an operator reads."""
+    """A record that cannot be loaded; the message is the reason an operator reads, `code`
+    (one of REJECTION_CODES) the same for a machine."""
+
+    def __init__(self, message: str, code: str = "invalid_record") -> None:
+        assert code in REJECTION_CODES, code
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -138,6 +160,7 @@ class RecordOutcome:
     outcome: str
     golden_id: str | None = None
     reason: str = ""
+    reason_code: str | None = None
 
 
 @dataclass
@@ -325,7 +348,9 @@ def _ingest_chunk(
                 )
             )
             summary.rejections.append((line, str(rejected)))
-            outcomes[position] = RecordOutcome(line, key, REJECTED, reason=str(rejected))
+            outcomes[position] = RecordOutcome(
+                line, key, REJECTED, reason=str(rejected), reason_code=rejected.code
+            )
             continue
         incoming.append((position, record))
         for attribute, problem in record.invalid.items():
@@ -358,6 +383,7 @@ def _ingest_chunk(
             raise _Raced  # a row that was unchanged now changes: lock it too, from the start
     to_create: dict[str, SourceRecord] = {}
     to_update: dict[str, SourceRecord] = {}
+    was_live = {record.pk: not record.deleted for record in stored.values()}
     for record in changes:
         key = record.source_key
         if key in known:
@@ -386,6 +412,12 @@ def _ingest_chunk(
     affected = {
         r.golden_id for r in to_update.values() if r.golden_id and r.source_key not in new_goldens
     }
+    # A tombstone or a revival changes its golden record's live members.
+    members_changed = {
+        r.golden_id
+        for r in to_update.values()
+        if r.golden_id in affected and r.deleted == was_live[r.pk]
+    }
 
     bulk_create_tracked(SourceRecord, list(to_create.values()), actor=actor, reason=reason)
     bulk_update_tracked(
@@ -409,7 +441,9 @@ def _ingest_chunk(
         affected |= referrer_goldens(entity.name, system.pk, new_goldens) - {
             g.id for g in new_goldens.values()
         }
-    recompute_goldens(golden_ids=affected, actor=actor, reason=reason)
+    recompute_goldens(
+        golden_ids=affected, members_changed=members_changed, actor=actor, reason=reason
+    )
     if store_rejections:
         bulk_create_tracked(
             IngestRejection,
@@ -570,27 +604,34 @@ def prepare_record(
 ) -> IncomingRecord:
     """Validate and normalize one row; raise RecordRejected with the reason if unusable."""
     if isinstance(row, Unparseable):
-        raise RecordRejected(row.reason)
+        raise RecordRejected(row.reason, "unparseable")
     if not isinstance(row, Mapping):
-        raise RecordRejected(f"expected an object with named fields, got {_type_name(row)}")
+        raise RecordRejected(
+            f"expected an object with named fields, got {_type_name(row)}", "not_an_object"
+        )
     if None in row:
-        raise RecordRejected("row has more cells than the header")
+        raise RecordRejected("row has more cells than the header", "extra_cells")
     row = {str(k).strip(): v for k, v in row.items()}
     _refuse_nul(row)
     for column, expected in (("entity", entity.name), ("source_system", system.code)):
         given = _text(row.get(column))
         if given and given.lower() != expected:
-            raise RecordRejected(f"{column}: row says {given!r} but this load is {expected!r}")
+            raise RecordRejected(
+                f"{column}: row says {given!r} but this load is {expected!r}", "misaddressed"
+            )
     source_key = _text(row.get("source_key"))
     if not source_key:
-        raise RecordRejected("source_key: missing")
+        raise RecordRejected("source_key: missing", "missing_source_key")
     if len(source_key) > 255:
-        raise RecordRejected("source_key: longer than 255 characters")
+        raise RecordRejected("source_key: longer than 255 characters", "source_key_too_long")
     declared = entity.declared_columns
     for column in declared:
         value = row.get(column)
         if value is not None and not isinstance(value, SCALARS):
-            raise RecordRejected(f"{column}: expected a single value, got {_type_name(value)}")
+            raise RecordRejected(
+                f"{column}: expected a single value, got {_type_name(value)}",
+                "not_a_single_value",
+            )
     deleted = _flag(row.get("deleted"))
     source_updated_at = _timestamp(row.get("source_updated_at"))
     normalized = normalize_record(entity, row)
@@ -640,9 +681,11 @@ def _refuse_nul(row: dict[str, Any]) -> None:
         pass
     for column, value in row.items():
         if "\x00" in column:
-            raise RecordRejected(f"column {_nul_free(column)!r}: contains a NUL character")
+            raise RecordRejected(
+                f"column {_nul_free(column)!r}: contains a NUL character", "nul_character"
+            )
         if _has_nul(value):
-            raise RecordRejected(f"{column}: contains a NUL character (\\u0000)")
+            raise RecordRejected(f"{column}: contains a NUL character (\\u0000)", "nul_character")
 
 
 def _has_nul(value: Any) -> bool:
@@ -688,7 +731,7 @@ def _flag(value: Any) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise RecordRejected(f"deleted: expected true or false, got {value!r}")
+    raise RecordRejected(f"deleted: expected true or false, got {value!r}", "invalid_deleted_flag")
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -706,7 +749,9 @@ def _timestamp(value: Any) -> datetime | None:
         except ValueError:
             parsed = None
         if parsed is None:
-            raise RecordRejected(f"source_updated_at: not an ISO 8601 date-time: {text!r}")
+            raise RecordRejected(
+                f"source_updated_at: not an ISO 8601 date-time: {text!r}", "invalid_timestamp"
+            )
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
