@@ -130,8 +130,9 @@ def _raw_levels(model_settings: Mapping) -> dict[str, dict[str, int]]:
 def described(explained: Mapping[str, dict], model_settings: Mapping | None) -> dict[str, dict]:
     """`explained` with every entry's level in the spec's current words, its gamma and tone —
     also for entries stored before they carried them (their stored label is looked up among
-    the model's levels). Without the model, an entry keeps its words and reads by the sign
-    of its weight."""
+    the model's levels), in the order of the model's comparisons (a JSONB column keeps its keys
+    in its own order). Without the model, an entry keeps its words and reads by the sign of
+    its weight."""
     labels = level_labels(dict(model_settings)) if model_settings else {}
     raw = _raw_levels(model_settings) if model_settings else {}
     result = {}
@@ -150,6 +151,12 @@ def described(explained: Mapping[str, dict], model_settings: Mapping | None) -> 
             entry["tone"] = SAME if weight > 0 else DIFFER if weight < 0 else NONE
         entry["match_weight"] = weight
         result[column] = entry
+    if model_settings:
+        order = {
+            c.get("output_column_name"): n
+            for n, c in enumerate(model_settings.get("comparisons", []))
+        }
+        result = dict(sorted(result.items(), key=lambda item: order.get(item[0], len(order))))
     return result
 
 

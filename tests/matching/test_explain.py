@@ -173,8 +173,9 @@ def review_only(customer_model, settings):
 @pytest.mark.django_db
 def test_a_real_candidate_reads_in_declared_words_and_adds_up_to_its_score(review_only):
     words = set(declared_labels().values())
+    keys = {"rec-5-org", "rec-5-dup-0"}  # either side: golden-record pairs order by golden ID
     candidate = MatchCandidate.objects.select_related("model").get(
-        left__source_key="rec-5-org", right__source_key="rec-5-dup-0"
+        left__source_key__in=keys, right__source_key__in=keys
     )
 
     explained = described(candidate.explanation, candidate.model.settings)
@@ -210,3 +211,14 @@ def test_the_probe_and_explain_pair_speak_the_same_words(review_only, febrl_samp
     assert {e["level"] for e in matches[0].explanation.values()} <= words
     assert {e["level"] for e in pair.attributes.values()} <= words
     assert matches[0].explanation["tax_id_key"]["level"] == "same tax ID"
+
+
+def test_entries_read_in_the_order_of_the_models_comparisons():
+    model = _customer_model_with_splink_labels()
+    stored = {
+        "country": {"level": "x", "gamma": 1, "match_weight": 1.0},
+        "name_key": {"level": "x", "gamma": 6, "match_weight": 8.0},
+        "email_key": {"level": "x", "gamma": 3, "match_weight": 2.0},
+    }
+
+    assert list(described(stored, model)) == ["name_key", "email_key", "country"]
