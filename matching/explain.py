@@ -22,6 +22,9 @@ from functools import cache
 from matching.scoring import CLOSE, DIFFER, NONE, NULL_GAMMA, SAME, level_labels, tone
 from matching.specs import ATTRIBUTES, MATCH_KEYS, REFERENCES, get_spec
 
+# An explanation entry that is no comparison: why clustering refused the pair (the candidate
+# page shows it as a warning, not as a bar).
+CONSTRAINT = "constraint"
 # Match keys not named after the attribute they are derived from (`<attribute>_key` is).
 MATCH_KEY_ATTRIBUTES = {"email_domain": "email", "domain": "website"}
 TONES = (SAME, CLOSE, DIFFER, NONE)
@@ -205,6 +208,7 @@ def weight_chart(
     comparison in the model's order, every bar starting where the last ended. The total is
     the prior plus the bars; the probability is derived from it. Without a model prior, the
     start is what the stored total leaves once the bars are taken away."""
+    explained = {column: entry for column, entry in explained.items() if column != CONSTRAINT}
     weights = {column: float(entry["match_weight"]) for column, entry in explained.items()}
     prior_from_model = prior is not None
     if prior is None:

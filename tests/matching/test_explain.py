@@ -222,3 +222,14 @@ def test_entries_read_in_the_order_of_the_models_comparisons():
     }
 
     assert list(described(stored, model)) == ["name_key", "email_key", "country"]
+
+
+def test_a_refusal_reason_is_no_bar_of_the_chart():
+    explained = {
+        "constraint": {"level": "conflicting tax IDs", "tone": "none", "match_weight": 0.0},
+        "name_key": {"level": "same name", "tone": "same", "match_weight": 8.0},
+    }
+
+    chart = weight_chart("customer", explained, prior=-10.0, match_weight=-2.0)
+
+    assert [s.name for s in chart.steps] == [PRIOR, "name_key"]
