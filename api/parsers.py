@@ -1,29 +1,87 @@
-"""NDJSON request bodies: one JSON object per line, for batch ingest."""
+"""Request bodies: JSON (objects, or arrays of records) and NDJSON (one record per line).
+
+What a hostile body cannot do here:
+- make the server parse more than it will accept: the byte limit is checked on the
+  Content-Length before parsing (`api.views.KeystoneMixin`), and the records of an array or
+  NDJSON body are parsed one at a time and refused (413) at the first record past
+  KEYSTONE_API_MAX_BATCH, so the rest are never built;
+- fail a batch with one record: a record the JSON parser cannot read (nested too deeply,
+  a number over 4,300 digits, bytes that are not UTF-8 in an NDJSON line) becomes an
+  `Unparseable` row that ingest rejects with its index and reason, the others load;
+- answer 500: a JSON object nested too deeply for the parser is a 400 like any malformed body.
+"""
 
 from __future__ import annotations
 
 import json
 
-from rest_framework.parsers import BaseParser
+from django.conf import settings
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
+from rest_framework.settings import api_settings
 
-from mdm.source_files import Unparseable
+from api.errors import PayloadTooLarge
+from mdm.source_files import TEXT_ERRORS, NotAnArray, json_array_elements, parse_json_line
 
 
-class NdjsonRows(list):
-    """(line number, parsed value) pairs; a line that is not JSON is an `Unparseable`."""
+class RecordRows(list):
+    """(line number, parsed value) pairs of a batch body: for a JSON array the position from
+    1, for NDJSON the line; a record that could not be parsed is an `Unparseable`."""
 
 
-class NDJSONParser(BaseParser):
+def _take(rows, into: RecordRows) -> RecordRows:
+    limit = settings.KEYSTONE_API_MAX_BATCH
+    for row in rows:
+        if len(into) == limit:
+            raise PayloadTooLarge(f"At most {limit} records per batch.")
+        into.append(row)
+    return into
+
+
+def _strict_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_STRICT = json.JSONDecoder(parse_constant=_strict_constant)
+_LENIENT = json.JSONDecoder()
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, except that an array comes back as `RecordRows` parsed element by
+    element (see the module docstring) and nesting too deep for the parser is a 400."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            text = stream.read().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ParseError(f"JSON parse error - the body is not UTF-8: {error.reason}") from None
+        decoder = _STRICT if api_settings.STRICT_JSON else _LENIENT
+        try:
+            return _take(json_array_elements(text, decoder), RecordRows())
+        except NotAnArray:
+            pass
+        except ValueError as error:
+            raise ParseError(f"JSON parse error - {error}") from None
+        try:
+            return decoder.decode(text)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None
+        except ValueError as error:
+            raise ParseError(f"JSON parse error - {error}") from None
+
+
+class NDJSONParser(parsers.BaseParser):
+    """One JSON object per line, for batch ingest; a line that cannot be read (not JSON,
+    not UTF-8, nested too deeply) is an `Unparseable` row rejected on its own."""
+
     media_type = "application/x-ndjson"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> NdjsonRows:
-        rows = NdjsonRows()
-        for number, raw in enumerate(stream.read().splitlines(), start=1):
-            text = raw.decode("utf-8", errors="replace").strip()
-            if not text:
-                continue
-            try:
-                rows.append((number, json.loads(text)))
-            except json.JSONDecodeError as error:
-                rows.append((number, Unparseable(f"not valid JSON: {error.msg}", text)))
-        return rows
+    def parse(self, stream, media_type=None, parser_context=None) -> RecordRows:
+        lines = (
+            (number, raw.decode("utf-8", TEXT_ERRORS))
+            for number, raw in enumerate(stream.read().splitlines(), start=1)
+        )
+        return _take(
+            ((number, parse_json_line(text)) for number, text in lines if text.strip()),
+            RecordRows(),
+        )

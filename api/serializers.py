@@ -8,6 +8,7 @@ from rest_framework import serializers
 from api.models import WebhookDelivery, WebhookSubscription
 from mdm.entities import ENTITIES
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
+from mdm.services.ingest import unstorable_reason
 
 EVENT_TYPES = ("golden.created", "golden.updated", "golden.merged", "golden.split", "xref.changed")
 
@@ -100,6 +101,18 @@ class MatchProbeRequestSerializer(serializers.Serializer):
         help_text="Canonical attribute names of the entity with raw values, as for ingest."
     )
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+    def validate_attributes(self, attributes: dict) -> dict:
+        """What ingest would accept for an attribute: one value, of text it can store."""
+        problems = []
+        for name, value in attributes.items():
+            if value is not None and not isinstance(value, str | int | float | bool):
+                problems.append(f"{name}: expected a single value")
+            elif isinstance(value, str) and (reason := unstorable_reason(value)):
+                problems.append(f"{name}: {reason}")
+        if problems:
+            raise serializers.ValidationError(problems)
+        return attributes
 
 
 class MatchCandidateSerializer(serializers.Serializer):

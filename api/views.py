@@ -29,7 +29,7 @@ from api import serializers as s
 from api.errors import Conflict, PayloadTooLarge, Unprocessable, error_body
 from api.filtersets import GoldenRecordFilterSet
 from api.models import IdempotencyKey, IntegrationToken, WebhookDelivery, WebhookSubscription
-from api.parsers import NdjsonRows
+from api.parsers import RecordRows
 from api.permissions import INTEGRATION, actor_for, role_of, visible_subscriptions
 from api.selectors import events_after, lookup_xref, lookup_xrefs, lookup_xrefs_as_of
 from api.webhooks import replay
@@ -250,14 +250,9 @@ class SourceBatchView(KeystoneView):
     def post(self, request, system: str, entity: str):
         get_entity(entity)
         body = request.data
-        if isinstance(body, NdjsonRows):
-            rows = list(body)
-        elif isinstance(body, list):
-            rows = list(enumerate(body, start=1))
-        else:
+        if not isinstance(body, RecordRows):
             raise Unprocessable("The body must be a JSON array or NDJSON of records.")
-        if len(rows) > settings.KEYSTONE_API_MAX_BATCH:
-            raise PayloadTooLarge(f"At most {settings.KEYSTONE_API_MAX_BATCH} records per batch.")
+        rows = list(body)  # at most KEYSTONE_API_MAX_BATCH: the parser stops past it (413)
         return idempotent(request, rows, lambda: self._ingest(request, system, entity, rows))
 
     def _ingest(self, request, system, entity, rows) -> Response:

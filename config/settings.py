@@ -140,6 +140,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # Every Keystone setting is read here, typed, from the environment; code reads settings.X.
 # Rows per transaction when loading files: bounded memory, each chunk all-or-nothing.
 KEYSTONE_INGEST_CHUNK_SIZE = env_int("KEYSTONE_INGEST_CHUNK_SIZE", 2000)
+# A record nested deeper than this (lists and objects in its values) or larger than this as
+# JSON is rejected on its own: bounded memory and no recursion limit hit while storing it.
+KEYSTONE_INGEST_MAX_DEPTH = env_int("KEYSTONE_INGEST_MAX_DEPTH", 32)
+KEYSTONE_INGEST_MAX_RECORD_BYTES = env_int("KEYSTONE_INGEST_MAX_RECORD_BYTES", 256 * 1024)
 # Applying a batch run's merges (matching.apply): processes (default: up to 2, one per CPU),
 # merges per transaction, and the fewest batches worth forking for.
 KEYSTONE_MATCH_APPLY_WORKERS = env_int("KEYSTONE_MATCH_APPLY_WORKERS", min(2, os.cpu_count() or 1))
@@ -181,10 +185,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.KeystoneAccess"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PrincipalRateThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["api.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.KeystoneContentNegotiation",
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "api.parsers.JSONParser",
         "api.parsers.NDJSONParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
