@@ -1,12 +1,15 @@
-"""Where export commands write: a file when --output is given, else the command's stdout."""
+"""Where export commands write: a file when --output is given, else the command's stdout;
+always through `mdm.spreadsheets.csv_writer` (formulas escaped)."""
 
-import csv
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
+from mdm.spreadsheets import SafeCsvWriter
+from mdm.spreadsheets import csv_writer as safe_csv_writer
+
 
 @contextmanager
-def csv_writer(output: str | None, stdout) -> Iterator[csv.writer]:
+def csv_writer(output: str | None, stdout) -> Iterator[SafeCsvWriter]:
     target = open(output, "w", newline="", encoding="utf-8") if output else nullcontext(stdout._out)  # noqa: SIM115
     with target as handle:
-        yield csv.writer(handle)
+        yield safe_csv_writer(handle)
