@@ -1,19 +1,38 @@
-"""Bearer-token authentication for integrations.
+"""Bearer-token authentication for integrations, and revoking tokens.
 
 An authenticated integration is an `IntegrationPrincipal` (not a Django user): it has no
 password, no session and no admin access; `request.auth` is its `IntegrationToken`.
+
+A process remembers the tokens it has verified, so a lookup costs no token query; revoking a
+token (or changing its scopes) must still take effect at once in every process. The shared
+cache (Redis with REDIS_URL, else a file cache under var/ that every process on the machine
+shares; see CACHES in config/settings.py) holds a *tokens version*: every change to a token
+replaces it (`tokens_changed`, on commit), and a process trusts a remembered token only while
+the version it was verified under is still current — one cache read per request. If the cache
+cannot be read, nothing is remembered: each request looks its token up in the database.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from api.models import IntegrationToken, hash_token
+
+logger = logging.getLogger("api")
+
+TOKENS_VERSION_KEY = "keystone-tokens-version"
 
 
 class IntegrationPrincipal:
@@ -37,20 +56,69 @@ class IntegrationPrincipal:
         return self.username
 
 
-_TOKEN_CACHE: dict[str, tuple[IntegrationToken, float]] = {}
+# token digest -> (token row, tokens version it was verified under, monotonic expiry)
+_TOKEN_CACHE: dict[str, tuple[IntegrationToken, str, float]] = {}
 _TOKEN_CACHE_MAX = 10_000
 
 
-def forget_cached_tokens() -> None:
+def revoke_tokens(tokens: QuerySet[IntegrationToken]) -> int:
+    """Revoke `tokens` (those not yet revoked); effective in every process once committed.
+    Returns how many were revoked."""
+    count = tokens.filter(revoked=False).update(revoked=True, revoked_at=timezone.now())
+    tokens_changed()
+    return count
+
+
+def tokens_changed() -> None:
+    """Make every process forget the tokens it has verified, after the current transaction
+    commits (at once outside one). Called for every token change: revocation, scopes."""
+    transaction.on_commit(_new_tokens_version)
+
+
+@receiver(post_save, sender=IntegrationToken)
+@receiver(post_delete, sender=IntegrationToken)
+def _token_saved(sender, instance, created=False, **kwargs) -> None:
+    if not created:  # a new token is in no process's memory yet
+        tokens_changed()
+
+
+def _new_tokens_version() -> None:
+    try:
+        cache.set(TOKENS_VERSION_KEY, secrets.token_hex(8), timeout=None)
+    except Exception:  # noqa: BLE001 - the cache is down: processes look tokens up meanwhile
+        logger.exception("could not publish a token change to the shared cache")
     _TOKEN_CACHE.clear()
+
+
+def tokens_version() -> str | None:
+    """The current tokens version from the shared cache; None when it cannot be read."""
+    try:
+        version = cache.get(TOKENS_VERSION_KEY)
+        if version is None:  # first use, or evicted: any new value invalidates what was kept
+            cache.add(TOKENS_VERSION_KEY, secrets.token_hex(8), timeout=None)
+            version = cache.get(TOKENS_VERSION_KEY)
+    except Exception:  # noqa: BLE001 - a cache outage must not fail requests
+        _warn_cache_down()
+        return None
+    return version
+
+
+_warned_at = 0.0
+
+
+def _warn_cache_down() -> None:
+    global _warned_at
+    if time.monotonic() - _warned_at > 60:
+        _warned_at = time.monotonic()
+        logger.warning("shared cache unreachable: tokens are looked up on every request")
 
 
 class IntegrationTokenAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer <token>`; the token is looked up by its SHA-256.
 
-    A valid token is remembered in-process for KEYSTONE_API_TOKEN_CACHE_SECONDS (default
-    10 s), so a lookup costs one query instead of two. The trade-off: a revoked token keeps
-    working for at most that long in a process that has just seen it. Set 0 to disable.
+    A verified token is remembered in-process for up to KEYSTONE_API_TOKEN_CACHE_SECONDS while
+    the tokens version is unchanged (see the module docstring), so a revocation is effective
+    at once everywhere and a lookup costs one cache read instead of a query. 0 disables it.
     """
 
     keyword = "bearer"
@@ -67,8 +135,9 @@ class IntegrationTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         digest = hash_token(token)
         ttl = settings.KEYSTONE_API_TOKEN_CACHE_SECONDS
+        version = tokens_version() if ttl > 0 else None
         cached = _TOKEN_CACHE.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
+        if cached is not None and cached[1] == version and cached[2] > time.monotonic():
             return IntegrationPrincipal(cached[0]), cached[0]
         row = (
             IntegrationToken.objects.select_related("source_system")
@@ -79,10 +148,10 @@ class IntegrationTokenAuthentication(authentication.BaseAuthentication):
             _TOKEN_CACHE.pop(digest, None)
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         self._touch(row)
-        if ttl > 0:
+        if version is not None:
             if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
                 _TOKEN_CACHE.clear()
-            _TOKEN_CACHE[digest] = (row, time.monotonic() + ttl)
+            _TOKEN_CACHE[digest] = (row, version, time.monotonic() + ttl)
         return IntegrationPrincipal(row), row
 
     @staticmethod

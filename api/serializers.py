@@ -6,6 +6,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from api.models import WebhookDelivery, WebhookSubscription
+from api.scopes import reads_sensitive, visible_event_payload, withhold_sensitive
 from mdm.entities import ENTITIES
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
 from mdm.services.ingest import unstorable_reason
@@ -166,6 +167,17 @@ class GoldenSummarySerializer(serializers.ModelSerializer):
     def get_url(self, golden) -> str:
         return golden_url(self.context.get("request"), golden, golden.entity_type)
 
+    def to_representation(self, golden):
+        """Values (and lineage) without sensitive attributes for readers without the scope."""
+        data = super().to_representation(golden)
+        if not reads_sensitive(self.context.get("request")):
+            data["values"] = withhold_sensitive(golden.entity_type, golden.values)
+            if "lineage" in data:
+                data["lineage"] = withhold_sensitive(
+                    golden.entity_type, data["lineage"], values=golden.values
+                )
+        return data
+
 
 class GoldenDetailSerializer(GoldenSummarySerializer):
     lineage = serializers.JSONField()
@@ -213,6 +225,12 @@ class GoldenHistorySerializer(serializers.Serializer):
     display_name = serializers.CharField()
     values = serializers.JSONField()
 
+    def to_representation(self, version):
+        data = super().to_representation(version)
+        if not reads_sensitive(self.context.get("request")):
+            data["values"] = withhold_sensitive(version.entity_type, version.values or {})
+        return data
+
 
 # --- events -----------------------------------------------------------------------------------
 class EventSerializer(serializers.ModelSerializer):
@@ -223,6 +241,13 @@ class EventSerializer(serializers.ModelSerializer):
         model = OutboxEvent
         fields = ["id", "type", "entity", "golden_id", "payload", "actor", "correlation_id"]
         fields += ["created_at"]
+
+    def to_representation(self, event):
+        data = super().to_representation(event)
+        data["payload"] = visible_event_payload(
+            event.entity_type, event.payload, sensitive=reads_sensitive(self.context.get("request"))
+        )
+        return data
 
 
 class EventFeedSerializer(serializers.Serializer):

@@ -25,6 +25,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import scopes
 from api import serializers as s
 from api.errors import Conflict, PayloadTooLarge, Unprocessable, error_body
 from api.filtersets import GoldenRecordFilterSet
@@ -157,7 +158,7 @@ def _flagged(summary, line) -> list[dict]:
 
 
 class SourceRecordView(KeystoneView):
-    write_scope = "source"
+    required_scope = scopes.SOURCES_WRITE
 
     @extend_schema(
         operation_id="source_record_upsert",
@@ -231,7 +232,7 @@ class SourceRecordView(KeystoneView):
 
 
 class SourceBatchView(KeystoneView):
-    write_scope = "source"
+    required_scope = scopes.SOURCES_WRITE
 
     @extend_schema(
         operation_id="source_records_batch",
@@ -293,6 +294,8 @@ class SourceBatchView(KeystoneView):
 
 # --- cross-reference --------------------------------------------------------------------------
 class XrefView(KeystoneView):
+    required_scope = scopes.XREF_READ
+
     @extend_schema(
         operation_id="xref_get",
         tags=["xref"],
@@ -313,6 +316,7 @@ class XrefView(KeystoneView):
 
 
 class XrefLookupView(KeystoneView):
+    required_scope = scopes.XREF_READ
     read_only_post = True
 
     @extend_schema(
@@ -356,6 +360,7 @@ class XrefLookupView(KeystoneView):
 
 # --- match probe ----------------------------------------------------------------------------
 class MatchProbeView(KeystoneView):
+    required_scope = scopes.MATCH_PROBE
     read_only_post = True
 
     @extend_schema(
@@ -378,8 +383,16 @@ class MatchProbeView(KeystoneView):
             attributes=body.validated_data["attributes"],
             limit=body.validated_data["limit"],
         )
+        sensitive = scopes.reads_sensitive(request)
         candidates = [
-            {**m.as_dict(), "url": s.golden_url(request, m.golden_id, entity)} for m in matches
+            {
+                **m.as_dict(),
+                "explanation": scopes.visible_explanation(
+                    entity, m.explanation, sensitive=sensitive
+                ),
+                "url": s.golden_url(request, m.golden_id, entity),
+            }
+            for m in matches
         ]
         for candidate in candidates:
             candidate.pop("source_record_id", None)
@@ -410,6 +423,8 @@ def _golden_or_404(entity: str, golden_id: str) -> tuple[GoldenRecord, list[str]
 
 
 class GoldenListView(KeystoneView):
+    required_scope = scopes.GOLDEN_READ
+
     @extend_schema(
         operation_id="golden_list",
         tags=["golden"],
@@ -446,6 +461,8 @@ class GoldenListView(KeystoneView):
 
 
 class GoldenDetailView(KeystoneView):
+    required_scope = scopes.GOLDEN_READ
+
     @extend_schema(
         operation_id="golden_get",
         tags=["golden"],
@@ -487,6 +504,8 @@ class GoldenDetailView(KeystoneView):
 
 
 class GoldenHistoryView(KeystoneView):
+    required_scope = scopes.GOLDEN_READ
+
     @extend_schema(
         operation_id="golden_history",
         tags=["golden"],
@@ -501,11 +520,14 @@ class GoldenHistoryView(KeystoneView):
         page = paginator.paginate_queryset(
             GoldenRecord.history.filter(id=golden_id), request, view=self
         )
-        return paginator.get_paginated_response(s.GoldenHistorySerializer(page, many=True).data)
+        history = s.GoldenHistorySerializer(page, many=True, context={"request": request})
+        return paginator.get_paginated_response(history.data)
 
 
 # --- events -----------------------------------------------------------------------------------
 class EventFeedView(KeystoneView):
+    required_scope = scopes.EVENTS_READ
+
     @extend_schema(
         operation_id="events_list",
         tags=["events"],
@@ -527,7 +549,7 @@ class EventFeedView(KeystoneView):
         events, mark = events_after(after, limit, event_types=types)
         return Response(
             {
-                "events": s.EventSerializer(events, many=True).data,
+                "events": s.EventSerializer(events, many=True, context={"request": request}).data,
                 "next_after": events[-1].id if events else after,
                 "high_water_mark": mark,
             }
@@ -568,7 +590,7 @@ class WebhookSubscriptionViewSet(
     """Webhook subscriptions. An integration sees and manages only its own."""
 
     serializer_class = s.WebhookSubscriptionSerializer
-    write_scope = "webhooks"
+    required_scope = scopes.WEBHOOKS_MANAGE
     pagination_class = DeliveryPagination
 
     def get_queryset(self):

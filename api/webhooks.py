@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from api.scopes import subscription_reads_sensitive, visible_event_payload
 from api.selectors import event_high_water_mark
 from mdm.models import OutboxEvent
 
@@ -37,15 +38,17 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def event_body(event: OutboxEvent) -> bytes:
-    """The same bytes on every attempt, so a consumer can de-duplicate on content too."""
+def event_body(event: OutboxEvent, *, sensitive: bool) -> bytes:
+    """The same bytes on every attempt (while the subscriber's scopes stay the same), so a
+    consumer can de-duplicate on content too. Sensitive attributes only if `sensitive`
+    (`api.scopes.subscription_reads_sensitive`)."""
     return json.dumps(
         {
             "id": event.id,
             "type": event.event_type,
             "entity": event.entity_type,
             "golden_id": event.golden_id,
-            "payload": event.payload,
+            "payload": visible_event_payload(event.entity_type, event.payload, sensitive=sensitive),
             "actor": event.actor,
             "correlation_id": event.correlation_id,
             "created_at": event.created_at.isoformat(),
@@ -114,7 +117,9 @@ def deliver(delivery_id: int) -> str | None:
         if delivery is None or delivery.next_attempt_at > timezone.now():
             return None
         subscription = delivery.subscription
-        body = event_body(delivery.event)
+        body = event_body(
+            delivery.event, sensitive=subscription_reads_sensitive(delivery.subscription)
+        )
         timestamp = str(int(time.time()))
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()

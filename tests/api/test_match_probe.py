@@ -68,3 +68,20 @@ def test_probe_attributes_that_no_record_can_hold_are_422_not_500(crm, matched, 
 
     assert response.status_code == 422
     assert "attributes" in response.json()["error"]["fields"]
+
+
+def test_probe_explanations_leave_out_sensitive_values_without_the_scope(
+    crm, crm_all_scopes, matched
+):
+    record = SourceRecord.objects.filter(attributes__has_key="date_of_birth").first()
+    attributes = {k: v for k, v in record.raw.items() if k != "source_key"}
+
+    withheld = probe(crm, attributes, limit=1).json()["candidates"][0]["explanation"]
+    full = probe(crm_all_scopes, attributes, limit=1).json()["candidates"][0]["explanation"]
+
+    assert {"left", "right"} <= set(full["date_of_birth"])
+    assert set(withheld["date_of_birth"]) == {"level", "match_weight"}
+    assert withheld["date_of_birth"]["level"] == full["date_of_birth"]["level"]
+    sensitive = [c for c in full if c.startswith(("date_of_birth", "tax_id", "email", "phone"))]
+    assert all("right" not in withheld[c] for c in sensitive)
+    assert "right" in withheld["given_name_key"] or "right" in withheld["name_key"]
