@@ -4,18 +4,22 @@ An authenticated integration is an `IntegrationPrincipal` (not a Django user): i
 password, no session and no admin access; `request.auth` is its `IntegrationToken`.
 
 A process remembers the tokens it has verified, so a lookup costs no token query; revoking a
-token (or changing its scopes) must still take effect at once in every process. The shared
-cache (Redis with REDIS_URL, else a file cache under var/ that every process on the machine
-shares; see CACHES in config/settings.py) holds a *tokens version*: every change to a token
-replaces it (`tokens_changed`, on commit), and a process trusts a remembered token only while
-the version it was verified under is still current — one cache read per request. If the cache
-cannot be read, nothing is remembered: each request looks its token up in the database.
+token (or changing its scopes) must still take effect at once in every process. So every
+process reads a shared *tokens version* on each request, and trusts a remembered token only
+while the version it was verified under is still current; every change to a token replaces
+the version (`tokens_changed`, on commit). The version lives in the shared cache (Redis) when
+REDIS_URL is set — every process on every machine — and otherwise in a file under var/
+(KEYSTONE_TOKENS_VERSION_FILE: its inode and modification time, one stat per request), which
+every process on the machine shares. If it cannot be read, nothing is remembered: each
+request then looks its token up in the database.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import tempfile
 import time
 from datetime import timedelta
 
@@ -84,23 +88,48 @@ def _token_saved(sender, instance, created=False, **kwargs) -> None:
 
 def _new_tokens_version() -> None:
     try:
-        cache.set(TOKENS_VERSION_KEY, secrets.token_hex(8), timeout=None)
-    except Exception:  # noqa: BLE001 - the cache is down: processes look tokens up meanwhile
-        logger.exception("could not publish a token change to the shared cache")
+        if settings.KEYSTONE_TOKENS_VERSION_FILE is None:
+            cache.set(TOKENS_VERSION_KEY, secrets.token_hex(8), timeout=None)
+        else:
+            _write_version_file(settings.KEYSTONE_TOKENS_VERSION_FILE)
+    except Exception:  # noqa: BLE001 - nowhere to publish: processes look tokens up meanwhile
+        logger.exception("could not publish a token change")
     _TOKEN_CACHE.clear()
 
 
 def tokens_version() -> str | None:
-    """The current tokens version from the shared cache; None when it cannot be read."""
+    """The current tokens version; None when it cannot be read."""
+    path = settings.KEYSTONE_TOKENS_VERSION_FILE
     try:
+        if path is not None:
+            return _file_version(path)
         version = cache.get(TOKENS_VERSION_KEY)
         if version is None:  # first use, or evicted: any new value invalidates what was kept
             cache.add(TOKENS_VERSION_KEY, secrets.token_hex(8), timeout=None)
             version = cache.get(TOKENS_VERSION_KEY)
-    except Exception:  # noqa: BLE001 - a cache outage must not fail requests
+    except Exception:  # noqa: BLE001 - an outage of the shared state must not fail requests
         _warn_cache_down()
         return None
     return version
+
+
+def _file_version(path) -> str:
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        _write_version_file(path)
+        status = os.stat(path)
+    return f"{status.st_ino}:{status.st_mtime_ns}"
+
+
+def _write_version_file(path) -> None:
+    """Replace the file (a new inode, a new modification time): a new version."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tokens-version-")
+    with os.fdopen(handle, "w") as file:
+        file.write(secrets.token_hex(8))
+    os.replace(temporary, path)
 
 
 _warned_at = 0.0
@@ -110,7 +139,7 @@ def _warn_cache_down() -> None:
     global _warned_at
     if time.monotonic() - _warned_at > 60:
         _warned_at = time.monotonic()
-        logger.warning("shared cache unreachable: tokens are looked up on every request")
+        logger.warning("tokens version unreadable: tokens are looked up on every request")
 
 
 class IntegrationTokenAuthentication(authentication.BaseAuthentication):

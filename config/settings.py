@@ -174,7 +174,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
 # The shared cache: API throttling counters, the tokens version that makes a revocation
-# effective at once in every process (api.authentication), the events mark. Redis when
+# effective at once in every process (api.authentication, with Redis), the events mark. Redis when
 # REDIS_URL is set (every process on every machine); else files under var/cache, which every
 # process on this machine shares (embedded mode: the server and management commands).
 if REDIS_URL:
@@ -285,6 +285,8 @@ KEYSTONE_API_TOKEN_TOUCH_SECONDS = 60
 # How long a process remembers a token it has verified (seconds; 0: never). A revocation or
 # a change of scopes is effective at once regardless (api.authentication: tokens version).
 KEYSTONE_API_TOKEN_CACHE_SECONDS = env_float("KEYSTONE_API_TOKEN_CACHE_SECONDS", 60)
+# Where the tokens version lives without Redis (with REDIS_URL: the shared cache).
+KEYSTONE_TOKENS_VERSION_FILE = None if REDIS_URL else VAR_DIR / "tokens-version"
 # Events feed: how long a reader waits for in-flight event writers before answering with the
 # last known high-water mark (see api/selectors.event_high_water_mark).
 KEYSTONE_EVENTS_LOCK_TIMEOUT_MS = int(os.environ.get("KEYSTONE_EVENTS_LOCK_TIMEOUT_MS", "2000"))
