@@ -109,6 +109,7 @@ def tokens_version() -> str | None:
             version = cache.get(TOKENS_VERSION_KEY)
     except Exception:  # noqa: BLE001 - an outage of the shared state must not fail requests
         _warn_cache_down()
+        _TOKEN_CACHE.clear()  # a change published meanwhile may be lost: verify afresh
         return None
     return version
 

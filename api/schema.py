@@ -7,7 +7,7 @@ from drf_spectacular.openapi import AutoSchema
 COMMON_ERRORS = {
     "400": "Malformed request (e.g. a body that is not JSON).",
     "401": "No or an invalid token / session.",
-    "403": "The role or token does not allow this.",
+    "403": "The role or token does not allow this (e.g. the token lacks the operation's scope).",
     "404": "No such entity type, source system or record.",
     "405": "Method not allowed.",
     "406": "Not acceptable.",
@@ -18,6 +18,14 @@ COMMON_ERRORS = {
 
 
 class KeystoneAutoSchema(AutoSchema):
+    def get_description(self):
+        """The operation's description, with the token scope it needs (`api.scopes`)."""
+        description = super().get_description() or ""
+        scope = getattr(self.view, "required_scope", None)
+        if scope:
+            description = f"{description}\n\nToken scope: `{scope}`.".strip()
+        return description
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if getattr(self.view, "authentication_classes", None) == []:
