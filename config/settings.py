@@ -176,13 +176,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # The shared cache: API throttling counters, the tokens version that makes a revocation
 # effective at once in every process (api.authentication, with Redis), the events mark. Redis when
 # REDIS_URL is set (every process on every machine); else files under var/cache, which every
-# process on this machine shares (embedded mode: the server and management commands).
+# process on this machine shares (embedded mode: the server and management commands). Keys
+# start with KEYSTONE_CACHE_KEY_PREFIX: one per deployment sharing a Redis database.
+KEYSTONE_CACHE_KEY_PREFIX = os.environ.get("KEYSTONE_CACHE_KEY_PREFIX", "keystone")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "keystone",
+            "KEY_PREFIX": KEYSTONE_CACHE_KEY_PREFIX,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
@@ -191,6 +193,7 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": VAR_DIR / "cache",
+            "KEY_PREFIX": KEYSTONE_CACHE_KEY_PREFIX,
             "OPTIONS": {"MAX_ENTRIES": 10_000},
         }
     }
