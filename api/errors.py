@@ -108,11 +108,10 @@ def exception_handler(exc, context):
     exc = translate(exc)
     if isinstance(exc, exceptions.ValidationError):
         fields = flatten(exc.detail)
-        response = Response(
+        return Response(
             error_body("invalid", "The request has invalid fields.", fields),
             status=status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
-        return response
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled error", extra={"correlation_id": correlation_id()})

@@ -7,6 +7,8 @@ person's record (e-mail) finds only the records where it is not withheld (organi
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.db.models import Exists, OuterRef
 from rest_framework.exceptions import PermissionDenied
@@ -17,7 +19,7 @@ from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.normalize import normalizer_for
 
 
-def _normalized(entity_type: str, attribute: str, raw: str) -> str:
+def _normalized(entity_type: str, attribute: str, raw: str) -> Any:  # the canonical value
     entity = ENTITIES.get(entity_type) or ENTITIES["customer"]
     try:
         declared = entity.attribute(attribute)

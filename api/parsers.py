@@ -76,7 +76,8 @@ class NDJSONParser(parsers.BaseParser):
 
     media_type = "application/x-ndjson"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> RecordRows:
+    # request.data is what parse returns: for NDJSON, the rows
+    def parse(self, stream, media_type=None, parser_context=None) -> RecordRows:  # type: ignore[override]
         lines = (
             (number, raw.decode("utf-8", TEXT_ERRORS))
             for number, raw in enumerate(stream.read().splitlines(), start=1)

@@ -18,7 +18,7 @@ COMMON_ERRORS = {
 
 
 class KeystoneAutoSchema(AutoSchema):
-    def get_description(self):
+    def get_description(self):  # type: ignore[override]  # drf-spectacular's, not DRF's
         """The operation's description, with the token scope it needs (`api.scopes`)."""
         description = super().get_description() or ""
         scope = getattr(self.view, "required_scope", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -69,7 +70,7 @@ def lookup_xrefs(entity_type: str, keys: Sequence[Key]) -> list[dict]:
     condition = Q()
     for system, wanted in by_system.items():
         condition |= Q(source_system__code=system, source_key__in=wanted)
-    found = {}
+    found: dict[tuple[str, str], list[Any]] = {}  # (system, key) -> [golden id, status, deleted]
     if by_system:
         rows = SourceRecord.objects.filter(condition, entity_type=entity_type).values_list(
             "source_system__code", "source_key", "golden_id", "golden__status", "deleted"
@@ -78,12 +79,12 @@ def lookup_xrefs(entity_type: str, keys: Sequence[Key]) -> list[dict]:
     golden_ids = {golden_id for golden_id, _, _ in found.values() if golden_id}
     members: dict[str, list[dict]] = defaultdict(list)
     if golden_ids:
-        rows = (
+        member_rows = (
             SourceRecord.objects.filter(golden_id__in=golden_ids, deleted=False)
             .order_by("source_system__code", "source_key")
             .values_list("golden_id", "source_system__code", "source_key")
         )
-        for golden_id, system, source_key in rows:
+        for golden_id, system, source_key in member_rows:
             members[golden_id].append({"system": system, "source_key": source_key})
     results = []
     for system, source_key in keys:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -18,7 +20,8 @@ EVENT_TYPES = ("golden.created", "golden.updated", "golden.merged", "golden.spli
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # the error shape names it `fields`; DRF's metaclass takes declared fields off the class
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
     correlation_id = serializers.CharField()
 
 
@@ -195,7 +198,7 @@ class GoldenDetailSerializer(GoldenSummarySerializer):
 
     def get_members(self, golden) -> list[dict]:
         members = sorted(golden.members.all(), key=lambda m: (m.source_system.code, m.source_key))
-        return MemberSerializer(members, many=True).data
+        return cast(list[dict], MemberSerializer(members, many=True).data)
 
     def get_relations(self, golden) -> dict[str, str | None]:
         entity = ENTITIES[golden.entity_type]

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 from datetime import UTC, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -74,7 +75,7 @@ class KeystoneMixin:
             too_big = False
         if too_big:
             raise PayloadTooLarge(f"The body is over {settings.KEYSTONE_API_MAX_BODY_BYTES} bytes.")
-        super().initial(request, *args, **kwargs)
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]  # a mixin of APIViews
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
             raise Unprocessable("NUL characters are not allowed in the path or query string.")
         if isinstance(request.auth, IntegrationToken):
@@ -266,8 +267,8 @@ class SourceBatchView(KeystoneView):
             origin=f"api batch {request.path}"[:255],
             collect_results=True,
         )
-        index_of = {line: index for index, (line, _) in enumerate(rows)}
-        flagged: dict[int, list[dict]] = {}
+        index_of: dict[int | None, int] = {line: index for index, (line, _) in enumerate(rows)}
+        flagged: dict[int | None, list[dict]] = {}
         for line, attribute, reason in summary.flagged:
             flagged.setdefault(line, []).append({"attribute": attribute, "reason": reason})
         results = sorted(summary.results, key=lambda r: index_of[r.line])
@@ -455,7 +456,9 @@ class GoldenListView(KeystoneView):
                 fields={k: [str(m) for m in v] for k, v in filterset.errors.items()},
             )
         paginator = GoldenPagination()
-        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        page: list[GoldenRecord] | None = paginator.paginate_queryset(
+            filterset.qs, request, view=self
+        )
         data = s.GoldenSummarySerializer(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
 
@@ -517,7 +520,7 @@ class GoldenHistoryView(KeystoneView):
         if not GoldenRecord.objects.filter(pk=golden_id, entity_type=entity).exists():
             raise GoldenRecordNotFound(golden_id)
         paginator = HistoryPagination()
-        page = paginator.paginate_queryset(
+        page: list[Any] | None = paginator.paginate_queryset(  # simple-history rows
             GoldenRecord.history.filter(id=golden_id), request, view=self
         )
         history = s.GoldenHistorySerializer(page, many=True, context={"request": request})

@@ -192,7 +192,7 @@ else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": VAR_DIR / "cache",
+            "LOCATION": str(VAR_DIR / "cache"),
             "KEY_PREFIX": KEYSTONE_CACHE_KEY_PREFIX,
             "OPTIONS": {"MAX_ENTRIES": 10_000},
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from mdm.entities import get_entity
 from mdm.errors import GoldenRecordNotFound
@@ -43,7 +44,7 @@ def find_source_record(entity_type: str, system_code: str, source_key: str) -> S
     )
 
 
-def golden_as_of(golden_id: str, when: datetime):
+def golden_as_of(golden_id: str, when: datetime) -> Any:  # a simple-history row, or None
     """The golden record's history row in force at `when`, or None if it did not exist yet."""
     return (
         GoldenRecord.history.filter(id=golden_id, history_date__lte=when)
@@ -54,7 +55,7 @@ def golden_as_of(golden_id: str, when: datetime):
 
 def xrefs_as_of(golden_id: str, when: datetime) -> list[dict[str, str]]:
     """The (system, key) pairs linked to `golden_id` at `when`, from source record history."""
-    latest: dict[int, object] = {}
+    latest: dict[int, Any] = {}  # history rows (simple-history's models are untyped)
     rows = (
         SourceRecord.history.filter(history_date__lte=when)
         .filter(id__in=SourceRecord.history.filter(golden_id=golden_id).values("id"))

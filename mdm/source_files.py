@@ -141,10 +141,10 @@ def json_array_elements(
     the parser refuses (nested too deeply, a number over 4,300 digits, NaN for a strict
     decoder) comes back as an `Unparseable`; text that is not a JSON array at all raises
     NotAnArray or json.JSONDecodeError."""
-    position = _SPACE.match(text).end()
+    position = _past(_SPACE, text, 0)
     if not text.startswith("[", position):
         raise NotAnArray("not a JSON array")
-    position = _SPACE.match(text, position + 1).end()
+    position = _past(_SPACE, text, position + 1)
     if text.startswith("]", position):
         _expect_end(text, position + 1)
         return
@@ -172,7 +172,7 @@ def _element_end(text: str, start: int) -> int:
     """Where the JSON value starting at `start` ends, found by matching brackets outside
     strings: for the values the parser cannot read, so it does not recurse."""
     if text[start] not in "[{":
-        return _SCALAR_END.match(text, start).end()
+        return _past(_SCALAR_END, text, start)
     depth = 0
     for token in _STRING_OR_BRACKET.finditer(text, start):
         bracket = token.group()
@@ -183,6 +183,12 @@ def _element_end(text: str, start: int) -> int:
             if depth == 0:
                 return token.end()
     raise json.JSONDecodeError("Unterminated array or object", text, start)
+
+
+def _past(pattern: re.Pattern[str], text: str, position: int) -> int:
+    """Where `pattern` (one that matches the empty string too) stops matching at `position`."""
+    found = pattern.match(text, position)
+    return found.end() if found else position
 
 
 def _expect_end(text: str, position: int) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.db import models, transaction
 from django.db.models import Q
 
 from mdm.db.copy import insert_history_of_rows
+from mdm.db.fields import column_field
 from mdm.db.ids import ids_in
 from mdm.db.update import update_values
 from mdm.entities import ENTITIES, EntityType, get_entity
@@ -27,7 +29,7 @@ from mdm.models import (
 )
 from mdm.services import events
 from mdm.services.audit import Actor, _history_meta, bulk_create_tracked
-from mdm.survivorship import Candidate, Pin, Rule, survive
+from mdm.survivorship import Candidate, Pin, Rule, Survived, survive
 
 # (target entity, source system code, source key) -> golden id
 XrefKey = tuple[str, str, str]
@@ -52,7 +54,7 @@ _STATE = (
 
 
 # The primary key and GOLDEN_FIELDS as attributes: a changed golden record as an update row.
-_ROW = ("id", *(GoldenRecord._meta.get_field(f).attname for f in GOLDEN_FIELDS))
+_ROW = ("id", *(column_field(GoldenRecord, f).attname for f in GOLDEN_FIELDS))
 
 
 @dataclass
@@ -65,7 +67,7 @@ class SurvivorshipInputs:
     @classmethod
     def load(cls, entity_types: Iterable[str]) -> SurvivorshipInputs:
         inputs = cls(system_rank=dict(SourceSystem.objects.values_list("code", "trust_rank")))
-        stored = defaultdict(dict)
+        stored: defaultdict[str, dict[str, Rule]] = defaultdict(dict)
         for rule in SurvivorshipRule.objects.filter(entity_type__in=set(entity_types)):
             stored[rule.entity_type][rule.attribute] = Rule(rule.strategy, tuple(rule.system_order))
         for name in set(entity_types):
@@ -147,7 +149,11 @@ def survive_goldens(
     return changed
 
 
-def _resolve_references(goldens, survived, pending_xref) -> dict[tuple[str, str], str | None]:
+def _resolve_references(
+    goldens: Sequence[GoldenRecord],
+    survived: Mapping[str, Survived],
+    pending_xref: Mapping[XrefKey, str],
+) -> dict[tuple[str, str], str | None]:
     """Map (golden id, reference column) to the golden id the survived key points at."""
     wanted: dict[tuple[str, str], XrefKey] = {}
     for golden in goldens:
@@ -174,12 +180,12 @@ def _resolve_references(goldens, survived, pending_xref) -> dict[tuple[str, str]
 
 
 def load_members(golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
-    members = defaultdict(list)
+    members: defaultdict[str, list[SourceRecord]] = defaultdict(list)
     records = SourceRecord.objects.filter(
         ids_in(SourceRecord, "golden", golden_ids)
     ).select_related("source_system")
     for record in records.order_by("pk"):
-        members[record.golden_id].append(record)
+        members[cast(str, record.golden_id)].append(record)  # filtered on it: never None
     return members
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -199,8 +200,11 @@ def ingest_records(
                 )
                 if changed_ids:
                     transaction.on_commit(
-                        lambda ids=changed_ids: source_records_changed.send(
-                            sender=SourceRecord, entity_type=entity.name, source_record_ids=ids
+                        partial(
+                            source_records_changed.send,
+                            sender=SourceRecord,
+                            entity_type=entity.name,
+                            source_record_ids=changed_ids,
                         )
                     )
             collect_chunk_garbage()
@@ -216,10 +220,10 @@ def _collector_paused() -> Iterator[None]:
     A chunk allocates hundreds of thousands of containers that stay alive until it ends; each
     collection they triggered re-scanned them, and the older generations also re-scanned what
     existed before the load (modules, caches, the app) — together a fifth to a third of
-    ingest's CPU time (measured in docs/benchmarks.md). Freezing what exists takes it out of
-    every scan; `collect_chunk_garbage` after each chunk frees the chunk's reference cycles, so
-    memory stays bounded by the chunk size. Nothing is leaked: what existed returns to the
-    collector when the load ends."""
+    ingest's CPU time (measured in docs/bench-log/2026-11-26.md). Freezing what exists takes it
+    out of every scan; `collect_chunk_garbage` after each chunk frees the chunk's reference
+    cycles, so memory stays bounded by the chunk size. Nothing is leaked: what existed returns
+    to the collector when the load ends."""
     was_enabled = gc.isenabled()
     gc.freeze()
     gc.disable()
@@ -314,23 +318,23 @@ def _ingest_chunk(
     for record in changes:
         key = record.source_key
         if key in known:
-            current = to_update.setdefault(key, stored[known[key].pk])
+            target = to_update.setdefault(key, stored[known[key].pk])
         else:
-            current = to_create.get(key) or SourceRecord(
+            target = to_create.get(key) or SourceRecord(
                 entity_type=entity.name, source_system=system, source_key=key
             )
-            to_create[key] = current
-        _apply(current, record, now)
+            to_create[key] = target
+        _apply(target, record, now)
 
     # New live records get a new golden record each; a revived tombstone that never had one too.
     new_goldens: dict[str, GoldenRecord] = {}
-    for record in [*to_create.values(), *to_update.values()]:
-        if not record.deleted and record.golden_id is None:
+    for written in [*to_create.values(), *to_update.values()]:
+        if not written.deleted and written.golden_id is None:
             golden = GoldenRecord(id=new_golden_id(entity.name), entity_type=entity.name)
-            new_goldens[record.source_key] = golden
-            record.golden_id = golden.id
-            record.link_method = LinkMethod.NEW
-            record.linked_at = now
+            new_goldens[written.source_key] = golden
+            written.golden_id = golden.id
+            written.link_method = LinkMethod.NEW
+            written.linked_at = now
     affected = {
         r.golden_id for r in to_update.values() if r.golden_id and r.source_key not in new_goldens
     }
@@ -366,12 +370,13 @@ def _ingest_chunk(
         )
 
     ordered = [outcomes[position] for position in sorted(outcomes)]
-    for outcome in ordered:
-        summary.counts[outcome.outcome] += 1
+    for result in ordered:
+        summary.counts[result.outcome] += 1
     if collect_results:
-        golden_by_key = {key: r.golden_id for key, r in {**known, **to_create, **to_update}.items()}
-        for outcome in ordered:
-            outcome.golden_id = golden_by_key.get(outcome.source_key)
+        golden_by_key = {key: row.golden_id for key, row in known.items()}
+        golden_by_key.update((key, r.golden_id) for key, r in {**to_create, **to_update}.items())
+        for result in ordered:
+            result.golden_id = golden_by_key.get(result.source_key)
         summary.results.extend(ordered)
     return [r.pk for r in [*to_create.values(), *to_update.values()]]
 
@@ -398,7 +403,9 @@ def _not_yet_recorded(rejections: list[IngestRejection]) -> list[IngestRejection
     ]
 
 
-def _by_key(to_create, to_update, key):
+def _by_key(
+    to_create: Mapping[str, SourceRecord], to_update: Mapping[str, SourceRecord], key: str
+) -> SourceRecord:
     return to_create.get(key) or to_update[key]
 
 
@@ -433,7 +440,12 @@ def _apply(target: SourceRecord, record: IncomingRecord, now: datetime) -> None:
     target.deleted = record.deleted
 
 
-def _store_references(entity, system, records, updated) -> None:
+def _store_references(
+    entity: EntityType,
+    system: SourceSystem,
+    records: Iterable[SourceRecord],
+    updated: Mapping[str, SourceRecord],
+) -> None:
     if not entity.references:
         return
     SourceReference.objects.filter(referrer__in=[r.pk for r in updated.values()]).delete()
@@ -651,6 +663,7 @@ def _flag(value: Any) -> bool:
 def _timestamp(value: Any) -> datetime | None:
     if _blank(value):
         return None
+    parsed: datetime | None
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -674,8 +687,11 @@ def _timestamp(value: Any) -> datetime | None:
     return parsed
 
 
+_JSON_TYPE_NAMES: dict[type, str] = {dict: "object", list: "list"}
+
+
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "list"}.get(type(value), type(value).__name__)
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def _jsonable(value: Any) -> Any:

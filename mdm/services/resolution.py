@@ -9,6 +9,7 @@ Matching and stewardship call these; nothing else changes a golden record's memb
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -210,8 +211,8 @@ def _member_keys(golden_ids: set[str]) -> dict[str, list[MemberKey]]:
         .order_by("pk")
         .values_list("golden_id", "pk", "source_system__code", "source_key", "deleted")
     )
-    for golden_id, *member in rows:
-        members.setdefault(golden_id, []).append(tuple(member))
+    for golden_id, pk, system, source_key, deleted in rows:
+        members.setdefault(golden_id, []).append((pk, system, source_key, deleted))
     return members
 
 
@@ -283,7 +284,7 @@ def _move_pins_many(
     bulk_update_tracked(StewardOverride, moved, ["golden"], actor=actor, reason=reason)
 
 
-def _redirect_many(final: dict[str, str], *, now, actor: Actor, reason: str) -> None:
+def _redirect_many(final: dict[str, str], *, now: datetime, actor: Actor, reason: str) -> None:
     """Mark losers merged; flatten chains so every old ID resolves in one hop."""
     redirected = GoldenRecord.objects.filter(
         ids_in(GoldenRecord, "merged_into", final)

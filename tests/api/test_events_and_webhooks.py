@@ -6,7 +6,7 @@ import json
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.test import override_settings
 
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
@@ -50,12 +50,10 @@ def _event(golden_id: str) -> OutboxEvent:
     )
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="commit-order gaps need concurrent writers")
 @pytest.mark.django_db(transaction=True)
 @override_settings(KEYSTONE_EVENTS_LOCK_TIMEOUT_MS=200)
 def test_feed_never_serves_past_an_event_that_is_still_being_written(crm):
-    if connection.vendor != "postgresql":
-        pytest.skip("commit-order gaps need concurrent writers: PostgreSQL only")
     _event("CUS-BEFORE")
     assert len(crm.get("/api/v1/events").json()["events"]) == 1  # the mark is now past it
     holding, release = threading.Event(), threading.Event()

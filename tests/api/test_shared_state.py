@@ -38,8 +38,6 @@ def _database_url() -> str:
 @pytest.fixture(params=["redis", "files"])
 def environment(request, tmp_path) -> dict[str, str]:
     """The environment of a server process on the test database, in one cache mode."""
-    if connection.vendor != "postgresql":
-        pytest.skip("processes share the test database only on PostgreSQL")
     env = {**os.environ, "DATABASE_URL": _database_url(), "LOG_LEVEL": "ERROR"}
     if request.param == "redis":
         if not settings.REDIS_URL:
@@ -79,7 +77,7 @@ def issue_token() -> str:
     return token
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="other processes see the test database only on PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_a_revoked_token_is_refused_at_once_by_another_process(environment):
     token = issue_token()
@@ -101,7 +99,7 @@ def test_a_revoked_token_is_refused_at_once_by_another_process(environment):
         server.stop()
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="other processes see the test database only on PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_the_throttle_counts_a_tokens_requests_across_processes(environment):
     token = issue_token()

@@ -41,7 +41,7 @@ def _redis_reachable() -> bool:
 
 pytestmark = [
     pytest.mark.redis,
-    pytest.mark.postgres,
+    pytest.mark.postgres(reason="the worker process needs the PostgreSQL test database"),
     pytest.mark.slow,
     pytest.mark.skipif(not _redis_reachable(), reason="needs REDIS_URL and a reachable Redis"),
 ]
@@ -77,8 +77,6 @@ def wait_for(condition, timeout: float = 30) -> bool:
 
 @pytest.fixture
 def real_broker(settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker process needs the PostgreSQL test database")
     settings.KEYSTONE_WEBHOOK_QUEUE = f"keystone-test-{uuid.uuid4().hex[:8]}"
     app.conf.task_always_eager = False
     yield settings.KEYSTONE_WEBHOOK_QUEUE

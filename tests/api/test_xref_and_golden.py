@@ -262,9 +262,8 @@ def prepared_statements() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-@pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
-    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)",
+@pytest.mark.postgres(
+    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)"
 )
 def test_single_xref_runs_as_a_prepared_statement_on_postgresql(crm):
     """Planning the join costs several times its execution; a prepared statement plans once
@@ -277,9 +276,8 @@ def test_single_xref_runs_as_a_prepared_statement_on_postgresql(crm):
     assert len([s for s in prepared_statements() if "rs.code = $2" in s]) == 1
 
 
-@pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
-    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)",
+@pytest.mark.postgres(
+    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)"
 )
 def test_batch_lookup_runs_as_a_prepared_statement_on_postgresql(crm):
     merged_pair()
@@ -290,9 +288,8 @@ def test_batch_lookup_runs_as_a_prepared_statement_on_postgresql(crm):
     assert len([s for s in prepared_statements() if "unnest($1::text[]" in s]) == 1
 
 
-@pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
-    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)",
+@pytest.mark.postgres(
+    reason="server-side prepared statements are PostgreSQL's (SQLite has none to check)"
 )
 @pytest.mark.django_db(transaction=True)
 def test_prepared_xref_lookup_answers_after_a_rolled_back_transaction(crm):

@@ -1,9 +1,9 @@
-"""A real Celery worker on Redis runs a batch matching task end to end (PostgreSQL + Redis)."""
+"""A real Celery worker on Redis runs a batch matching task end to end (PostgreSQL + Redis).
+How long it takes is bench/match_worker.py's subject, not a test's."""
 
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -43,8 +43,8 @@ def prefork_worker_queue():
 
 
 def _worker(pool: str, extra_env: dict[str, str]):
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL) for a real worker")
+    if not settings.REDIS_URL:  # PostgreSQL: the tests' postgres marker
+        pytest.skip("needs Redis (REDIS_URL) for a real worker")
     from config.celery import app
 
     queue = f"test-matching-{uuid.uuid4().hex[:8]}"
@@ -76,7 +76,6 @@ def _worker(pool: str, extra_env: dict[str, str]):
 def test_worker_runs_batch_matching_end_to_end(load_febrl, worker_queue):
     load_febrl()
     run = MatchRun.objects.create(entity_type="customer", actor="test")
-    started = time.monotonic()
 
     result = run_matching_task.apply_async(
         args=["customer"], kwargs={"run_id": run.pk}, queue=worker_queue
@@ -92,7 +91,6 @@ def test_worker_runs_batch_matching_end_to_end(load_febrl, worker_queue):
         SourceRecord.objects.get(source_key="rec-5-org").golden_id
         == SourceRecord.objects.get(source_key="rec-5-dup-0").golden_id
     )
-    assert time.monotonic() - started < 180
 
 
 @pytest.mark.postgres
