@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DEBUG", "1")  # reads the database the caller names; development settings
+os.environ.setdefault("DEBUG", "1")  # no database, no server: development settings do
 
 import django  # noqa: E402
 
