@@ -1,7 +1,8 @@
 """Who may do what. The one place that holds the API's access rules.
 
 - integration (bearer token): what its scopes allow (`api.scopes`): each view declares the
-  one scope it needs (`required_scope`); a view that declares none is closed to tokens.
+  one scope it needs (`required_scope`; `NO_SCOPE` for one any token may call); a view that
+  declares none is closed to tokens.
   `sources:write` writes source records of the token's own source system only, and
   `webhooks:manage` manages its own subscriptions only;
 - steward (group "steward", or a superuser): everything;
@@ -18,7 +19,7 @@ from django.db.models import QuerySet
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from api.models import IntegrationToken, WebhookSubscription
-from api.scopes import SOURCES_WRITE
+from api.scopes import NO_SCOPE, SOURCES_WRITE
 
 INTEGRATION, STEWARD, AUDITOR = "integration", "steward", "auditor"
 
@@ -65,6 +66,8 @@ class KeystoneAccess(BasePermission):
         if role == AUDITOR:
             return request.method in SAFE_METHODS or getattr(view, "read_only_post", False)
         scope = getattr(view, "required_scope", None)
+        if scope == NO_SCOPE:
+            return True
         if scope is None or scope not in request.auth.scope_set:
             self.message = (
                 f"This token lacks the {scope!r} scope."

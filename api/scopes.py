@@ -24,6 +24,8 @@ SOURCES_WRITE = "sources:write"
 EVENTS_READ = "events:read"
 MATCH_PROBE = "match:probe"
 WEBHOOKS_MANAGE = "webhooks:manage"
+# What a view declares when any token may call it: it reads and writes nothing (404 routes).
+NO_SCOPE = ""
 
 SCOPES: dict[str, str] = {
     XREF_READ: "look up cross-references: single, batch, as of a moment",
@@ -36,7 +38,7 @@ SCOPES: dict[str, str] = {
     WEBHOOKS_MANAGE: "manage the token's own webhook subscriptions (and so receive events)",
 }
 # What `create_integration` grants unless told otherwise, and what tokens issued before scopes
-# existed were given (migration api.0002): everything except the sensitive attributes.
+# existed were given (migration api.0003): everything except the sensitive attributes.
 DEFAULT_SCOPES: tuple[str, ...] = tuple(s for s in SCOPES if s != GOLDEN_READ_SENSITIVE)
 
 
@@ -107,14 +109,12 @@ def visible_explanation(
     entity_type: str, explanation: Mapping[str, dict], *, sensitive: bool
 ) -> Mapping[str, dict]:
     """A probe candidate's explanation as this reader may see it: how each comparison went
-    (level, weight) stays, but the compared values of sensitive attributes go — both sides,
-    since the candidate's kind is unknown here they count as a person's."""
+    (level, weight) stays, but the compared values of sensitive attributes are null — both
+    sides; the candidate's kind is unknown here, so they count as a person's."""
     if sensitive:
         return explanation
     shown = withhold_sensitive(entity_type, explanation, values={})
     return {
-        column: entry
-        if column in shown
-        else {k: v for k, v in entry.items() if k not in ("left", "right")}
+        column: entry if column in shown else {**entry, "left": None, "right": None}
         for column, entry in explanation.items()
     }

@@ -7,7 +7,7 @@ Every function here issues a fixed number of queries whatever the number of keys
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +44,14 @@ def _not_found(system: str, source_key: str) -> dict:
     return {"system": system, "source_key": source_key, "found": False}
 
 
-def _found(system, source_key, golden_id, status, deleted, keys) -> dict:
+def _found(
+    system: str,
+    source_key: str,
+    golden_id: str,
+    status: str,
+    deleted: bool,
+    keys: list[dict[str, str]],
+) -> dict:
     return {
         "system": system,
         "source_key": source_key,
@@ -166,7 +173,7 @@ def lookup_xref(entity_type: str, system: str, source_key: str) -> dict:
     return _found(system, source_key, golden_id, status, bool(deleted), keys)
 
 
-def _latest(rows) -> dict:
+def _latest(rows: Iterable[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
     """The last row per `id` from rows ordered by (id, history_date, history_id)."""
     latest = {}
     for row in rows:
@@ -219,11 +226,11 @@ def lookup_xrefs_as_of(entity_type: str, keys: Sequence[Key], when: datetime) ->
     }
     results = []
     for system, source_key in keys:
-        row = then.get(record_ids.get((system, source_key)))
-        if row is None or row["history_type"] == "-" or not row["golden_id"]:
+        found: dict[str, Any] | None = then.get(record_ids.get((system, source_key)))
+        if found is None or found["history_type"] == "-" or not found["golden_id"]:
             results.append(_not_found(system, source_key))
             continue
-        golden_id = row["golden_id"]
+        golden_id = found["golden_id"]
         keys_then = sorted(members[golden_id], key=lambda k: (k["system"], k["source_key"]))
         results.append(
             _found(
@@ -231,7 +238,7 @@ def lookup_xrefs_as_of(entity_type: str, keys: Sequence[Key], when: datetime) ->
                 source_key,
                 golden_id,
                 statuses.get(golden_id, "active"),
-                row["deleted"],
+                found["deleted"],
                 keys_then,
             )
         )

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from api.scopes import subscription_reads_sensitive, visible_event_payload
+from api.scopes import subscription_reads_sensitive
 from api.selectors import event_high_water_mark
 from mdm.models import OutboxEvent
 
@@ -39,22 +39,16 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def event_body(event: OutboxEvent, *, sensitive: bool) -> bytes:
-    """The same bytes on every attempt (while the subscriber's scopes stay the same), so a
-    consumer can de-duplicate on content too. Sensitive attributes only if `sensitive`
-    (`api.scopes.subscription_reads_sensitive`)."""
+    """The event as the feed serves it (`EventSerializer`), the same bytes on every attempt
+    (while the subscriber's scopes stay the same) so a consumer can de-duplicate on content
+    too. Sensitive attributes only if `sensitive` (`api.scopes.subscription_reads_sensitive`)."""
+    from api.serializers import EventSerializer
+
     return json.dumps(
-        {
-            "id": event.id,
-            "type": event.event_type,
-            "entity": event.entity_type,
-            "golden_id": event.golden_id,
-            "payload": visible_event_payload(event.entity_type, event.payload, sensitive=sensitive),
-            "actor": event.actor,
-            "correlation_id": event.correlation_id,
-            "created_at": event.created_at.isoformat(),
-        },
+        EventSerializer(event, context={"sensitive": sensitive}).data,
         sort_keys=True,
         separators=(",", ":"),
+        default=str,
     ).encode()
 
 

@@ -249,10 +249,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PrincipalRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["api.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.KeystoneContentNegotiation",
-    "DEFAULT_PARSER_CLASSES": [
-        "api.parsers.JSONParser",
-        "api.parsers.NDJSONParser",
-    ],
+    # NDJSON only where a view takes it (batch ingest: api.views.SourceBatchView).
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.KeystoneAutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
@@ -267,12 +265,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "OAS_VERSION": "3.1.0",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
-        "GoldenStatusEnum": "mdm.models.GoldenStatus",
-        "DeliveryStatusEnum": "api.models.DeliveryStatus",
+        "DeliveryStatus": "api.models.DeliveryStatus",
+        "LinkMethod": "mdm.models.LinkMethod",
+        "ErrorCode": "api.errors.ERROR_CODES",
+        "IngestOutcome": "mdm.services.ingest.OUTCOMES",
+        "RejectionCode": "mdm.services.ingest.REJECTION_CODES",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_contract_components",
+    ],
     "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
 }
 # Requests per principal (integration token or user) per fixed window ("N/s", "N/min",

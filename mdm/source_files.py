@@ -134,19 +134,20 @@ _SCALAR_END = re.compile(r"[^,\]\s]*")
 
 
 def json_array_elements(
-    text: str, decoder: json.JSONDecoder = _DECODER
+    text: str, decoder: json.JSONDecoder = _DECODER, *, start: int = 0, closing: str = ""
 ) -> Iterator[tuple[int, Any]]:
-    """(position from 1, value) for each element of the JSON array `text`, parsed one at a
-    time, so a caller can stop early (a record limit) without parsing the rest. An element
-    the parser refuses (nested too deeply, a number over 4,300 digits, NaN for a strict
-    decoder) comes back as an `Unparseable`; text that is not a JSON array at all raises
-    NotAnArray or json.JSONDecodeError."""
-    position = _past(_SPACE, text, 0)
+    """(position from 1, value) for each element of the JSON array in `text` at `start`,
+    parsed one at a time, so a caller can stop early (a record limit) without parsing the
+    rest; after the array only whitespace and `closing` may follow. An element the parser
+    refuses (nested too deeply, a number over 4,300 digits, NaN for a strict decoder) comes
+    back as an `Unparseable`; text that is not a JSON array at all raises NotAnArray or
+    json.JSONDecodeError."""
+    position = _past(_SPACE, text, start)
     if not text.startswith("[", position):
         raise NotAnArray("not a JSON array")
     position = _past(_SPACE, text, position + 1)
     if text.startswith("]", position):
-        _expect_end(text, position + 1)
+        _expect_end(text, position + 1, closing)
         return
     number = 0
     while True:
@@ -163,7 +164,7 @@ def json_array_elements(
         if separator is None:
             raise json.JSONDecodeError("Expecting ',' delimiter", text, end)
         if separator.group(1) == "]":
-            _expect_end(text, separator.end())
+            _expect_end(text, separator.end(), closing)
             return
         position = separator.end()
 
@@ -191,6 +192,6 @@ def _past(pattern: re.Pattern[str], text: str, position: int) -> int:
     return found.end() if found else position
 
 
-def _expect_end(text: str, position: int) -> None:
-    if text[position:].strip(" \t\n\r"):
+def _expect_end(text: str, position: int, closing: str = "") -> None:
+    if text[position:].strip(" \t\n\r") != closing:
         raise json.JSONDecodeError("Extra data", text, position)

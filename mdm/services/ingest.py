@@ -93,8 +93,35 @@ UPDATE_FIELDS = (
 )
 
 
+# Why a record was rejected, as a code a machine can branch on (the message says it to people).
+REJECTION_CODES: dict[str, str] = {
+    "unparseable": "the line or row could not be parsed",
+    "not_an_object": "the record is not an object with named fields",
+    "extra_cells": "a CSV row has more cells than the header",
+    "misaddressed": "the row names another entity type or source system",
+    "missing_source_key": "no source_key",
+    "source_key_too_long": "source_key over 255 characters",
+    "not_a_single_value": "an attribute or reference holds a list or an object",
+    "nul_character": "a value or column holds the NUL character",
+    "not_valid_unicode": "a value or column holds text that is not Unicode (bytes that are "
+    "not UTF-8, a lone surrogate)",
+    "nested_too_deep": "values nested deeper than KEYSTONE_INGEST_MAX_DEPTH levels",
+    "record_too_large": "the record is larger than KEYSTONE_INGEST_MAX_RECORD_BYTES as JSON",
+    "reference_too_long": "a reference key (parent_key, ...) over 255 characters",
+    "invalid_deleted_flag": "deleted is not true or false",
+    "invalid_timestamp": "source_updated_at is not an ISO 8601 date-time",
+    "invalid_record": "anything else that makes the record unusable",
+}
+
+
 class RecordRejected(Exception):
-    """A record that cannot be loaded; the message is the reason an operator reads."""
+    """A record that cannot be loaded; the message is the reason an operator reads, `code`
+    (one of REJECTION_CODES) the same for a machine."""
+
+    def __init__(self, message: str, code: str = "invalid_record") -> None:
+        assert code in REJECTION_CODES, code
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -129,6 +156,7 @@ class RecordOutcome:
     outcome: str
     golden_id: str | None = None
     reason: str = ""
+    reason_code: str | None = None
 
 
 @dataclass
@@ -279,7 +307,9 @@ def _ingest_chunk(
                 )
             )
             summary.rejections.append((line, str(rejected)))
-            outcomes[position] = RecordOutcome(line, key, REJECTED, reason=str(rejected))
+            outcomes[position] = RecordOutcome(
+                line, key, REJECTED, reason=str(rejected), reason_code=rejected.code
+            )
             continue
         incoming.append((position, record))
         for attribute, problem in record.invalid.items():
@@ -315,6 +345,7 @@ def _ingest_chunk(
     )
     to_create: dict[str, SourceRecord] = {}
     to_update: dict[str, SourceRecord] = {}
+    was_live = {pk: not record.deleted for pk, record in stored.items()}
     for record in changes:
         key = record.source_key
         if key in known:
@@ -338,6 +369,12 @@ def _ingest_chunk(
     affected = {
         r.golden_id for r in to_update.values() if r.golden_id and r.source_key not in new_goldens
     }
+    # A tombstone or a revival changes its golden record's live members.
+    members_changed = {
+        r.golden_id
+        for r in to_update.values()
+        if r.golden_id in affected and r.deleted == was_live[r.pk]
+    }
 
     bulk_create_tracked(SourceRecord, list(to_create.values()), actor=actor, reason=reason)
     bulk_update_tracked(
@@ -360,7 +397,9 @@ def _ingest_chunk(
         affected |= referrer_goldens(entity.name, system.pk, new_goldens) - {
             g.id for g in new_goldens.values()
         }
-    recompute_goldens(golden_ids=affected, actor=actor, reason=reason)
+    recompute_goldens(
+        golden_ids=affected, members_changed=members_changed, actor=actor, reason=reason
+    )
     if store_rejections:
         bulk_create_tracked(
             IngestRejection,
@@ -476,34 +515,45 @@ def prepare_record(
     deeper than KEYSTONE_INGEST_MAX_DEPTH, records over KEYSTONE_INGEST_MAX_RECORD_BYTES,
     keys and reference keys over 255 characters, timestamps outside years 1-9999 in UTC."""
     if isinstance(row, Unparseable):
-        raise RecordRejected(row.reason)
+        raise RecordRejected(row.reason, "unparseable")
     if not isinstance(row, Mapping):
-        raise RecordRejected(f"expected an object with named fields, got {_type_name(row)}")
+        raise RecordRejected(
+            f"expected an object with named fields, got {_type_name(row)}", "not_an_object"
+        )
     if None in row:
-        raise RecordRejected("row has more cells than the header")
+        raise RecordRejected("row has more cells than the header", "extra_cells")
     row = {str(k).strip(): v for k, v in row.items()}
     _refuse_unstorable(row)
     for column, expected in (("entity", entity.name), ("source_system", system.code)):
         given = _text(row.get(column))
         if given and given.lower() != expected:
-            raise RecordRejected(f"{column}: row says {given!r} but this load is {expected!r}")
+            raise RecordRejected(
+                f"{column}: row says {given!r} but this load is {expected!r}", "misaddressed"
+            )
     source_key = _text(row.get("source_key"))
     if not source_key:
-        raise RecordRejected("source_key: missing")
+        raise RecordRejected("source_key: missing", "missing_source_key")
     if len(source_key) > KEY_MAX_LENGTH:
-        raise RecordRejected(f"source_key: longer than {KEY_MAX_LENGTH} characters")
+        raise RecordRejected(
+            f"source_key: longer than {KEY_MAX_LENGTH} characters", "source_key_too_long"
+        )
     declared = entity.declared_columns
     for column in declared:
         value = row.get(column)
         if value is not None and not isinstance(value, SCALARS):
-            raise RecordRejected(f"{column}: expected a single value, got {_type_name(value)}")
+            raise RecordRejected(
+                f"{column}: expected a single value, got {_type_name(value)}",
+                "not_a_single_value",
+            )
     deleted = _flag(row.get("deleted"))
     source_updated_at = _timestamp(row.get("source_updated_at"))
     references = {}
     for column in entity.reference_columns:
         if text := _text(row.get(column)):
             if len(text) > KEY_MAX_LENGTH:
-                raise RecordRejected(f"{column}: longer than {KEY_MAX_LENGTH} characters")
+                raise RecordRejected(
+                    f"{column}: longer than {KEY_MAX_LENGTH} characters", "reference_too_long"
+                )
             references[column] = text
     not_extra = declared | _META
     extra = {k: v for k, v in row.items() if k not in not_extra and not _blank(v)}
@@ -525,7 +575,8 @@ def prepare_record(
     encoded = json.dumps(content, sort_keys=True, default=str)
     if len(encoded) > settings.KEYSTONE_INGEST_MAX_RECORD_BYTES:
         raise RecordRejected(
-            f"record larger than {settings.KEYSTONE_INGEST_MAX_RECORD_BYTES:,} bytes as JSON"
+            f"record larger than {settings.KEYSTONE_INGEST_MAX_RECORD_BYTES:,} bytes as JSON",
+            "record_too_large",
         )
     digest = hashlib.sha256(encoded.encode()).hexdigest()
     normalized = normalize_record(entity, row)
@@ -547,48 +598,57 @@ def prepare_record(
 # What PostgreSQL text and JSON cannot hold: NUL, and lone surrogates (what a JSON "\ud800"
 # escape gives, and what bytes that are not UTF-8 become when a file is read).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NUL = ("contains a NUL character (\\u0000)", "nul_character")
+Problem = tuple[str, str]  # (reason, rejection code)
 
 
 def _refuse_unstorable(row: dict[str, Any]) -> None:
     """Every column name and value, nested ones included, must be storable text, nested at
     most KEYSTONE_INGEST_MAX_DEPTH levels: say which column is not, instead of failing."""
     try:  # a row of text (every CSV row): one search over all of it
-        text = "".join(row) + "".join(row.values())
-        if not unstorable_reason(text):
+        if not _text_problem("".join(row) + "".join(row.values())):
             return
     except TypeError:  # numbers, lists, None: look at each value
         pass
     levels = settings.KEYSTONE_INGEST_MAX_DEPTH
     for column, value in row.items():
-        if problem := unstorable_reason(column):
-            raise RecordRejected(f"column {_storable(column, levels)!r}: {problem}")
+        if problem := _text_problem(column):
+            raise RecordRejected(f"column {_storable(column, levels)!r}: {problem[0]}", problem[1])
         if problem := _value_problem(value, levels):
-            raise RecordRejected(f"{column}: {problem}")
+            raise RecordRejected(f"{column}: {problem[0]}", problem[1])
 
 
 def unstorable_reason(text: str) -> str | None:
     """Why `text` cannot be stored (a NUL, a lone surrogate), or None when it can."""
+    problem = _text_problem(text)
+    return problem[0] if problem else None
+
+
+def _text_problem(text: str) -> Problem | None:
     if text.isascii():
-        return "contains a NUL character (\\u0000)" if "\x00" in text else None
+        return _NUL if "\x00" in text else None
     found = _UNSTORABLE.search(text)
     if found is None:
         return None
     if found.group() == "\x00":
-        return "contains a NUL character (\\u0000)"
-    return f"not valid Unicode: invalid UTF-8 or a lone surrogate (U+{ord(found.group()):04X})"
+        return _NUL
+    return (
+        f"not valid Unicode: invalid UTF-8 or a lone surrogate (U+{ord(found.group()):04X})",
+        "not_valid_unicode",
+    )
 
 
-def _value_problem(value: Any, levels: int) -> str | None:
+def _value_problem(value: Any, levels: int) -> Problem | None:
     """What makes `value` unstorable, if anything; a list or object takes one of `levels`."""
     if isinstance(value, str):
-        return unstorable_reason(value)
+        return _text_problem(value)
     if not isinstance(value, dict | list):
         return None
     if levels == 0:
-        return f"nested deeper than {settings.KEYSTONE_INGEST_MAX_DEPTH} levels"
+        return f"nested deeper than {settings.KEYSTONE_INGEST_MAX_DEPTH} levels", "nested_too_deep"
     if isinstance(value, dict):
         for key, inner in value.items():
-            if problem := unstorable_reason(key) or _value_problem(inner, levels - 1):
+            if problem := _text_problem(key) or _value_problem(inner, levels - 1):
                 return problem
         return None
     for inner in value:
@@ -657,7 +717,7 @@ def _flag(value: Any) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise RecordRejected(f"deleted: expected true or false, got {value!r}")
+    raise RecordRejected(f"deleted: expected true or false, got {value!r}", "invalid_deleted_flag")
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -675,14 +735,17 @@ def _timestamp(value: Any) -> datetime | None:
         except ValueError:
             parsed = None
         if parsed is None:
-            raise RecordRejected(f"source_updated_at: not an ISO 8601 date-time: {text!r}")
+            raise RecordRejected(
+                f"source_updated_at: not an ISO 8601 date-time: {text!r}", "invalid_timestamp"
+            )
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
     try:
         parsed.astimezone(UTC)
     except OverflowError:
         raise RecordRejected(
-            f"source_updated_at: outside years 1-9999 once in UTC: {_text(value)!r}"
+            f"source_updated_at: outside years 1-9999 once in UTC: {_text(value)!r}",
+            "invalid_timestamp",
         ) from None
     return parsed
 

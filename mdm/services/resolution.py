@@ -155,7 +155,10 @@ def merge_many(
         _move_pins_many(final, depth, actor=actor, reason=reason)
         _redirect_many(final, now=now, actor=actor, reason=reason)
         recomputed = recompute(
-            golden_ids=set(survivors) | dependents_of(losers), actor=actor, reason=reason
+            golden_ids=dependents_of(losers),
+            members_changed=survivors,
+            actor=actor,
+            reason=reason,
         )
         after = {
             survivor_id: _xrefs(
@@ -344,7 +347,7 @@ def link(
         before = _xref_snapshot(*(i for i in (old_id, target.pk) if i))
         _move([record], target, method=method, probability=probability, actor=actor, reason=reason)
         touched = [i for i in (old_id, target.pk) if i]
-        recompute_goldens(golden_ids=touched, actor=actor, reason=reason)
+        recompute_goldens(golden_ids=(), members_changed=touched, actor=actor, reason=reason)
         recompute_goldens(golden_ids=_referrers_of([record]), actor=actor, reason=reason)
         target.refresh_from_db()
         events.emit(
@@ -403,7 +406,9 @@ def split(
         _move(
             moving, created, method=LinkMethod.STEWARD, probability=None, actor=actor, reason=reason
         )
-        recompute_goldens(golden_ids=[original.pk, created.pk], actor=actor, reason=reason)
+        recompute_goldens(
+            golden_ids=[created.pk], members_changed=[original.pk], actor=actor, reason=reason
+        )
         recompute_goldens(
             golden_ids=_referrers_of(moving) | dependents_of([original.pk]),
             actor=actor,

@@ -33,10 +33,15 @@ def crm(crm_token) -> APIClient:
 
 
 @pytest.fixture
-def crm_all_scopes(db) -> APIClient:
-    """crm's token with every scope, golden:read_sensitive included."""
+def crm_all_scopes_token(db) -> str:
+    """A token of crm with every scope, golden:read_sensitive included."""
     _, token = IntegrationToken.issue(get_source_system("crm", create=True), scopes=SCOPES)
-    return bearer(token)
+    return token
+
+
+@pytest.fixture
+def crm_all_scopes(crm_all_scopes_token) -> APIClient:
+    return bearer(crm_all_scopes_token)
 
 
 @pytest.fixture
@@ -78,3 +83,19 @@ def load(system: str, rows: list[dict], entity: str = "customer"):
         create_system=True,
         collect_results=True,
     )
+
+
+@pytest.fixture
+def in_process_wsgi():
+    """The WSGI app, called in the test's thread. Its request signals would close the test's
+    connection mid-transaction (Django's own test client disconnects them the same way)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from config.wsgi import application
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield application
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)

@@ -155,8 +155,8 @@ def test_the_sensitive_scope_and_people_with_a_role_read_everything(
 def test_the_events_feed_leaves_out_sensitive_attributes_without_the_scope(
     crm, crm_all_scopes, customers
 ):
-    withheld = crm.get("/api/v1/events").json()["events"]
-    full = crm_all_scopes.get("/api/v1/events").json()["events"]
+    withheld = crm.get("/api/v1/events").json()["results"]
+    full = crm_all_scopes.get("/api/v1/events").json()["results"]
 
     assert {e["type"] for e in withheld} == {"golden.created"}
     assert not any(text in json.dumps(withheld) for text in SENSITIVE_TEXT)

@@ -1,4 +1,4 @@
-"""Tokens issued before scopes existed keep working after migration api.0002: they get every
+"""Tokens issued before scopes existed keep working after migration api.0003: they get every
 scope but golden:read_sensitive."""
 
 import pytest
@@ -9,8 +9,8 @@ from api.models import IntegrationToken, hash_token
 from api.scopes import DEFAULT_SCOPES
 from tests.api.conftest import ACME, bearer, load
 
-BEFORE = [("api", "0001_initial")]
-WITH_SCOPES = [("api", "0002_integration_token_scopes")]
+BEFORE = [("api", "0002_idempotency_claimed_before_running")]
+WITH_SCOPES = [("api", "0003_integration_token_scopes")]
 
 
 @pytest.mark.django_db(transaction=True)

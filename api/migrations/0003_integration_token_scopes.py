@@ -25,7 +25,7 @@ def grant_existing_tokens(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("api", "0001_initial"),
+        ("api", "0002_idempotency_claimed_before_running"),
     ]
 
     operations = [
