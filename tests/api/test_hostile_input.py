@@ -82,6 +82,17 @@ def test_a_hostile_record_is_rejected_alone_in_a_json_array(crm, what, hostile, 
     assert IngestRejection.objects.count() == 1
 
 
+def test_hostile_records_are_rejected_alone_in_the_records_object_too(crm):
+    records = [record_text("good-1"), *(hostile for _, hostile, _ in HOSTILE), record_text("g2")]
+    body = '{"records": ' + json_array(*records) + "}"
+
+    response = crm.post(f"{URL}/batch", body, content_type="application/json")
+
+    assert response.status_code == 200, response.content[:300]
+    outcomes = [r["outcome"] for r in response.json()["results"]]
+    assert outcomes == ["loaded", *["rejected"] * len(HOSTILE), "loaded"]
+
+
 @pytest.mark.parametrize("what, hostile, reason", HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_a_hostile_line_is_rejected_alone_in_ndjson(crm, what, hostile, reason):
     body = "\n".join([record_text("good-1"), hostile, record_text("good-2")])
@@ -146,8 +157,9 @@ def peak_bytes(send) -> tuple[int, object]:
     [
         ("application/json", "[" + ",".join(["{}"] * 400_000) + "]"),
         ("application/x-ndjson", "\n".join(["{}"] * 400_000)),
+        ("application/json", '{"records": [' + ",".join(["{}"] * 400_000) + "]}"),
     ],
-    ids=["json", "ndjson"],
+    ids=["json", "ndjson", "records object"],
 )
 def test_the_record_limit_is_checked_while_parsing_not_after(crm, content_type, body):
     """400,000 empty records: refused (413) after the 1,001st, without building the rest
