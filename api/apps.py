@@ -6,4 +6,7 @@ class ApiConfig(AppConfig):
     verbose_name = "Distribution API"
 
     def ready(self) -> None:
-        from api import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from api import (  # noqa: F401
+            authentication,  # connects the receivers that publish token changes
+            schema,  # registers the OpenAPI auth extension
+        )

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from api.scopes import subscription_reads_sensitive
 from api.selectors import event_high_water_mark
 from mdm.models import OutboxEvent
 
@@ -37,13 +38,17 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def event_body(event: OutboxEvent) -> bytes:
-    """The event as the feed serves it (`EventSerializer`), the same bytes on every attempt so
-    a consumer can de-duplicate on content too."""
+def event_body(event: OutboxEvent, *, sensitive: bool) -> bytes:
+    """The event as the feed serves it (`EventSerializer`), the same bytes on every attempt
+    (while the subscriber's scopes stay the same) so a consumer can de-duplicate on content
+    too. Sensitive attributes only if `sensitive` (`api.scopes.subscription_reads_sensitive`)."""
     from api.serializers import EventSerializer
 
     return json.dumps(
-        EventSerializer(event).data, sort_keys=True, separators=(",", ":"), default=str
+        EventSerializer(event, context={"sensitive": sensitive}).data,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
     ).encode()
 
 
@@ -106,7 +111,9 @@ def deliver(delivery_id: int) -> str | None:
         if delivery is None or delivery.next_attempt_at > timezone.now():
             return None
         subscription = delivery.subscription
-        body = event_body(delivery.event)
+        body = event_body(
+            delivery.event, sensitive=subscription_reads_sensitive(delivery.subscription)
+        )
         timestamp = str(int(time.time()))
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()

@@ -43,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchdb import bench_target, maintenance
+from benchdb import bench_target, maintenance, production_like_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/keystone_steward_bench"
@@ -83,10 +83,9 @@ def parse_args() -> argparse.Namespace:
 
 def setup_django(url: str) -> None:
     os.environ.update(
+        production_like_environment(),
         DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="false",
-        ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
     )
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.pop("REDIS_URL", None)

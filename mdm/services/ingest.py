@@ -29,6 +29,7 @@ import gc
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ TRUE_WORDS = {"1", "true", "yes", "y", "t", "deleted"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "f"}
 SCALARS = (str, int, float, bool, date)
 _JSON_SCALARS = (str, int, bool)  # floats may be NaN/inf, which JSON cannot hold
+KEY_MAX_LENGTH = 255  # source keys and reference keys: what their columns hold
 
 LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED = (
     "loaded",
@@ -112,6 +114,11 @@ REJECTION_CODES: dict[str, str] = {
     "source_key_too_long": "source_key over 255 characters",
     "not_a_single_value": "an attribute or reference holds a list or an object",
     "nul_character": "a value or column holds the NUL character",
+    "not_valid_unicode": "a value or column holds text that is not Unicode (bytes that are "
+    "not UTF-8, a lone surrogate)",
+    "nested_too_deep": "values nested deeper than KEYSTONE_INGEST_MAX_DEPTH levels",
+    "record_too_large": "the record is larger than KEYSTONE_INGEST_MAX_RECORD_BYTES as JSON",
+    "reference_too_long": "a reference key (parent_key, ...) over 255 characters",
     "invalid_deleted_flag": "deleted is not true or false",
     "invalid_timestamp": "source_updated_at is not an ISO 8601 date-time",
     "invalid_record": "anything else that makes the record unusable",
@@ -334,8 +341,7 @@ def _ingest_chunk(
         try:
             record = prepare_record(entity, system, row, line=line)
         except RecordRejected as rejected:
-            key = row.get("source_key") if isinstance(row, Mapping) else None
-            key = "" if key is None else _nul_free(str(key))[:255]
+            key = _rejected_key(row)
             rejections.append(
                 IngestRejection(
                     entity_type=entity.name,
@@ -344,7 +350,7 @@ def _ingest_chunk(
                     origin=origin[:255],
                     line_number=line,
                     reason=str(rejected),
-                    payload=_nul_free(_jsonable(row)),
+                    payload=_rejected_payload(row),
                 )
             )
             summary.rejections.append((line, str(rejected)))
@@ -602,7 +608,12 @@ def _store_references(
 def prepare_record(
     entity: EntityType, system: SourceSystem, row: Any, *, line: int | None = None
 ) -> IncomingRecord:
-    """Validate and normalize one row; raise RecordRejected with the reason if unusable."""
+    """Validate and normalize one row; raise RecordRejected with the reason if unusable.
+
+    Whatever a row holds, it is either prepared or rejected here, never left to fail its
+    chunk in the database: text PostgreSQL cannot store (NUL, lone surrogates), values nested
+    deeper than KEYSTONE_INGEST_MAX_DEPTH, records over KEYSTONE_INGEST_MAX_RECORD_BYTES,
+    keys and reference keys over 255 characters, timestamps outside years 1-9999 in UTC."""
     if isinstance(row, Unparseable):
         raise RecordRejected(row.reason, "unparseable")
     if not isinstance(row, Mapping):
@@ -612,7 +623,7 @@ def prepare_record(
     if None in row:
         raise RecordRejected("row has more cells than the header", "extra_cells")
     row = {str(k).strip(): v for k, v in row.items()}
-    _refuse_nul(row)
+    _refuse_unstorable(row)
     for column, expected in (("entity", entity.name), ("source_system", system.code)):
         given = _text(row.get(column))
         if given and given.lower() != expected:
@@ -622,8 +633,10 @@ def prepare_record(
     source_key = _text(row.get("source_key"))
     if not source_key:
         raise RecordRejected("source_key: missing", "missing_source_key")
-    if len(source_key) > 255:
-        raise RecordRejected("source_key: longer than 255 characters", "source_key_too_long")
+    if len(source_key) > KEY_MAX_LENGTH:
+        raise RecordRejected(
+            f"source_key: longer than {KEY_MAX_LENGTH} characters", "source_key_too_long"
+        )
     declared = entity.declared_columns
     for column in declared:
         value = row.get(column)
@@ -634,10 +647,13 @@ def prepare_record(
             )
     deleted = _flag(row.get("deleted"))
     source_updated_at = _timestamp(row.get("source_updated_at"))
-    normalized = normalize_record(entity, row)
     references = {}
     for column in entity.reference_columns:
         if text := _text(row.get(column)):
+            if len(text) > KEY_MAX_LENGTH:
+                raise RecordRejected(
+                    f"{column}: longer than {KEY_MAX_LENGTH} characters", "reference_too_long"
+                )
             references[column] = text
     not_extra = declared | _META
     extra = {k: v for k, v in row.items() if k not in not_extra and not _blank(v)}
@@ -656,7 +672,14 @@ def prepare_record(
         "extra": {k: _canonical(v) for k, v in extra.items()},
         "deleted": deleted,
     }
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    encoded = json.dumps(content, sort_keys=True, default=str)
+    if len(encoded) > settings.KEYSTONE_INGEST_MAX_RECORD_BYTES:
+        raise RecordRejected(
+            f"record larger than {settings.KEYSTONE_INGEST_MAX_RECORD_BYTES:,} bytes as JSON",
+            "record_too_large",
+        )
+    digest = hashlib.sha256(encoded.encode()).hexdigest()
+    normalized = normalize_record(entity, row)
     return IncomingRecord(
         line=line,
         source_key=source_key,
@@ -672,41 +695,104 @@ def prepare_record(
     )
 
 
-def _refuse_nul(row: dict[str, Any]) -> None:
-    """PostgreSQL text and JSON cannot hold the NUL character: say so instead of failing."""
+# What PostgreSQL text and JSON cannot hold: NUL, and lone surrogates (what a JSON "\ud800"
+# escape gives, and what bytes that are not UTF-8 become when a file is read).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NUL = ("contains a NUL character (\\u0000)", "nul_character")
+Problem = tuple[str, str]  # (reason, rejection code)
+
+
+def _refuse_unstorable(row: dict[str, Any]) -> None:
+    """Every column name and value, nested ones included, must be storable text, nested at
+    most KEYSTONE_INGEST_MAX_DEPTH levels: say which column is not, instead of failing."""
     try:  # a row of text (every CSV row): one search over all of it
-        if "\x00" not in "".join(row) and "\x00" not in "".join(row.values()):
+        if not _text_problem("".join(row) + "".join(row.values())):
             return
     except TypeError:  # numbers, lists, None: look at each value
         pass
+    levels = settings.KEYSTONE_INGEST_MAX_DEPTH
     for column, value in row.items():
-        if "\x00" in column:
-            raise RecordRejected(
-                f"column {_nul_free(column)!r}: contains a NUL character", "nul_character"
-            )
-        if _has_nul(value):
-            raise RecordRejected(f"{column}: contains a NUL character (\\u0000)", "nul_character")
+        if problem := _text_problem(column):
+            raise RecordRejected(f"column {_storable(column, levels)!r}: {problem[0]}", problem[1])
+        if problem := _value_problem(value, levels):
+            raise RecordRejected(f"{column}: {problem[0]}", problem[1])
 
 
-def _has_nul(value: Any) -> bool:
+def unstorable_reason(text: str) -> str | None:
+    """Why `text` cannot be stored (a NUL, a lone surrogate), or None when it can."""
+    problem = _text_problem(text)
+    return problem[0] if problem else None
+
+
+def _text_problem(text: str) -> Problem | None:
+    if text.isascii():
+        return _NUL if "\x00" in text else None
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return _NUL
+    return (
+        f"not valid Unicode: invalid UTF-8 or a lone surrogate (U+{ord(found.group()):04X})",
+        "not_valid_unicode",
+    )
+
+
+def _value_problem(value: Any, levels: int) -> Problem | None:
+    """What makes `value` unstorable, if anything; a list or object takes one of `levels`."""
     if isinstance(value, str):
-        return "\x00" in value
+        return _text_problem(value)
+    if not isinstance(value, dict | list):
+        return None
+    if levels == 0:
+        return f"nested deeper than {settings.KEYSTONE_INGEST_MAX_DEPTH} levels", "nested_too_deep"
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
+        for key, inner in value.items():
+            if problem := _text_problem(key) or _value_problem(inner, levels - 1):
+                return problem
+        return None
+    for inner in value:
+        if problem := _value_problem(inner, levels - 1):
+            return problem
+    return None
 
 
-def _nul_free(value: Any) -> Any:
-    """`value` with every NUL written out as the text \\u0000, so a rejection keeps it."""
+def _rejected_key(row: Any) -> str:
+    key = row.get("source_key") if isinstance(row, Mapping) else None
+    if key is None or isinstance(key, dict | list):
+        return ""
+    return _storable(str(key), 0)[:KEY_MAX_LENGTH]
+
+
+def _rejected_payload(row: Any) -> Any:
+    """The rejected row as it can be stored and shown: unstorable characters written out
+    (NUL as \\u0000, a lone surrogate as \\udXXX), nesting past the limit and the text of
+    an unreadable line past the record size cut (and said so)."""
+    if isinstance(row, Unparseable):
+        limit = settings.KEYSTONE_INGEST_MAX_RECORD_BYTES
+        text = row.text if len(row.text) <= limit else f"{row.text[:limit]}… (cut at {limit:,})"
+        return {"unparsed_line": _storable(text, 0)}
+    return _storable(row, settings.KEYSTONE_INGEST_MAX_DEPTH + 1)
+
+
+def _storable(value: Any, levels: int) -> Any:
+    """`value` as JSON a database can store, for a rejection: see `_rejected_payload`."""
     if isinstance(value, str):
-        return value.replace("\x00", "\\u0000")
-    if isinstance(value, dict):
-        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nul_free(v) for v in value]
-    return value
+        if value.isascii() and "\x00" not in value:
+            return value
+        value = value.replace("\x00", "\\u0000")
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bool | int | None):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict | list | tuple):
+        if levels <= 0:
+            return f"(nested deeper than {settings.KEYSTONE_INGEST_MAX_DEPTH} levels: not kept)"
+        if isinstance(value, dict):
+            return {_storable(str(k), 0): _storable(v, levels - 1) for k, v in value.items()}
+        return [_storable(v, levels - 1) for v in value]
+    return _storable(str(value), 0)
 
 
 def _text(value: Any) -> str:
@@ -754,6 +840,13 @@ def _timestamp(value: Any) -> datetime | None:
             )
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise RecordRejected(
+            f"source_updated_at: outside years 1-9999 once in UTC: {_text(value)!r}",
+            "invalid_timestamp",
+        ) from None
     return parsed
 
 

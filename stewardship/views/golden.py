@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -25,6 +23,7 @@ from mdm.selectors import (
 )
 from mdm.services.pins import pin_value, unpin_value
 from mdm.services.resolution import merge, split
+from mdm.spreadsheets import csv_writer
 from stewardship.selectors import (
     golden_page,
     golden_timeline,
@@ -247,7 +246,7 @@ class GoldenHistoryCsvView(StewardView):
             raise Http404("no such golden record")
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{golden_id}-history.csv"'
-        writer = csv.writer(response)
+        writer = csv_writer(response)
         writer.writerow(
             [
                 "when",

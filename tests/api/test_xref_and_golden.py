@@ -142,10 +142,10 @@ def test_bad_as_of_is_422(crm):
     assert "as_of" in response.json()["error"]["fields"]
 
 
-def test_golden_record_has_values_lineage_members_and_relations(crm):
+def test_golden_record_has_values_lineage_members_and_relations(crm_all_scopes):
     survivor, loser = merged_pair()
 
-    body = crm.get(f"/api/v1/golden/customer/{survivor}").json()
+    body = crm_all_scopes.get(f"/api/v1/golden/customer/{survivor}").json()
 
     assert body["values"]["tax_id"] == "DE123456789"
     assert body["lineage"]["name"]["rule"]
@@ -192,7 +192,7 @@ def test_golden_of_another_entity_type_is_404(crm):
     assert crm.get("/api/v1/golden/customer/CUS-NOPE").status_code == 404
 
 
-def test_golden_list_filters_and_paginates_by_cursor(crm):
+def test_golden_list_filters_and_paginates_by_cursor(crm_all_scopes):
     load(
         "crm",
         [
@@ -205,7 +205,8 @@ def test_golden_list_filters_and_paginates_by_cursor(crm):
 
     def ids(**params):
         return [
-            g["display_name"] for g in crm.get("/api/v1/golden/customer", params).json()["results"]
+            g["display_name"]
+            for g in crm_all_scopes.get("/api/v1/golden/customer", params).json()["results"]
         ]
 
     assert ids(name="glob") == ["Globex"]
@@ -214,8 +215,10 @@ def test_golden_list_filters_and_paginates_by_cursor(crm):
     assert sorted(ids(country="Germany")) == ["ACME Inc.", "Umbrella"]
     assert ids(system="erp") == ["Umbrella"]
     assert len(ids(updated_since="2000-01-01T00:00:00Z")) == 4
-    first = crm.get("/api/v1/golden/customer", {"limit": 3})
-    second = crm.get("/api/v1/golden/customer", {"limit": 3, "cursor": first.json()["next_cursor"]})
+    first = crm_all_scopes.get("/api/v1/golden/customer", {"limit": 3})
+    second = crm_all_scopes.get(
+        "/api/v1/golden/customer", {"limit": 3, "cursor": first.json()["next_cursor"]}
+    )
     assert len(first.json()["results"]) == 3
     assert first["Link"].endswith('; rel="next"')
     assert len(second.json()["results"]) == 1
