@@ -32,8 +32,10 @@ def _loop_until_stopped(worker: Worker, beat: Path | None = None) -> str:
     deadline = time.monotonic() + BOUND_SECONDS
     while time.monotonic() < deadline:
         worker.checkpoint()
-        if beat is not None:
-            beat.write_text(str(os.getpid()))
+        if beat is not None:  # written whole, then renamed: a reader never sees it half written
+            partial = beat.with_suffix(".partial")
+            partial.write_text(str(os.getpid()))
+            partial.replace(beat)
         time.sleep(0.02)
     return "never stopped"
 
