@@ -220,9 +220,6 @@ KEYSTONE_API_IDEMPOTENCY_HOURS = 24
 KEYSTONE_API_TOKEN_TOUCH_SECONDS = 60
 # How long a process trusts a token it has verified (seconds); revocation takes up to this long.
 KEYSTONE_API_TOKEN_CACHE_SECONDS = float(os.environ.get("KEYSTONE_API_TOKEN_CACHE_SECONDS", "10"))
-# Events feed: how long a reader waits for in-flight event writers before answering with the
-# last known high-water mark (see api/selectors.event_high_water_mark).
-KEYSTONE_EVENTS_LOCK_TIMEOUT_MS = int(os.environ.get("KEYSTONE_EVENTS_LOCK_TIMEOUT_MS", "2000"))
 # Webhooks.
 KEYSTONE_WEBHOOK_QUEUE = os.environ.get("KEYSTONE_WEBHOOK_QUEUE", "celery")
 KEYSTONE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("KEYSTONE_WEBHOOK_TIMEOUT_SECONDS", "10"))

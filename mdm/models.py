@@ -428,7 +428,8 @@ class IngestRejection(models.Model):
 
 class OutboxEvent(models.Model):
     """An event written in the same transaction as the change it describes; the feed and
-    webhooks read it in sequence (`id`) order."""
+    webhooks read it in sequence (`id`) order. Written only by `mdm.services.events`
+    (`emit_many`), which keeps the ids gap-free for readers (`mdm.db.watermark`)."""
 
     event_type = models.CharField(max_length=40, db_index=True)
     entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from mdm.context import correlation_id
 from mdm.db.copy import insert_rows
+from mdm.db.watermark import hold_id_floor
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
 from mdm.services.audit import Actor, actor_label
 
@@ -59,11 +60,15 @@ def golden_updated(golden: GoldenRecord, *, before: dict) -> OutboxEvent:
 
 
 def emit_many(outbox: Sequence[OutboxEvent], *, actor: Actor) -> None:
+    """Write events in the caller's transaction. The only writer of the outbox: it holds the
+    id floor (`mdm.db.watermark`) before taking ids, which is what lets the feed and the
+    webhook dispatcher serve every committed event exactly once, in order, without a lock."""
     if not outbox:
         return
     label, correlation = actor_label(actor), correlation_id()
     for item in outbox:
         item.actor, item.correlation_id = label, correlation
+    hold_id_floor(OutboxEvent)
     insert_rows(OutboxEvent, outbox)
 
 
