@@ -158,6 +158,11 @@ KEYSTONE_MATCH_KEY_CAP = env_int("KEYSTONE_MATCH_KEY_CAP", 1000)
 KEYSTONE_MATCH_THRESHOLDS: dict[str, dict[str, float]] = env_json("KEYSTONE_MATCH_THRESHOLDS", {})
 # Celery queue for incremental matching tasks (empty: the default queue).
 KEYSTONE_MATCH_QUEUE = os.environ.get("KEYSTONE_MATCH_QUEUE") or None
+# Match requests (mdm.models.MatchRequest, written with each ingest): how long a worker holds
+# one it claimed before another may take it (a dead worker's), and how often the sweep sends
+# again the requests no task picked up for that long (a lost message, a broker outage).
+KEYSTONE_MATCH_REQUEST_LEASE_SECONDS = env_float("KEYSTONE_MATCH_REQUEST_LEASE_SECONDS", 600)
+KEYSTONE_MATCH_REQUEST_SWEEP_SECONDS = env_float("KEYSTONE_MATCH_REQUEST_SWEEP_SECONDS", 30)
 # Share of auto-links sampled for the stewards' accuracy check (stewardship dashboard).
 KEYSTONE_ACCURACY_SAMPLE_RATE = env_float("KEYSTONE_ACCURACY_SAMPLE_RATE", 0.01)
 
@@ -231,6 +236,11 @@ CELERY_BEAT_SCHEDULE = {
     "api-dispatch-webhooks": {"task": "api.tasks.dispatch_events", "schedule": 5.0},
     "api-retry-due-deliveries": {"task": "api.tasks.retry_due_deliveries", "schedule": 15.0},
     "api-purge-idempotency-keys": {"task": "api.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "matching-sweep-match-requests": {
+        "task": "matching.tasks.sweep_match_requests",
+        "schedule": KEYSTONE_MATCH_REQUEST_SWEEP_SECONDS,
+        "options": {"queue": KEYSTONE_MATCH_QUEUE} if KEYSTONE_MATCH_QUEUE else {},
+    },
 }
 # Bench only: exposes /bench/bare-xref/… (one indexed query, no DRF) for bench/api_lookup.py.
 KEYSTONE_BENCH_VIEWS = env_bool("KEYSTONE_BENCH_VIEWS")

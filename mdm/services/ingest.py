@@ -11,7 +11,8 @@ number of queries whatever its size. Per record:
 - `deleted` → tombstone; the golden record is recomputed without it (retired when empty);
 - new → its own new golden record (matching links and merges later).
 
-After the chunk commits, `mdm.signals.source_records_changed` fires for the changed records.
+The chunk's transaction also writes a request to match the changed records
+(`mdm.services.match_requests`); after it commits, `mdm.signals.source_records_changed` fires.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from mdm.services.golden import (
     recompute_goldens,
     referrer_goldens,
 )
+from mdm.services.match_requests import request_matching
 from mdm.signals import source_records_changed
 from mdm.source_files import Unparseable
 
@@ -196,15 +198,27 @@ def ingest_records(
                     store_rejections=store_rejections,
                 )
                 if changed_ids:
-                    transaction.on_commit(
-                        lambda ids=changed_ids: source_records_changed.send(
-                            sender=SourceRecord, entity_type=entity.name, source_record_ids=ids
-                        )
-                    )
+                    _request_matching(entity, system, changed_ids)
             collect_chunk_garbage()
             if on_progress:
                 on_progress(len(chunk))
     return summary
+
+
+def _request_matching(entity: EntityType, system: SourceSystem, record_ids: list[int]) -> None:
+    """Matching of the changed records is requested in the chunk's transaction (a row, so a
+    broker outage cannot lose it); on commit, the signal lets `matching` start on it now."""
+    requests = request_matching(
+        entity_type=entity.name, source_system=system, record_ids=record_ids
+    )
+    transaction.on_commit(
+        lambda: source_records_changed.send(
+            sender=SourceRecord,
+            entity_type=entity.name,
+            source_record_ids=record_ids,
+            match_request_ids=requests,
+        )
+    )
 
 
 @contextmanager
