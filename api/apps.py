@@ -7,3 +7,7 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         from api import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from api.receivers import dispatch_in_process
+        from mdm.signals import events_committed
+
+        events_committed.connect(dispatch_in_process, dispatch_uid="api.webhooks.in_process")

@@ -32,7 +32,8 @@ from api.models import IdempotencyKey, IntegrationToken, WebhookDelivery, Webhoo
 from api.parsers import NdjsonRows
 from api.permissions import INTEGRATION, actor_for, role_of, visible_subscriptions
 from api.selectors import events_after, lookup_xref, lookup_xrefs, lookup_xrefs_as_of
-from api.webhooks import replay
+from api.tasks import nudge_deliveries
+from api.webhooks import create_subscription, replay
 from mdm.entities import get_entity
 from mdm.errors import GoldenRecordNotFound
 from mdm.models import GoldenRecord, SourceRecord
@@ -585,7 +586,7 @@ class WebhookSubscriptionViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         owner = request.auth.source_system if role_of(request) == INTEGRATION else None
-        subscription = serializer.save(owner=owner)
+        subscription = create_subscription(owner=owner, **serializer.validated_data)
         body = s.WebhookSubscriptionCreatedSerializer(subscription).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -617,9 +618,7 @@ class WebhookSubscriptionViewSet(
         body = s.ReplayRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         count = replay(subscription=subscription, after=body.validated_data["after"])
-        from api.tasks import retry_due_deliveries
-
-        connection.on_commit(lambda: retry_due_deliveries.delay())
+        connection.on_commit(nudge_deliveries)
         return Response({"replayed": count})
 
 

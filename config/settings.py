@@ -225,12 +225,28 @@ KEYSTONE_API_IDEMPOTENCY_HOURS = 24
 KEYSTONE_API_TOKEN_TOUCH_SECONDS = 60
 # How long a process trusts a token it has verified (seconds); revocation takes up to this long.
 KEYSTONE_API_TOKEN_CACHE_SECONDS = float(os.environ.get("KEYSTONE_API_TOKEN_CACHE_SECONDS", "10"))
-# Webhooks.
-KEYSTONE_WEBHOOK_QUEUE = os.environ.get("KEYSTONE_WEBHOOK_QUEUE", "celery")
-KEYSTONE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("KEYSTONE_WEBHOOK_TIMEOUT_SECONDS", "10"))
-KEYSTONE_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("KEYSTONE_WEBHOOK_MAX_ATTEMPTS", "8"))
-KEYSTONE_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("KEYSTONE_WEBHOOK_BACKOFF_SECONDS", "30"))
+# Webhooks (api/webhooks.py, api/outbound.py). Their tasks run on a queue of their own, so a
+# backlog of matching never holds deliveries up: workers must consume it
+# (`celery -A config worker -Q celery,webhooks`, or a worker of its own with `-Q webhooks`).
+KEYSTONE_WEBHOOK_QUEUE = os.environ.get("KEYSTONE_WEBHOOK_QUEUE") or "webhooks"
+# Wall-clock deadline of one delivery call (connect, TLS, send, answer), and the most bytes of
+# an answer read (only its status line is kept).
+KEYSTONE_WEBHOOK_TIMEOUT_SECONDS = env_float("KEYSTONE_WEBHOOK_TIMEOUT_SECONDS", 10)
+KEYSTONE_WEBHOOK_MAX_RESPONSE_BYTES = env_int("KEYSTONE_WEBHOOK_MAX_RESPONSE_BYTES", 8192)
+KEYSTONE_WEBHOOK_MAX_ATTEMPTS = env_int("KEYSTONE_WEBHOOK_MAX_ATTEMPTS", 8)
+KEYSTONE_WEBHOOK_BACKOFF_SECONDS = env_float("KEYSTONE_WEBHOOK_BACKOFF_SECONDS", 30)
 KEYSTONE_WEBHOOK_BACKOFF_MAX_SECONDS = 6 * 3600
+# Loopback and private targets (127.0.0.1, 10/8, 192.168/16, …) are refused unless this is on:
+# for development and tests only. Link-local (cloud metadata), multicast and reserved
+# addresses are always refused.
+KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS")
+# Embedded mode (no broker, no beat): after each commit that wrote events, dispatch and
+# deliver in process, so `make demo` delivers. Off with a broker (beat dispatches).
+KEYSTONE_WEBHOOK_DISPATCH_ON_COMMIT = env_bool("KEYSTONE_WEBHOOK_DISPATCH_ON_COMMIT", not REDIS_URL)
+CELERY_TASK_ROUTES = {
+    f"api.tasks.{name}": {"queue": KEYSTONE_WEBHOOK_QUEUE}
+    for name in ("dispatch_events", "deliver_webhook", "retry_due_deliveries")
+}
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "api-dispatch-webhooks": {"task": "api.tasks.dispatch_events", "schedule": 5.0},

@@ -11,6 +11,10 @@ from mdm.context import correlation_id, current_actor
 # `matching`; the rows, not this signal, guarantee the records get matched.
 source_records_changed = Signal()
 
+# Sent after a transaction that wrote outbox events commits (no kwargs). The API connects
+# here to deliver webhooks in process in embedded mode; with a broker, beat dispatches.
+events_committed = Signal()
+
 
 @receiver(pre_create_historical_record)
 def stamp_history(sender, instance, history_instance, history_user=None, **kwargs) -> None:

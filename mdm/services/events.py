@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from django.db import transaction
+
 from mdm.context import correlation_id
 from mdm.db.copy import insert_rows
 from mdm.db.watermark import hold_id_floor
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
 from mdm.services.audit import Actor, actor_label
+from mdm.signals import events_committed
 
 GOLDEN_CREATED = "golden.created"
 GOLDEN_UPDATED = "golden.updated"
@@ -70,6 +73,11 @@ def emit_many(outbox: Sequence[OutboxEvent], *, actor: Actor) -> None:
         item.actor, item.correlation_id = label, correlation
     hold_id_floor(OutboxEvent)
     insert_rows(OutboxEvent, outbox)
+    transaction.on_commit(_events_committed)
+
+
+def _events_committed() -> None:
+    events_committed.send(sender=OutboxEvent)
 
 
 def emit(event_type: str, golden: GoldenRecord, payload: dict, *, actor: Actor) -> None:
