@@ -2,7 +2,10 @@
 a delivery keeps of an answer. Every server here listens on 127.0.0.1 only."""
 
 import ipaddress
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 
@@ -303,3 +306,65 @@ def test_no_transaction_or_row_lock_is_held_while_the_receiver_answers(settings)
     assert seen["second_attempt"] is None  # claimed: nobody else sends it meanwhile
     assert status == DeliveryStatus.DELIVERED
     assert len(receiver.requests) == 1
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS receiver on 127.0.0.1 with a self-signed certificate for hooks.example.test;
+    records the server name (SNI) each client asked for."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=hooks.example.test"]
+        + ["-addext", "subjectAltName=DNS:hooks.example.test"],
+        check=True,
+        capture_output=True,
+    )
+    names: list[str] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(raw, server_side=True) as conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+            except (OSError, ssl.SSLError):
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    trusting = ssl.create_default_context(cafile=str(cert))
+    yield listener.getsockname()[1], trusting, names
+    listener.close()
+    thread.join(5)
+
+
+def test_https_to_the_checked_address_verifies_the_certificate_for_the_name(tls_server):
+    port, trusting, names = tls_server
+
+    def target(host):
+        return outbound.Target("https", host, port, "/hook", ("127.0.0.1",))
+
+    code = outbound.post(
+        target("hooks.example.test"), b"{}", {}, deadline_seconds=5, max_response_bytes=8192,
+        ssl_context=trusting,
+    )  # fmt: skip
+    with pytest.raises(outbound.CallFailed) as wrong_name:
+        outbound.post(
+            target("other.example.test"), b"{}", {}, deadline_seconds=5,
+            max_response_bytes=8192, ssl_context=trusting,
+        )  # fmt: skip
+
+    assert code == 204
+    assert names[0] == "hooks.example.test"  # SNI carries the name, not the address
+    assert wrong_name.value.error_class == "tls_failed"
