@@ -1,7 +1,9 @@
 """Ingest: validate, normalize and upsert source records, idempotently and in bulk.
 
 Rows are processed in chunks; each chunk is one transaction (all or nothing) with a bounded
-number of queries whatever its size. Per record:
+number of queries whatever its size. A chunk whose database connection is lost mid-way is
+tried again on a new connection, and reported (`IngestInterrupted`) if that keeps failing.
+Per record:
 
 - unusable (no source_key, wrong entity or system, a non-scalar value, a bad timestamp)
   → an IngestRejection with the line and reason; the rest of the chunk loads;
@@ -21,6 +23,7 @@ import gc
 import hashlib
 import json
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,13 +32,14 @@ from itertools import islice
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from mdm.context import audit_context
+from mdm.db.connection import connection_lost
 from mdm.entities import EntityType, get_entity
-from mdm.errors import UnknownSourceSystem
+from mdm.errors import IngestInterrupted, UnknownSourceSystem
 from mdm.models import (
     GoldenRecord,
     IngestRejection,
@@ -73,6 +77,9 @@ LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED = (
     "rejected",
 )
 OUTCOMES = (LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED)
+# A chunk whose database connection is lost is tried again on a new one, this many times in
+# all, waiting this long times the attempt number in between.
+CHUNK_ATTEMPTS, CHUNK_RETRY_SECONDS = 3, 0.5
 
 UPDATE_FIELDS = (
     "raw",
@@ -137,6 +144,15 @@ class IngestSummary:
     flagged: list[tuple[int | None, str, str]] = field(default_factory=list)
     results: list[RecordOutcome] = field(default_factory=list)
 
+    def mark(self) -> tuple:
+        """Where the summary stands, to `rewind` to if a chunk's transaction is lost."""
+        return dict(self.counts), len(self.rejections), len(self.flagged), len(self.results)
+
+    def rewind(self, mark: tuple) -> None:
+        counts, rejections, flagged, results = mark
+        self.counts = dict(counts)
+        del self.rejections[rejections:], self.flagged[flagged:], self.results[results:]
+
     @property
     def total(self) -> int:
         return sum(self.counts.values())
@@ -185,24 +201,51 @@ def ingest_records(
     summary = IngestSummary()
     with audit_context(actor=actor_label(actor)), _collector_paused():
         for chunk in _chunks(rows, chunk_size):
-            with transaction.atomic():
-                changed_ids = _ingest_chunk(
-                    entity,
-                    system,
-                    chunk,
-                    summary,
-                    actor=actor,
-                    reason=reason,
-                    origin=origin,
-                    collect_results=collect_results,
-                    store_rejections=store_rejections,
-                )
-                if changed_ids:
-                    _request_matching(entity, system, changed_ids)
+            for attempt in range(1, CHUNK_ATTEMPTS + 1):
+                mark = summary.mark()
+                try:
+                    with transaction.atomic():
+                        changed_ids = _ingest_chunk(
+                            entity,
+                            system,
+                            chunk,
+                            summary,
+                            actor=actor,
+                            reason=reason,
+                            origin=origin,
+                            collect_results=collect_results,
+                            store_rejections=store_rejections,
+                        )
+                        if changed_ids:
+                            _request_matching(entity, system, changed_ids)
+                    break
+                except (OperationalError, InterfaceError) as error:
+                    summary.rewind(mark)
+                    _retry_after_lost_connection(chunk, attempt, error)
             collect_chunk_garbage()
             if on_progress:
                 on_progress(len(chunk))
     return summary
+
+
+def _retry_after_lost_connection(chunk: list[Row], attempt: int, error: Exception) -> None:
+    """A chunk failed with a database error. If the connection was lost, its transaction is
+    gone whole (nothing half-written): wait a moment and let the chunk be tried again on a new
+    connection, up to CHUNK_ATTEMPTS times; then IngestInterrupted says which lines were not
+    loaded. Any other error, or a loss inside a caller's transaction (nothing left to retry
+    in), is raised as it is."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block or not connection_lost(error):
+        raise error
+    connection.close()
+    if attempt == CHUNK_ATTEMPTS:
+        lines = [line for line, _ in chunk if line is not None]
+        raise IngestInterrupted(
+            first_line=lines[0] if lines else None,
+            last_line=lines[-1] if lines else None,
+            attempts=attempt,
+        ) from error
+    time.sleep(CHUNK_RETRY_SECONDS * attempt)
 
 
 def _request_matching(entity: EntityType, system: SourceSystem, record_ids: list[int]) -> None:
