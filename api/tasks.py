@@ -38,14 +38,14 @@ def nudge_deliveries() -> None:
         logger.warning("webhook sweep not sent (broker unreachable); beat runs it", exc_info=True)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def dispatch_events() -> dict:
     created = webhooks.dispatch_new_events()
     transaction.on_commit(lambda: enqueue_deliveries(created))
     return {"deliveries": len(created)}
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver_webhook(delivery_id: int) -> str | None:
     """One attempt. A failure is sent again when its backoff is over; in eager mode (no
     broker, where a countdown would not wait) the next sweep or commit tries it instead."""
@@ -57,7 +57,7 @@ def deliver_webhook(delivery_id: int) -> str | None:
     return status
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def retry_due_deliveries() -> dict:
     """The sweep that makes the table the source of truth: anything due is (re)enqueued."""
     due = webhooks.due_deliveries()
@@ -65,7 +65,7 @@ def retry_due_deliveries() -> dict:
     return {"enqueued": len(due)}
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, ignore_result=True)
 def purge_idempotency_keys() -> dict:
     cutoff = timezone.now() - timedelta(hours=settings.KEYSTONE_API_IDEMPOTENCY_HOURS)
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()

@@ -134,6 +134,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
+# Sending a task gives up fast when the broker is down (one retry, a 2 s connect timeout)
+# instead of holding the sender ~6 s per message: what must happen is a row (match requests,
+# deliveries) that a periodic sweep sends again, so a sender only needs to know it failed.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+    "socket_connect_timeout": 2,
+}
 CELERY_ACCEPT_CONTENT = ["json"]
 
 # --- Keystone -----------------------------------------------------------------------------

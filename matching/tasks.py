@@ -50,7 +50,7 @@ def enqueue_match_requests(request_ids: Sequence[int]) -> None:
             return  # the broker is down: the rest waits for the sweep as well
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def match_request_task(request_id: int) -> dict | None:
     """Incremental matching of one match request's records (see `matching.incremental`);
     None when another worker has it or it is done. A failure is kept on the request, which
@@ -59,7 +59,7 @@ def match_request_task(request_id: int) -> dict | None:
     return summary.as_dict() if summary is not None else None
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, ignore_result=True)
 def sweep_match_requests() -> dict:
     """Beat: send again every match request no task has picked up for a while."""
     swept = sweep(unclaimed_for_seconds=settings.KEYSTONE_MATCH_REQUEST_SWEEP_SECONDS)

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.matching.conftest import customer_model, febrl_sample, load_febrl  # noqa: F401
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -82,3 +84,25 @@ def proved(capsys):
             print(f"\n  PROVED: {message}")
 
     return say
+
+
+class OwnBroker:
+    """Tasks sent to the test's own Redis (not the broker the settings name), for a worker."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def send(self, task, *args, queue: str, **kwargs) -> None:
+        from config.celery import app
+
+        eager, app.conf.task_always_eager = app.conf.task_always_eager, False
+        try:
+            with app.connection_for_write(self.url) as connection:
+                task.apply_async(args=args, kwargs=kwargs, queue=queue, connection=connection)
+        finally:
+            app.conf.task_always_eager = eager
+
+
+@pytest.fixture
+def own_broker(redis_server):
+    return OwnBroker(redis_server.url)
