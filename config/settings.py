@@ -145,6 +145,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
 }
 CELERY_ACCEPT_CONTENT = ["json"]
+# Safety net for long-lived workers (prefork pool): a child process whose resident memory is
+# above this many KiB after a task is replaced (a batch run's peak is given back to the system
+# that way), and every child is replaced after this many tasks. 0 turns either off.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
+    env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 1_048_576) or None
+)
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 10_000) or None
 
 # --- Keystone -----------------------------------------------------------------------------
 # Every Keystone setting is read here, typed, from the environment; code reads settings.X.
