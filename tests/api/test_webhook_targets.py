@@ -188,14 +188,17 @@ def test_a_delivery_keeps_the_status_code_never_the_answer(crm, settings):
     settings.KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     secret = b"internal error: postgres://admin:hunter2@10.0.0.3/prod"
     with Receiver(status=500, body=secret) as receiver:
-        subscription = WebhookSubscription.objects.create(url=receiver.url, last_event_id=0)
+        subscription = crm.post(
+            "/api/v1/webhooks/subscriptions", {"url": receiver.url}, format="json"
+        ).json()
         load("crm", [{**ACME, "source_key": "1"}])
         (delivery_id,) = dispatch_new_events()
         deliver(delivery_id)
 
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
-    shown = crm.get(f"/api/v1/webhooks/subscriptions/{subscription.pk}/deliveries")
+    shown = crm.get(f"/api/v1/webhooks/subscriptions/{subscription['id']}/deliveries")
     assert (delivery.response_code, delivery.last_error) == (500, "http_status")
+    assert shown.status_code == 200 and shown.json()["results"][0]["response_code"] == 500
     assert b"hunter2" not in shown.content
 
 
