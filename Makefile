@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_ENV := env -u DATABASE_URL -u REDIS_URL
 
-.PHONY: setup demo demo-data test test-sqlite lint format bench-ingest clean
+.PHONY: setup demo demo-data test test-sqlite screenshots lint typecheck format bench-ingest clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,19 @@ test: setup
 test-sqlite: setup
 	$(DEMO_ENV) $(PY) -m pytest
 
+# The README's screenshots (docs/screenshots/), rewritten only when asked: the browser tests
+# otherwise write theirs to a temporary directory.
+screenshots: setup
+	$(PY) -m pytest tests/stewardship/test_browser.py --screenshots docs/screenshots
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# mypy with the Django and DRF plugins over the apps (configuration in pyproject.toml: services,
+# selectors and mdm/db fully typed).
+typecheck: setup
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff format .

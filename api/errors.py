@@ -3,15 +3,18 @@
     {"error": {"code": "...", "message": "...", "fields": {"field": ["reason"]},
                "correlation_id": "..."}}
 
-Domain exceptions (`mdm.errors`) map to HTTP here and nowhere else.
+`code` comes from one vocabulary (`ERROR_CODES`, published as an enum in the schema): one code
+per kind of mistake, so a client can branch on it. Domain exceptions (`mdm.errors`) map to
+HTTP here and nowhere else.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -21,59 +24,109 @@ from mdm.errors import (
     GoldenRecordNotFound,
     InvalidResolution,
     MdmError,
+    SourceRecordNotFound,
     UnknownEntity,
     UnknownSourceSystem,
 )
 
 logger = logging.getLogger("api")
 
+# The vocabulary: code -> when it is answered. The schema's `ErrorCode` enum is this list.
+ERROR_CODES: dict[str, str] = {
+    "parse_error": "400: the body is not valid JSON / NDJSON.",
+    "not_authenticated": "401: no token or session.",
+    "authentication_failed": "401: an unknown or revoked token.",
+    "permission_denied": "403: the role or token does not allow this.",
+    "not_found": "404: no such endpoint.",
+    "unknown_entity": "404: no such entity type.",
+    "unknown_source_system": "404: no such source system.",
+    "golden_record_not_found": "404: no such golden record (or past the redirect limit).",
+    "source_record_not_found": "404: no such source record.",
+    "subscription_not_found": "404: no such webhook subscription (or not yours).",
+    "method_not_allowed": "405: the endpoint does not take this method.",
+    "not_acceptable": "406: the Accept header names nothing the endpoint renders.",
+    "idempotency_key_reused": "409: the Idempotency-Key was used for a different request.",
+    "idempotency_key_in_use": "409: a request with this Idempotency-Key is still running.",
+    "invalid_resolution": "409: the change would break a resolution rule.",
+    "no_active_model": "409: no match model is trained for the entity type.",
+    "precondition_failed": "412: If-Match names a version that is no longer current.",
+    "payload_too_large": "413: the body, batch or key list is over its limit.",
+    "unsupported_media_type": "415: the Content-Type is not accepted here.",
+    "invalid": "422: the request parsed but cannot be used; `fields` says what and why.",
+    "rejected": "422: ingest refused the record (kept as a rejection for replay).",
+    "throttled": "429: over the rate limit; see Retry-After.",
+    "server_error": "500: a bug; quote the correlation ID.",
+}
 
-class Conflict(exceptions.APIException):
+
+class ApiError(exceptions.APIException):
+    """An API error with a code from the vocabulary and optional per-field reasons."""
+
+    def __init__(
+        self, detail: str | None = None, code: str | None = None, fields: dict | None = None
+    ) -> None:
+        super().__init__(detail, code)
+        self.fields = fields or {}
+
+
+class Invalid(ApiError):
+    """The request parsed but cannot be used (422). `fields` names what is wrong."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "invalid"
+    default_detail = "The request has invalid fields."
+
+
+class Conflict(ApiError):
     status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
+    default_code = "invalid_resolution"
     default_detail = "The request conflicts with the current state."
 
 
-class PayloadTooLarge(exceptions.APIException):
+class PreconditionFailed(ApiError):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_code = "precondition_failed"
+    default_detail = "If-Match does not name the current version; read it again."
+
+
+class PayloadTooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"
     default_detail = "The request body is too large."
 
 
-class Unprocessable(exceptions.APIException):
-    """The body parsed but cannot be used (422). `fields` names what is wrong."""
-
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "unprocessable"
-    default_detail = "The request cannot be processed."
-
-    def __init__(self, detail=None, code=None, fields: dict | None = None):
-        super().__init__(detail, code)
-        self.fields = fields or {}
-
-
-NOT_FOUND_ERRORS = (UnknownEntity, UnknownSourceSystem, GoldenRecordNotFound)
+class NotFound(ApiError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+    default_detail = "Not found."
 
 
 def translate(exc: Exception) -> Exception:
     from matching.errors import NoActiveModel
+    from matching.errors import SourceRecordNotFound as MatchingRecordNotFound
 
     if isinstance(exc, NoActiveModel):
         return Conflict(str(exc), code="no_active_model")
-    if isinstance(exc, NOT_FOUND_ERRORS):
-        return exceptions.NotFound(str(exc))
+    if isinstance(exc, UnknownEntity):
+        return NotFound(str(exc), code="unknown_entity")
+    if isinstance(exc, UnknownSourceSystem):
+        return NotFound(str(exc), code="unknown_source_system")
+    if isinstance(exc, GoldenRecordNotFound):
+        return NotFound(str(exc), code="golden_record_not_found")
+    if isinstance(exc, SourceRecordNotFound | MatchingRecordNotFound):
+        return NotFound(str(exc), code="source_record_not_found")
     if isinstance(exc, InvalidResolution):
-        return Conflict(str(exc))
+        return Conflict(str(exc), code="invalid_resolution")
     if isinstance(exc, MdmError):
-        return Unprocessable(str(exc))
+        return Invalid(str(exc))
     if isinstance(exc, Http404):
-        return exceptions.NotFound(str(exc) or None)
+        return NotFound(str(exc) or None)
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
     return exc
 
 
-def flatten(detail, prefix: str = "") -> dict[str, list[str]]:
+def flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """DRF's nested validation errors as {"keys[0].system": ["reason"]}."""
     fields: dict[str, list[str]] = {}
     if isinstance(detail, dict):
@@ -93,7 +146,8 @@ def flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     return fields
 
 
-def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
+    assert code in ERROR_CODES, code
     return {
         "error": {
             "code": code,
@@ -104,15 +158,13 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     }
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict) -> Response:
     exc = translate(exc)
     if isinstance(exc, exceptions.ValidationError):
-        fields = flatten(exc.detail)
-        response = Response(
-            error_body("invalid", "The request has invalid fields.", fields),
+        return Response(
+            error_body("invalid", "The request has invalid fields.", flatten(exc.detail)),
             status=status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
-        return response
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled error", extra={"correlation_id": correlation_id()})
@@ -120,20 +172,9 @@ def exception_handler(exc, context):
             error_body("server_error", "Internal error; quote the correlation ID."),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
-    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
-    if not isinstance(code, str):
-        code = "error"
+    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "server_error"
+    if not isinstance(code, str) or code not in ERROR_CODES:
+        code = "server_error" if response.status_code >= 500 else "invalid"
     message = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     response.data = error_body(code, str(message), getattr(exc, "fields", None))
     return response
-
-
-def json_error_view(status_code: int, code: str, message: str):
-    def view(request, exception=None):
-        return JsonResponse(error_body(code, message), status=status_code)
-
-    return view
-
-
-handler404 = json_error_view(404, "not_found", "No such endpoint.")
-handler500 = json_error_view(500, "server_error", "Internal error; quote the correlation ID.")

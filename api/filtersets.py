@@ -3,9 +3,14 @@ normalizes values ("de 123 456 789" finds DE123456789), then match the survived 
 
 from __future__ import annotations
 
-import django_filters
-from django.db.models import Exists, OuterRef
+from datetime import UTC, datetime
 
+import django_filters
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import QueryDict
+from rest_framework.request import Request
+
+from api.errors import Invalid
 from mdm.entities import ENTITIES
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.normalize import normalizer_for
@@ -18,7 +23,20 @@ def _normalized(entity_type: str, attribute: str, raw: str) -> str:
     except KeyError:
         return raw
     result = normalizer_for(declared)(raw, {})
-    return result.value if result.value is not None else raw
+    return str(result.value) if result.value is not None else raw
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time, compared in UTC: PostgreSQL refuses offsets beyond ±15:59,
+    which ISO 8601 allows."""
+
+    def filter(self, qs: QuerySet, value: datetime | None) -> QuerySet:
+        if value is not None:
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:
+                raise Invalid(fields={"updated_since": ["out of range"]}) from None
+        return super().filter(qs, value)
 
 
 class GoldenRecordFilterSet(django_filters.FilterSet):
@@ -33,7 +51,7 @@ class GoldenRecordFilterSet(django_filters.FilterSet):
     system = django_filters.CharFilter(
         method="filter_system", help_text="Has a live member in this source system."
     )
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = UtcDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="ISO 8601 date-time."
     )
     status = django_filters.ChoiceFilter(choices=GoldenStatus.choices)
@@ -42,11 +60,16 @@ class GoldenRecordFilterSet(django_filters.FilterSet):
         model = GoldenRecord
         fields = ["name", "tax_id", "email", "country", "system", "updated_since", "status"]
 
-    def filter_value(self, queryset, name, value):
-        entity_type = self.request.parser_context["kwargs"]["entity"] if self.request else ""
-        return queryset.filter(**{f"values__{name}": _normalized(entity_type, name, value)})
+    def __init__(self, data: QueryDict, *, entity_type: str, request: Request) -> None:
+        super().__init__(
+            data, queryset=GoldenRecord.objects.filter(entity_type=entity_type), request=request
+        )
+        self.entity_type = entity_type
 
-    def filter_system(self, queryset, name, value):
+    def filter_value(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(**{f"values__{name}": _normalized(self.entity_type, name, value)})
+
+    def filter_system(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         members = SourceRecord.objects.filter(
             golden=OuterRef("pk"), source_system__code=value.lower(), deleted=False
         )

@@ -62,17 +62,21 @@ class IntegrationToken(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """The stored answer to a write sent with an `Idempotency-Key` header.
+    """A write sent with an `Idempotency-Key` header: claimed before it runs, then its answer.
 
-    Keyed by the principal (token or user) and the key; `request_hash` covers method, path
-    and body so the same key with a different request is refused (409) instead of replayed.
+    Keyed by the principal (token or user) and the key; the row is inserted *first* (the
+    unique constraint decides which of two concurrent requests runs), and completed with the
+    answer afterwards — `status_code` is null while the request is still running.
+    `request_hash` covers method, path and body so the same key with a different request is
+    refused (409) instead of replayed.
     """
 
     principal = models.CharField(max_length=64)
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField()
-    response_body = models.JSONField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

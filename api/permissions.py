@@ -21,9 +21,8 @@ INTEGRATION, STEWARD, AUDITOR = "integration", "steward", "auditor"
 
 
 def role_of(request) -> str | None:
-    cached = getattr(request, "_keystone_role", False)
-    if cached is not False:
-        return cached
+    if hasattr(request, "_keystone_role"):
+        return request._keystone_role
     role = None
     user = getattr(request, "user", None)
     if isinstance(request.auth, IntegrationToken):

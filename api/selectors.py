@@ -7,8 +7,9 @@ Every function here issues a fixed number of queries whatever the number of keys
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q
@@ -31,7 +32,14 @@ def _not_found(system: str, source_key: str) -> dict:
     return {"system": system, "source_key": source_key, "found": False}
 
 
-def _found(system, source_key, golden_id, status, deleted, keys) -> dict:
+def _found(
+    system: str,
+    source_key: str,
+    golden_id: str,
+    status: str,
+    deleted: bool,
+    keys: list[dict[str, str]],
+) -> dict:
     return {
         "system": system,
         "source_key": source_key,
@@ -56,7 +64,7 @@ def lookup_xrefs(entity_type: str, keys: Sequence[Key]) -> list[dict]:
     condition = Q()
     for system, wanted in by_system.items():
         condition |= Q(source_system__code=system, source_key__in=wanted)
-    found = {}
+    found: dict[tuple[str, str], list[Any]] = {}  # (system, key) -> [golden id, status, deleted]
     if by_system:
         rows = SourceRecord.objects.filter(condition, entity_type=entity_type).values_list(
             "source_system__code", "source_key", "golden_id", "golden__status", "deleted"
@@ -65,12 +73,12 @@ def lookup_xrefs(entity_type: str, keys: Sequence[Key]) -> list[dict]:
     golden_ids = {golden_id for golden_id, _, _ in found.values() if golden_id}
     members: dict[str, list[dict]] = defaultdict(list)
     if golden_ids:
-        rows = (
+        member_rows = (
             SourceRecord.objects.filter(golden_id__in=golden_ids, deleted=False)
             .order_by("source_system__code", "source_key")
             .values_list("golden_id", "source_system__code", "source_key")
         )
-        for golden_id, system, source_key in rows:
+        for golden_id, system, source_key in member_rows:
             members[golden_id].append({"system": system, "source_key": source_key})
     results = []
     for system, source_key in keys:
@@ -152,7 +160,7 @@ def lookup_xref(entity_type: str, system: str, source_key: str) -> dict:
     return _found(system, source_key, golden_id, status, bool(deleted), keys)
 
 
-def _latest(rows) -> dict:
+def _latest(rows: Iterable[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
     """The last row per `id` from rows ordered by (id, history_date, history_id)."""
     latest = {}
     for row in rows:
@@ -205,11 +213,11 @@ def lookup_xrefs_as_of(entity_type: str, keys: Sequence[Key], when: datetime) ->
     }
     results = []
     for system, source_key in keys:
-        row = then.get(record_ids.get((system, source_key)))
-        if row is None or row["history_type"] == "-" or not row["golden_id"]:
+        found: dict[str, Any] | None = then.get(record_ids.get((system, source_key)))
+        if found is None or found["history_type"] == "-" or not found["golden_id"]:
             results.append(_not_found(system, source_key))
             continue
-        golden_id = row["golden_id"]
+        golden_id = found["golden_id"]
         keys_then = sorted(members[golden_id], key=lambda k: (k["system"], k["source_key"]))
         results.append(
             _found(
@@ -217,7 +225,7 @@ def lookup_xrefs_as_of(entity_type: str, keys: Sequence[Key], when: datetime) ->
                 source_key,
                 golden_id,
                 statuses.get(golden_id, "active"),
-                row["deleted"],
+                found["deleted"],
                 keys_then,
             )
         )

@@ -1,22 +1,54 @@
-"""One serializer per representation. Read-only ones also document the responses."""
+"""One serializer per representation: the same class renders the response and documents it.
+
+Shapes that depend on the entity type (golden record values, lineage and relations) are
+generated per entity from `mdm.entities` through the published definitions in
+`mdm.contracts`; `entity_serializers(name)` holds them. Request bodies that ingest validates
+itself (source records, batches) are documented by those definitions directly (`schemas`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.request import Request
 
-from api.models import WebhookDelivery, WebhookSubscription
-from mdm.entities import ENTITIES
-from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
+from api.errors import ERROR_CODES
+from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from mdm.contracts import EVENT_TYPES, values_name
+from mdm.entities import ENTITIES, EntityType
+from mdm.models import GoldenRecord, LinkMethod, OutboxEvent, SourceRecord
+from mdm.services.ingest import OUTCOMES, REJECTION_CODES
 
-EVENT_TYPES = ("golden.created", "golden.updated", "golden.merged", "golden.split", "xref.changed")
+
+def component(name: str) -> dict[str, str]:
+    """A reference to a published definition (added to the schema by `api.schema`)."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def documented_as(schema: dict[str, Any], base: type[Any] = serializers.JSONField) -> Any:
+    """A field class that renders like `base` and is documented as `schema`."""
+    return extend_schema_field(schema)(type(f"Documented{base.__name__}", (base,), {}))
+
+
+EntityField = documented_as(component("Entity"), serializers.CharField)
+GoldenStatusField = documented_as(component("GoldenStatus"), serializers.CharField)
+EventTypeField = documented_as(component("EventType"), serializers.CharField)
+XrefKeysField = documented_as({"type": "array", "items": component("XrefKey")})
 
 
 # --- errors -----------------------------------------------------------------------------------
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
+    code = serializers.ChoiceField(choices=list(ERROR_CODES), help_text="See the error codes.")
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    fields = serializers.DictField(  # type: ignore[assignment]  # the error's `fields` key
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Per field (or header / parameter): what is wrong with it.",
+    )
     correlation_id = serializers.CharField()
 
 
@@ -25,28 +57,16 @@ class ErrorSerializer(serializers.Serializer):
 
 
 # --- ingest -----------------------------------------------------------------------------------
-class SourceRecordBodySerializer(serializers.Serializer):
-    """Documentation only: the attributes and reference keys of the entity, any extra fields
-    (kept on the record as `extra`), and an optional `source_updated_at`."""
-
-    source_updated_at = serializers.DateTimeField(required=False, allow_null=True)
-
-    class Meta:
-        ref_name = "SourceRecordBody"
-
-
 class FlaggedValueSerializer(serializers.Serializer):
     attribute = serializers.CharField()
     reason = serializers.CharField()
 
 
-class IngestOutcomeSerializer(serializers.Serializer):
+class IngestResultSerializer(serializers.Serializer):
     system = serializers.CharField()
-    entity = serializers.CharField()
+    entity = EntityField()
     source_key = serializers.CharField()
-    outcome = serializers.ChoiceField(
-        choices=["loaded", "updated", "unchanged", "stale", "deleted", "rejected"]
-    )
+    outcome = serializers.ChoiceField(choices=list(OUTCOMES))
     golden_id = serializers.CharField(allow_null=True)
     flagged = FlaggedValueSerializer(many=True)
 
@@ -55,51 +75,65 @@ class BatchRecordResultSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position in the request, from 0.")
     line = serializers.IntegerField(help_text="Line of an NDJSON body (index + 1 for JSON).")
     source_key = serializers.CharField(allow_blank=True)
-    outcome = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=list(OUTCOMES))
     golden_id = serializers.CharField(allow_null=True)
-    reason = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(allow_blank=True, help_text="Why it was rejected.")
+    reason_code = serializers.ChoiceField(
+        choices=list(REJECTION_CODES),
+        allow_null=True,
+        help_text="Why it was rejected, as a code; null unless rejected.",
+    )
     flagged = FlaggedValueSerializer(many=True)
+
+
+class BatchCountsSerializer(serializers.Serializer):
+    loaded = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    stale = serializers.IntegerField()
+    deleted = serializers.IntegerField()
+    rejected = serializers.IntegerField()
 
 
 class BatchResultSerializer(serializers.Serializer):
     system = serializers.CharField()
-    entity = serializers.CharField()
-    counts = serializers.DictField(child=serializers.IntegerField())
+    entity = EntityField()
+    counts = BatchCountsSerializer()
     results = BatchRecordResultSerializer(many=True)
 
 
 # --- cross-reference --------------------------------------------------------------------------
-class XrefKeySerializer(serializers.Serializer):
-    system = serializers.CharField(max_length=32)
-    source_key = serializers.CharField(max_length=255)
+class XrefLookupSerializer(serializers.Serializer):
+    """Documents the lookup body; the view validates it by hand (a serializer costs more than
+    the lookup itself for 1,000 keys)."""
 
-
-class XrefLookupRequestSerializer(serializers.Serializer):
-    keys = XrefKeySerializer(many=True, help_text="At most 1,000 keys.")
+    keys = XrefKeysField(help_text="At most 1,000 keys.")
 
 
 class XrefResultSerializer(serializers.Serializer):
+    """Documents a lookup answer; `api.selectors` builds it as a dict on the hot path."""
+
     system = serializers.CharField()
     source_key = serializers.CharField()
     found = serializers.BooleanField()
     golden_id = serializers.CharField(required=False)
-    status = serializers.CharField(required=False)
+    status = GoldenStatusField(required=False)
     deleted = serializers.BooleanField(
         required=False, help_text="The source record is a tombstone."
     )
-    keys = XrefKeySerializer(many=True, required=False)
+    keys = XrefKeysField(required=False)
 
 
-class XrefLookupResponseSerializer(serializers.Serializer):
+class XrefLookupResultSerializer(serializers.Serializer):
     results = XrefResultSerializer(many=True)
 
 
 # --- match probe ------------------------------------------------------------------------------
-class MatchProbeRequestSerializer(serializers.Serializer):
-    attributes = serializers.DictField(
-        help_text="Canonical attribute names of the entity with raw values, as for ingest."
-    )
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+class ComparisonSerializer(serializers.Serializer):
+    level = serializers.CharField(help_text="How the values compared.")
+    left = serializers.CharField(allow_null=True)
+    right = serializers.CharField(allow_null=True)
+    match_weight = serializers.FloatField()
 
 
 class MatchCandidateSerializer(serializers.Serializer):
@@ -108,18 +142,20 @@ class MatchCandidateSerializer(serializers.Serializer):
     match_weight = serializers.FloatField()
     source_system = serializers.CharField(help_text="System of the best-matching member.")
     source_key = serializers.CharField()
-    explanation = serializers.DictField(help_text="Per attribute: how it compared.")
+    explanation = serializers.DictField(
+        child=ComparisonSerializer(), help_text="Per comparison: how it compared."
+    )
     url = serializers.CharField()
 
 
-class MatchProbeResponseSerializer(serializers.Serializer):
+class MatchProbeResultSerializer(serializers.Serializer):
     candidates = MatchCandidateSerializer(many=True)
 
 
 # --- golden records ---------------------------------------------------------------------------
 class MemberSerializer(serializers.ModelSerializer):
     system = serializers.CharField(source="source_system.code")
-    link_method = serializers.CharField()
+    link_method = serializers.ChoiceField(choices=LinkMethod.choices)
 
     class Meta:
         model = SourceRecord
@@ -135,14 +171,16 @@ class MemberSerializer(serializers.ModelSerializer):
         ]
 
 
-def golden_url(request, golden: GoldenRecord | str, entity: str) -> str:
+def golden_url(request: Request | None, golden: GoldenRecord | str, entity: str) -> str:
     golden_id = golden if isinstance(golden, str) else golden.pk
-    path = reverse("api:golden-detail", kwargs={"entity": entity, "golden_id": golden_id})
+    path = reverse(f"api:{entity}-golden-detail", kwargs={"golden_id": golden_id})
     return request.build_absolute_uri(path) if request is not None else path
 
 
 class GoldenSummarySerializer(serializers.ModelSerializer):
-    entity = serializers.CharField(source="entity_type")
+    entity = EntityField(source="entity_type")
+    status = GoldenStatusField()
+    values = serializers.JSONField()
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -150,7 +188,7 @@ class GoldenSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "entity", "status", "display_name", "values", "created_at", "updated_at"]
         fields += ["url"]
 
-    def get_url(self, golden) -> str:
+    def get_url(self, golden: GoldenRecord) -> str:
         return golden_url(self.context.get("request"), golden, golden.entity_type)
 
 
@@ -168,43 +206,115 @@ class GoldenDetailSerializer(GoldenSummarySerializer):
             "merged_from",
         ]
 
-    def get_members(self, golden) -> list[dict]:
+    @extend_schema_field(MemberSerializer(many=True))
+    def get_members(self, golden: GoldenRecord) -> Any:
         members = sorted(golden.members.all(), key=lambda m: (m.source_system.code, m.source_key))
         return MemberSerializer(members, many=True).data
 
-    def get_relations(self, golden) -> dict[str, str | None]:
+    def get_relations(self, golden: GoldenRecord) -> dict[str, str | None]:
         entity = ENTITIES[golden.entity_type]
         return {ref.relation: getattr(golden, f"{ref.relation}_id") for ref in entity.references}
 
-    def get_merged_from(self, golden) -> list[str]:
+    def get_merged_from(self, golden: GoldenRecord) -> list[str]:
         return sorted(m.pk for m in golden.merged_from.all())
 
 
 class MergedRedirectSerializer(serializers.Serializer):
     id = serializers.CharField()
-    status = serializers.CharField()
+    status = GoldenStatusField()
     merged_into = serializers.CharField(help_text="The surviving golden record, after all merges.")
-    chain = serializers.ListField(child=serializers.CharField())
+    chain = serializers.ListField(
+        child=serializers.CharField(), help_text="The merged IDs followed, from the one asked."
+    )
     location = serializers.CharField()
 
 
 class GoldenHistorySerializer(serializers.Serializer):
     history_id = serializers.IntegerField()
     history_date = serializers.DateTimeField()
-    history_type = serializers.CharField(help_text="+ created, ~ changed, - deleted")
+    history_type = serializers.ChoiceField(
+        choices=["+", "~", "-"], help_text="+ created, ~ changed, - deleted"
+    )
     reason = serializers.CharField(source="history_change_reason", allow_null=True)
     actor = serializers.CharField()
     correlation_id = serializers.CharField()
-    status = serializers.CharField()
+    status = GoldenStatusField()
     merged_into = serializers.CharField(source="merged_into_id", allow_null=True)
     display_name = serializers.CharField()
     values = serializers.JSONField()
+    updated_at = serializers.DateTimeField()
+
+
+def page_of(serializer_class: type[serializers.Serializer], name: str) -> type:
+    """The shape of one page of a list (see `api.pagination`)."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "results": serializer_class(many=True),
+            "next_cursor": serializers.CharField(
+                allow_null=True, help_text="Pass as `cursor` for the next page; null on the last."
+            ),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class EntitySerializers:
+    """The representations whose shape depends on the entity type."""
+
+    golden: type[GoldenDetailSerializer]
+    summary: type[GoldenSummarySerializer]
+    page: type[serializers.Serializer]
+    history_page: type[serializers.Serializer]
+
+
+@cache
+def entity_serializers(name: str) -> EntitySerializers:
+    entity: EntityType = ENTITIES[name]
+    prefix = values_name(entity).removesuffix("Values")
+    values = documented_as(component(values_name(entity)))
+    summary = type(
+        f"{prefix}GoldenSummarySerializer", (GoldenSummarySerializer,), {"values": values()}
+    )
+
+    def get_relations(self: GoldenDetailSerializer, golden: GoldenRecord) -> dict[str, str | None]:
+        return GoldenDetailSerializer.get_relations(self, golden)
+
+    golden = type(
+        f"{prefix}GoldenSerializer",
+        (GoldenDetailSerializer,),
+        {
+            "values": values(),
+            "lineage": documented_as(component(f"{prefix}Lineage"))(),
+            "get_relations": extend_schema_field(component(f"{prefix}Relations"))(get_relations),
+            "Meta": type("Meta", (GoldenDetailSerializer.Meta,), {}),
+        },
+    )
+    history = type(
+        f"{prefix}GoldenVersionSerializer", (GoldenHistorySerializer,), {"values": values()}
+    )
+    return EntitySerializers(
+        golden=golden,
+        summary=summary,
+        page=page_of(summary, f"{prefix}GoldenPageSerializer"),
+        history_page=page_of(history, f"{prefix}GoldenHistoryPageSerializer"),
+    )
 
 
 # --- events -----------------------------------------------------------------------------------
 class EventSerializer(serializers.ModelSerializer):
+    """An event as the feed and webhooks send it (documented by its published schema).
+    Events stored before their schemas were versioned are served as version 1."""
+
     type = serializers.CharField(source="event_type")
     entity = serializers.CharField(source="entity_type")
+    payload = serializers.SerializerMethodField()
+
+    def get_payload(self, event: OutboxEvent) -> dict[str, Any]:
+        if "schema_version" in event.payload:
+            return event.payload
+        return {**event.payload, "schema_version": 1}
 
     class Meta:
         model = OutboxEvent
@@ -213,15 +323,40 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class EventFeedSerializer(serializers.Serializer):
-    events = EventSerializer(many=True)
-    next_after = serializers.IntegerField(help_text="Pass as `after` to read on.")
-    high_water_mark = serializers.IntegerField()
+    results = documented_as({"type": "array", "items": component("Event")}, serializers.ListField)(
+        child=EventSerializer()
+    )
+    next_cursor = serializers.CharField(
+        allow_null=True,
+        help_text="Pass as `cursor` to read on; null when this page reached the high-water mark.",
+    )
+    next_after = serializers.IntegerField(
+        help_text="The last sequence number served (or `after`): where to poll from next."
+    )
+    high_water_mark = serializers.IntegerField(
+        help_text="No event at or below this sequence number can still appear."
+    )
+
+
+class EventSchemaSerializer(serializers.Serializer):
+    type = EventTypeField()
+    version = serializers.IntegerField()
+    schema = serializers.DictField(help_text="The event type's JSON Schema (2020-12).")
+
+
+class EventSchemasSerializer(serializers.Serializer):
+    compatibility = serializers.CharField(help_text="What may change within one version.")
+    results = EventSchemaSerializer(many=True)
 
 
 # --- webhooks ---------------------------------------------------------------------------------
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=EVENT_TYPES), required=False
+        child=documented_as(component("EventType"), serializers.ChoiceField)(
+            choices=list(EVENT_TYPES)
+        ),
+        required=False,
+        help_text="Event types to send; empty or omitted means all.",
     )
     secret = serializers.CharField(
         write_only=True,
@@ -254,7 +389,10 @@ class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
-    event_type = serializers.CharField(source="event.event_type")
+    event_type = documented_as(component("EventType"), serializers.CharField)(
+        source="event.event_type"
+    )
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
 
     class Meta:
         model = WebhookDelivery
@@ -262,34 +400,17 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         fields += ["last_attempt_at", "delivered_at", "response_code", "last_error"]
 
 
-class ReplayRequestSerializer(serializers.Serializer):
+class ReplaySerializer(serializers.Serializer):
     after = serializers.IntegerField(
         min_value=0, help_text="Replay every matching event with a sequence number above this."
     )
 
 
-class ReplayResponseSerializer(serializers.Serializer):
+class ReplayResultSerializer(serializers.Serializer):
     replayed = serializers.IntegerField()
 
 
-class HealthSerializer(serializers.Serializer):
-    status = serializers.CharField()
-    checks = serializers.DictField(child=serializers.CharField(), required=False)
-
-
-def page_of(serializer_class, name: str):
-    """The shape of a cursor-paginated list, for the schema."""
-    return type(
-        name,
-        (serializers.Serializer,),
-        {
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": serializer_class(many=True),
-        },
-    )
-
-
-GoldenPageSerializer = page_of(GoldenSummarySerializer, "GoldenPageSerializer")
-GoldenHistoryPageSerializer = page_of(GoldenHistorySerializer, "GoldenHistoryPageSerializer")
+WebhookSubscriptionPageSerializer = page_of(
+    WebhookSubscriptionSerializer, "WebhookSubscriptionPageSerializer"
+)
 WebhookDeliveryPageSerializer = page_of(WebhookDeliverySerializer, "WebhookDeliveryPageSerializer")

@@ -1,16 +1,23 @@
-"""Per-principal throttling: one fixed-window counter per token (or user) in the cache.
+"""Per-principal throttling: one fixed-window counter per token (or user) in the cache, and
+the IETF RateLimit header fields that tell a client where it stands.
 
 DRF's SimpleRateThrottle keeps every request's timestamp in a list, which is costly at high
 rates; a counter per window is O(1) and good enough for protecting the service.
+
+Every answer the throttle saw carries `RateLimit-Policy: "default";q=<limit>;w=<window
+seconds>` and `RateLimit: "default";r=<remaining>;t=<seconds to the window's end>`
+(draft-ietf-httpapi-ratelimit-headers); a 429 also `Retry-After`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -38,6 +45,7 @@ class PrincipalRateThrottle(BaseThrottle):
         key = f"keystone-throttle:{ident}:{period}:{window}"
         count = self._count(key, timeout=period + 1)
         self._wait = (window + 1) * period - now
+        request._keystone_rate = (limit, period, max(limit - count, 0), self._wait)
         return count <= limit
 
     @staticmethod
@@ -52,3 +60,20 @@ class PrincipalRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return self._wait
+
+
+def rate_limit_headers(request: Request) -> list[tuple[str, str]]:
+    """The RateLimit fields for an answer to `request` (none if the throttle did not run)."""
+    seen = getattr(request, "_keystone_rate", None)
+    if seen is None:
+        return []
+    limit, period, remaining, wait = seen
+    return [
+        ("RateLimit-Policy", _policy(limit, period)),
+        ("RateLimit", f'"default";r={remaining};t={math.ceil(wait)}'),
+    ]
+
+
+@lru_cache(maxsize=16)
+def _policy(limit: int, period: int) -> str:
+    return f'"default";q={limit};w={period}'

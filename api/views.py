@@ -1,45 +1,63 @@
-"""Distribution API v1. Views are thin: parse, call one service or selector, answer.
+"""Distribution API v1. Views are thin: check the request, call one service or selector,
+answer with a serializer's output.
 
-Access rules live in `api.permissions`, error mapping in `api.errors`.
+Access rules live in `api.permissions`, error codes in `api.errors`, request guards in
+`api.guards`, paging in `api.pagination`, repeat-safe writes in `api.idempotency`, ETags in
+`api.conditional`; each operation's documented contract (`schema`) sits next to its code.
+Operations whose shapes depend on the entity type are routed once per entity type
+(`api.urls`), so each has its own typed request and response.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-from datetime import UTC, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import IntegrityError, connection
+from django.db import connection, transaction
 from django.db.models import Prefetch
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import AllowAny
+from rest_framework import status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import serializers as s
-from api.errors import Conflict, PayloadTooLarge, Unprocessable, error_body
+from api.conditional import conditional_get, etag_of, require_current
+from api.errors import Invalid, NotFound, PayloadTooLarge, error_body
 from api.filtersets import GoldenRecordFilterSet
-from api.models import IdempotencyKey, IntegrationToken, WebhookDelivery, WebhookSubscription
-from api.parsers import NdjsonRows
+from api.guards import int_parameter, refuse_large_body, refuse_nul, refuse_unknown_parameters
+from api.idempotency import idempotent
+from api.models import IntegrationToken, WebhookDelivery, WebhookSubscription
+from api.pagination import PAGE_PARAMETERS, KeystonePagination, next_cursor
+from api.parsers import NDJSONParser, NdjsonRows
 from api.permissions import INTEGRATION, actor_for, role_of, visible_subscriptions
 from api.selectors import events_after, lookup_xref, lookup_xrefs, lookup_xrefs_as_of
 from api.tasks import nudge_deliveries
+from api.throttling import rate_limit_headers
 from api.webhooks import create_subscription, replay
-from mdm.entities import get_entity
-from mdm.errors import GoldenRecordNotFound
+from mdm.contracts import COMPATIBILITY_RULE, EVENT_TYPES, EVENT_VERSIONS, event_schemas
+from mdm.entities import ENTITIES, get_entity
+from mdm.errors import GoldenRecordNotFound, SourceRecordNotFound
 from mdm.models import GoldenRecord, SourceRecord
 from mdm.selectors import find_source_record, resolve_golden
 from mdm.services.ingest import REJECTED, ingest_records
 
+Schema = dict[str, dict[str, Any]]  # HTTP method -> extend_schema arguments
+
+
+def component(name: str) -> dict[str, str]:
+    return s.component(name)
+
+
+ENTITY_PARAMETER = OpenApiParameter(
+    "entity", component("Entity"), OpenApiParameter.PATH, description="Entity type."
+)
 AS_OF = OpenApiParameter(
     "as_of",
     OpenApiTypes.DATETIME,
@@ -50,106 +68,92 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     description="Repeat-safe writes: the same key (within 24 h) replays the stored answer; "
-    "the same key with a different request is refused with 409.",
+    "the same key with a different request is refused with 409 `idempotency_key_reused`.",
 )
+REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    str,
+    OpenApiParameter.HEADER,
+    response=True,
+    enum=["true"],
+    description="`true` when this is the stored answer to an earlier request with the key.",
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", str, OpenApiParameter.HEADER, description="An ETag: 304 if unchanged."
+)
+ETAG = OpenApiParameter(
+    "ETag", str, OpenApiParameter.HEADER, response=[200, 304], description="The version."
+)
+LINK = OpenApiParameter(
+    "Link",
+    str,
+    OpenApiParameter.HEADER,
+    response=[200],
+    description='`<next page URL>; rel="next"`, absent on the last page.',
+)
+CURSOR = OpenApiParameter("cursor", str, description="`next_cursor` of the previous page.")
 
 
-def errors(*codes: int, **described: str) -> dict:
+def limit_parameter(default: int, maximum: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        "limit", int, description=f"Page size, 1–{maximum} (default {default}); else 422."
+    )
+
+
+def errors(*codes: int, **described: str) -> dict[int, OpenApiResponse]:
+    """Operation-specific error answers (the common ones are added by `api.schema`)."""
     return {
         code: OpenApiResponse(s.ErrorSerializer, description=described.get(f"e{code}", ""))
         for code in codes
     }
 
 
-class KeystoneMixin:
-    """Refuses bodies over KEYSTONE_API_MAX_BODY_BYTES before parsing them (413), and NUL
-    characters in the path or query string (422): PostgreSQL text cannot hold them, so no
-    key, ID or filter value can contain one (the driver would raise, a 500)."""
-
-    def initial(self, request, *args, **kwargs):
-        length = request.META.get("CONTENT_LENGTH") or 0
-        try:
-            too_big = int(length) > settings.KEYSTONE_API_MAX_BODY_BYTES
-        except ValueError:
-            too_big = False
-        if too_big:
-            raise PayloadTooLarge(f"The body is over {settings.KEYSTONE_API_MAX_BODY_BYTES} bytes.")
-        super().initial(request, *args, **kwargs)
-        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
-            raise Unprocessable("NUL characters are not allowed in the path or query string.")
-        if isinstance(request.auth, IntegrationToken):
-            # DRF copies the principal onto the Django request; simple-history would then try
-            # to store it as a history user. Integrations are recorded by actor label instead.
-            request._request.user = AnonymousUser()
-
-
-class KeystoneView(KeystoneMixin, APIView):
-    pass
-
-
-def parse_as_of(request):
+def parse_as_of(request: Request) -> datetime | None:
     raw = request.query_params.get("as_of")
     if not raw:
         return None
     when = parse_datetime(raw.replace(" ", "+").replace("Z", "+00:00"))
     if when is None:
-        raise Unprocessable("as_of is not an ISO 8601 date-time.", fields={"as_of": [raw]})
+        raise Invalid("as_of is not an ISO 8601 date-time.", fields={"as_of": [raw]})
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-# --- idempotency ------------------------------------------------------------------------------
-def _principal(request) -> str:
-    if isinstance(request.auth, IntegrationToken):
-        return f"token:{request.auth.source_system_id}"
-    return f"user:{request.user.pk}"
+class KeystoneView(APIView):
+    """Base of every API view: guards (body size before parsing, NUL, undeclared query
+    parameters) and rate-limit headers on the answer.
 
+    `entity` is set per route for operations typed per entity type; `query_parameters`
+    lists the query parameters the operation declares (anything else is 422)."""
 
-def _request_hash(request, body) -> str:
-    text = json.dumps(
-        [request.method, request.path, body],
-        sort_keys=True,
-        default=lambda value: getattr(value, "text", str(value)),
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
+    entity: str = ""
+    query_parameters: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def schema_for(cls, entity: str) -> Schema:
+        """The documented contract per HTTP method, for one entity type (or "")."""
+        return {}
 
-def idempotent(request, body, produce) -> Response:
-    """Run `produce()` once per Idempotency-Key; store and replay its answer for 24 hours."""
-    key = request.headers.get("Idempotency-Key")
-    if not key:
-        return produce()
-    if len(key) > 255:
-        raise Unprocessable(fields={"Idempotency-Key": ["at most 255 characters"]})
-    principal, digest = _principal(request), _request_hash(request, body)
-    fresh_after = timezone.now() - timedelta(hours=settings.KEYSTONE_API_IDEMPOTENCY_HOURS)
-    stored = IdempotencyKey.objects.filter(
-        principal=principal, key=key, created_at__gte=fresh_after
-    ).first()
-    if stored is not None:
-        if stored.request_hash != digest:
-            raise Conflict("This Idempotency-Key was used for a different request.")
-        response = Response(stored.response_body, status=stored.status_code)
-        response["Idempotent-Replayed"] = "true"
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        refuse_large_body(request)
+        super().initial(request, *args, **kwargs)
+        refuse_nul(request)
+        refuse_unknown_parameters(request, self.query_parameters)
+        if isinstance(request.auth, IntegrationToken):
+            # DRF copies the principal onto the Django request; simple-history would then try
+            # to store it as a history user. Integrations are recorded by actor label instead.
+            request._request.user = AnonymousUser()
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in rate_limit_headers(request):
+            response[name] = value
         return response
-    response = produce()
-    if response.status_code < 500:
-        # A concurrent request with the same key may store first; ingest is idempotent.
-        with contextlib.suppress(IntegrityError):
-            IdempotencyKey.objects.update_or_create(
-                principal=principal,
-                key=key,
-                defaults={
-                    "request_hash": digest,
-                    "status_code": response.status_code,
-                    "response_body": response.data,
-                    "created_at": timezone.now(),
-                },
-            )
-    return response
 
 
 # --- ingest -----------------------------------------------------------------------------------
-def _flagged(summary, line) -> list[dict]:
+def _flagged(summary: Any, line: int | None) -> list[dict[str, str]]:
     return [
         {"attribute": attribute, "reason": reason}
         for flagged_line, attribute, reason in summary.flagged
@@ -157,56 +161,81 @@ def _flagged(summary, line) -> list[dict]:
     ]
 
 
+def _record_body(body: Any) -> dict[str, Any]:
+    """The PUT body: a JSON object carrying at least one attribute or reference."""
+    if not isinstance(body, dict):
+        raise Invalid(
+            "The body must be a JSON object of attributes.",
+            fields={"body": ["a JSON object of the entity's attributes"]},
+        )
+    return body
+
+
 class SourceRecordView(KeystoneView):
     write_scope = "source"
 
-    @extend_schema(
-        operation_id="source_record_upsert",
-        tags=["ingest"],
-        summary="Create or update one source record",
-        parameters=[IDEMPOTENCY_KEY],
-        request=s.SourceRecordBodySerializer,
-        responses={
-            200: s.IngestOutcomeSerializer,
-            201: s.IngestOutcomeSerializer,
-            **errors(409, 413, e422="Rejected: the reason is in `message`; kept for replay."),
-        },
-    )
-    def put(self, request, system: str, entity: str, source_key: str):
-        get_entity(entity)
-        body = request.data
-        if not isinstance(body, dict):
-            raise Unprocessable("The body must be a JSON object of attributes.")
+    @classmethod
+    def schema_for(cls, entity: str) -> Schema:
+        record = f"{ENTITIES[entity].name.capitalize()}RecordInput"
+        return {
+            "put": dict(
+                operation_id=f"{entity}_record_upsert",
+                tags=["ingest"],
+                summary=f"Create or update one {entity} source record",
+                parameters=[IDEMPOTENCY_KEY, REPLAYED],
+                request={"application/json": component(record)},
+                responses={
+                    200: s.IngestResultSerializer,
+                    201: OpenApiResponse(
+                        s.IngestResultSerializer,
+                        description="Created; `Location` is the record's URL.",
+                    ),
+                    **errors(
+                        409,
+                        e422="Invalid (`invalid`), or ingest refused the record (`rejected`: "
+                        "the reason in `message`; kept for replay).",
+                    ),
+                },
+            ),
+            "delete": dict(
+                operation_id=f"{entity}_record_delete",
+                tags=["ingest"],
+                summary=f"Tombstone one {entity} source record",
+                description="The record is kept as a tombstone; its golden record is recomputed "
+                "without it (retired when no live member remains).",
+                parameters=[IDEMPOTENCY_KEY, REPLAYED],
+                request=None,
+                responses={200: s.IngestResultSerializer, **errors(409)},
+            ),
+        }
+
+    def put(self, request: Request, system: str, source_key: str) -> Response:
+        body = _record_body(request.data)
         given = body.get("source_key")
         if given not in (None, "") and str(given) != source_key:
-            raise Unprocessable(
+            raise Invalid(
                 fields={"source_key": [f"the body says {given!r}, the path {source_key!r}"]}
             )
+        declared = ENTITIES[self.entity].declared_columns | {"deleted"}
+        if not declared & body.keys():
+            raise Invalid(
+                "The body names none of the entity's attributes or references.",
+                fields={"body": [f"at least one of: {', '.join(sorted(declared))}"]},
+            )
         row = {**body, "source_key": source_key}
-        return idempotent(request, body, lambda: self._ingest(request, system, entity, row))
+        return idempotent(request, body, lambda: self._ingest(request, system, row))
 
-    @extend_schema(
-        operation_id="source_record_delete",
-        tags=["ingest"],
-        summary="Tombstone one source record",
-        description="The record is kept as a tombstone; its golden record is recomputed "
-        "without it (retired when no live member remains).",
-        parameters=[IDEMPOTENCY_KEY],
-        request=None,
-        responses={200: s.IngestOutcomeSerializer, **errors(409)},
-    )
-    def delete(self, request, system: str, entity: str, source_key: str):
-        get_entity(entity)
-        record = find_source_record(entity, system.lower(), source_key)
+    def delete(self, request: Request, system: str, source_key: str) -> Response:
+        record = find_source_record(self.entity, system.lower(), source_key)
         if record is None:
-            raise GoldenRecordNotFound(f"{entity} {system}:{source_key}")
+            raise SourceRecordNotFound(self.entity, system.lower(), source_key)
         row = {k: v for k, v in record.raw.items() if k != "source_updated_at"}
         row.update(source_key=source_key, deleted=True)
-        return idempotent(request, None, lambda: self._ingest(request, system, entity, row))
+        return idempotent(request, None, lambda: self._ingest(request, system, row))
 
-    def _ingest(self, request, system, entity, row) -> Response:
+    def _ingest(self, request: Request, system: str, row: dict[str, Any]) -> Response:
         summary = ingest_records(
-            entity_type=entity,
+            entity_type=self.entity,
             system_code=system,
             rows=[(1, row)],
             actor=actor_for(request),
@@ -217,53 +246,78 @@ class SourceRecordView(KeystoneView):
         result = summary.results[0]
         if result.outcome == REJECTED:
             return Response(
-                error_body("rejected", result.reason), status=status.HTTP_422_UNPROCESSABLE_ENTITY
+                error_body("rejected", result.reason, {"body": [result.reason_code]}),
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
             )
-        answer = {
-            "system": system.lower(),
-            "entity": entity,
-            "source_key": result.source_key,
-            "outcome": result.outcome,
-            "golden_id": result.golden_id,
-            "flagged": _flagged(summary, 1),
-        }
-        code = status.HTTP_201_CREATED if result.outcome == "loaded" else status.HTTP_200_OK
-        return Response(answer, status=code)
+        answer = s.IngestResultSerializer(
+            {
+                "system": system.lower(),
+                "entity": self.entity,
+                "source_key": result.source_key,
+                "outcome": result.outcome,
+                "golden_id": result.golden_id,
+                "flagged": _flagged(summary, 1),
+            }
+        ).data
+        if result.outcome == "loaded":
+            return Response(
+                answer,
+                status=status.HTTP_201_CREATED,
+                headers={"Location": request.build_absolute_uri(request.path)},
+            )
+        return Response(answer)
 
 
 class SourceBatchView(KeystoneView):
     write_scope = "source"
+    parser_classes = (JSONParser, NDJSONParser)
 
-    @extend_schema(
-        operation_id="source_records_batch",
-        tags=["ingest"],
-        summary="Load up to 10,000 source records",
-        description="A JSON array of records, or NDJSON (`Content-Type: application/x-ndjson`, "
-        "one object per line). Each record carries its `source_key`. Results come in request "
-        "order; a bad record is rejected (and kept for replay) without failing the others.",
-        parameters=[IDEMPOTENCY_KEY],
-        request={
-            "application/json": {"type": "array", "items": {"type": "object"}},
-            "application/x-ndjson": {"type": "string"},
-        },
-        responses={200: s.BatchResultSerializer, **errors(409, 413)},
-    )
-    def post(self, request, system: str, entity: str):
-        get_entity(entity)
+    @classmethod
+    def schema_for(cls, entity: str) -> Schema:
+        prefix = ENTITIES[entity].name.capitalize()
+        return {
+            "post": dict(
+                operation_id=f"{entity}_records_batch",
+                tags=["ingest"],
+                summary=f"Load up to 10,000 {entity} source records",
+                description='`{"records": [...]}` (or a bare JSON array of records), or '
+                "NDJSON (`Content-Type: application/x-ndjson`, one record per line). Each "
+                "record carries its `source_key`. Results come in request order; a bad record "
+                "is rejected (kept for replay, with `reason` and `reason_code`) without failing "
+                "the others.",
+                parameters=[IDEMPOTENCY_KEY, REPLAYED],
+                request={
+                    "application/json": component(f"{prefix}BatchInput"),
+                    "application/x-ndjson": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": f"One {prefix}BatchRecordInput object per line.",
+                    },
+                },
+                responses={200: s.BatchResultSerializer, **errors(409)},
+            )
+        }
+
+    def post(self, request: Request, system: str) -> Response:
         body = request.data
+        if isinstance(body, dict) and body.keys() == {"records"}:
+            body = body["records"]
         if isinstance(body, NdjsonRows):
             rows = list(body)
         elif isinstance(body, list):
             rows = list(enumerate(body, start=1))
         else:
-            raise Unprocessable("The body must be a JSON array or NDJSON of records.")
+            raise Invalid(
+                'The body must be {"records": [...]}, a JSON array or NDJSON of records.',
+                fields={"records": ["a list of records"]},
+            )
         if len(rows) > settings.KEYSTONE_API_MAX_BATCH:
             raise PayloadTooLarge(f"At most {settings.KEYSTONE_API_MAX_BATCH} records per batch.")
-        return idempotent(request, rows, lambda: self._ingest(request, system, entity, rows))
+        return idempotent(request, rows, lambda: self._ingest(request, system, rows))
 
-    def _ingest(self, request, system, entity, rows) -> Response:
+    def _ingest(self, request: Request, system: str, rows: list[tuple[int, Any]]) -> Response:
         summary = ingest_records(
-            entity_type=entity,
+            entity_type=self.entity,
             system_code=system,
             rows=rows,
             actor=actor_for(request),
@@ -271,42 +325,53 @@ class SourceBatchView(KeystoneView):
             origin=f"api batch {request.path}"[:255],
             collect_results=True,
         )
-        index_of = {line: index for index, (line, _) in enumerate(rows)}
-        flagged: dict[int, list[dict]] = {}
+        index_of: dict[int | None, int] = {line: index for index, (line, _) in enumerate(rows)}
+        flagged: dict[int | None, list[dict]] = {}
         for line, attribute, reason in summary.flagged:
             flagged.setdefault(line, []).append({"attribute": attribute, "reason": reason})
         results = sorted(summary.results, key=lambda r: index_of[r.line])
         return Response(
-            {
-                "system": system.lower(),
-                "entity": entity,
-                "counts": summary.counts,
-                "results": [
-                    {
-                        "index": index_of[r.line],
-                        "line": r.line,
-                        "source_key": r.source_key,
-                        "outcome": r.outcome,
-                        "golden_id": r.golden_id,
-                        "reason": r.reason,
-                        "flagged": flagged.get(r.line, []),
-                    }
-                    for r in results
-                ],
-            }
+            s.BatchResultSerializer(
+                {
+                    "system": system.lower(),
+                    "entity": self.entity,
+                    "counts": summary.counts,
+                    "results": [
+                        {
+                            "index": index_of[r.line],
+                            "line": r.line,
+                            "source_key": r.source_key,
+                            "outcome": r.outcome,
+                            "golden_id": r.golden_id,
+                            "reason": r.reason,
+                            "reason_code": r.reason_code,
+                            "flagged": flagged.get(r.line, []),
+                        }
+                        for r in results
+                    ],
+                }
+            ).data
         )
 
 
 # --- cross-reference --------------------------------------------------------------------------
 class XrefView(KeystoneView):
+    """The integrations' hot path: one prepared query, the answer built as a dict by the
+    selector (documented by `XrefResultSerializer`), its ETag digested from that dict."""
+
+    query_parameters = ("as_of",)
+
     @extend_schema(
         operation_id="xref_get",
         tags=["xref"],
         summary="Golden ID and every key of one source record's golden record",
-        parameters=[AS_OF],
-        responses={200: s.XrefResultSerializer, **errors()},
+        parameters=[ENTITY_PARAMETER, AS_OF, IF_NONE_MATCH, ETAG],
+        responses={
+            200: s.XrefResultSerializer,
+            304: OpenApiResponse(description="Not modified (If-None-Match)."),
+        },
     )
-    def get(self, request, entity: str, system: str, source_key: str):
+    def get(self, request: Request, entity: str, system: str, source_key: str) -> Response:
         when = parse_as_of(request)
         system = system.lower()
         if when:
@@ -314,23 +379,24 @@ class XrefView(KeystoneView):
         else:
             result = lookup_xref(entity, system, source_key)
         if not result["found"]:
-            raise GoldenRecordNotFound(f"{entity} {system}:{source_key}")
-        return Response(result)
+            raise SourceRecordNotFound(entity, system, source_key)
+        return conditional_get(request, result)
 
 
 class XrefLookupView(KeystoneView):
     read_only_post = True
+    query_parameters = ("as_of",)
 
     @extend_schema(
         operation_id="xref_lookup",
         tags=["xref"],
         summary="Look up to 1,000 keys at once",
         description="Answered in request order; unknown keys come back with `found: false`.",
-        parameters=[AS_OF],
-        request=s.XrefLookupRequestSerializer,
-        responses={200: s.XrefLookupResponseSerializer, **errors(413)},
+        parameters=[ENTITY_PARAMETER, AS_OF],
+        request=s.XrefLookupSerializer,
+        responses={200: s.XrefLookupResultSerializer},
     )
-    def post(self, request, entity: str):
+    def post(self, request: Request, entity: str) -> Response:
         get_entity(entity)
         when = parse_as_of(request)
         keys = self._keys(request.data)
@@ -338,11 +404,11 @@ class XrefLookupView(KeystoneView):
         return Response({"results": results})
 
     @staticmethod
-    def _keys(body) -> list[tuple[str, str]]:
+    def _keys(body: Any) -> list[tuple[str, str]]:
         """Validated by hand: a DRF serializer costs more than the lookup for 1,000 keys."""
         items = body.get("keys") if isinstance(body, dict) else None
         if not isinstance(items, list):
-            raise Unprocessable(fields={"keys": ["a list of {system, source_key} objects"]})
+            raise Invalid(fields={"keys": ["a list of {system, source_key} objects"]})
         if len(items) > settings.KEYSTONE_API_MAX_LOOKUP_KEYS:
             raise PayloadTooLarge(f"At most {settings.KEYSTONE_API_MAX_LOOKUP_KEYS} keys.")
         keys, problems = [], {}
@@ -356,59 +422,84 @@ class XrefLookupView(KeystoneView):
                 continue
             keys.append((system.lower(), key))
         if problems:
-            raise Unprocessable(fields=problems)
+            raise Invalid(fields=problems)
         return keys
 
 
-# --- match probe ----------------------------------------------------------------------------
+# --- match probe ------------------------------------------------------------------------------
 class MatchProbeView(KeystoneView):
     read_only_post = True
 
-    @extend_schema(
-        operation_id="match_probe",
-        tags=["match"],
-        summary="Does this thing already exist? Ranked candidate golden records",
-        description="Scores the attributes against existing records with the active match "
-        "model; writes nothing. 409 when no model has been trained for the entity type.",
-        request=s.MatchProbeRequestSerializer,
-        responses={200: s.MatchProbeResponseSerializer, **errors(409)},
-    )
-    def post(self, request, entity: str):
+    @classmethod
+    def schema_for(cls, entity: str) -> Schema:
+        attributes = f"{ENTITIES[entity].name.capitalize()}AttributesInput"
+        return {
+            "post": dict(
+                operation_id=f"{entity}_match_probe",
+                tags=["match"],
+                summary=f"Does this {entity} already exist? Ranked candidate golden records",
+                description="Scores the attributes against existing records with the active "
+                "match model; writes nothing. 409 `no_active_model` when no model has been "
+                "trained for the entity type.",
+                request={
+                    "application/json": {
+                        "type": "object",
+                        "properties": {
+                            "attributes": component(attributes),
+                            "limit": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 100,
+                                "default": 10,
+                            },
+                        },
+                        "required": ["attributes"],
+                    }
+                },
+                responses={200: s.MatchProbeResultSerializer, **errors(409)},
+            )
+        }
+
+    def post(self, request: Request) -> Response:
         from matching.services import probe_matches
 
-        get_entity(entity)
-        body = s.MatchProbeRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        matches = probe_matches(
-            entity_type=entity,
-            attributes=body.validated_data["attributes"],
-            limit=body.validated_data["limit"],
-        )
+        attributes, limit = self._body(request.data)
+        matches = probe_matches(entity_type=self.entity, attributes=attributes, limit=limit)
         candidates = [
-            {**m.as_dict(), "url": s.golden_url(request, m.golden_id, entity)} for m in matches
+            {
+                **{k: v for k, v in m.as_dict().items() if k != "source_record_id"},
+                "url": s.golden_url(request, m.golden_id, self.entity),
+            }
+            for m in matches
         ]
-        for candidate in candidates:
-            candidate.pop("source_record_id", None)
-        return Response({"candidates": candidates})
+        return Response(s.MatchProbeResultSerializer({"candidates": candidates}).data)
+
+    @staticmethod
+    def _body(body: Any) -> tuple[dict[str, Any], int]:
+        attributes = body.get("attributes") if isinstance(body, dict) else None
+        if not isinstance(attributes, dict):
+            raise Invalid(fields={"attributes": ["an object of the entity's attributes"]})
+        limit = body.get("limit", 10)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+            raise Invalid(fields={"limit": ["an integer between 1 and 100"]})
+        return attributes, limit
 
 
 # --- golden records ---------------------------------------------------------------------------
-class GoldenPagination(CursorPagination):
-    ordering = ("-updated_at", "id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
+GOLDEN_FILTERS = ("name", "tax_id", "email", "country", "system", "updated_since", "status")
 
 
-class HistoryPagination(CursorPagination):
-    ordering = ("-history_date", "-history_id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
+def golden_pagination() -> KeystonePagination:
+    return KeystonePagination(ordering=("-updated_at", "id"), page_size=50, max_page_size=500)
 
 
-def _golden_or_404(entity: str, golden_id: str) -> tuple[GoldenRecord, list[str]]:
-    get_entity(entity)
+def history_pagination() -> KeystonePagination:
+    return KeystonePagination(
+        ordering=("-history_date", "-history_id"), page_size=50, max_page_size=500
+    )
+
+
+def _golden(entity: str, golden_id: str) -> tuple[GoldenRecord, list[str]]:
     golden, chain = resolve_golden(golden_id)
     if golden.entity_type != entity:
         raise GoldenRecordNotFound(golden_id)
@@ -416,71 +507,110 @@ def _golden_or_404(entity: str, golden_id: str) -> tuple[GoldenRecord, list[str]
 
 
 class GoldenListView(KeystoneView):
-    @extend_schema(
-        operation_id="golden_list",
-        tags=["golden"],
-        summary="List and search golden records",
-        parameters=[
-            OpenApiParameter("name", str, description="Part of the display name."),
-            OpenApiParameter("tax_id", str, description="Tax / VAT id (normalized)."),
-            OpenApiParameter("email", str, description="E-mail address."),
-            OpenApiParameter("country", str, description="Country: ISO code or name."),
-            OpenApiParameter("system", str, description="Has a live member in this system."),
-            OpenApiParameter("updated_since", OpenApiTypes.DATETIME),
-            OpenApiParameter("status", str, enum=["active", "merged", "retired"]),
-            OpenApiParameter("cursor", str, description="From `next` / `previous`."),
-            OpenApiParameter("limit", int, description="Page size (at most 500)."),
-        ],
-        responses={200: s.GoldenPageSerializer, **errors()},
-    )
-    def get(self, request, entity: str):
-        get_entity(entity)
+    query_parameters = (*GOLDEN_FILTERS, *PAGE_PARAMETERS)
+
+    @classmethod
+    def schema_for(cls, entity: str) -> Schema:
+        return {
+            "get": dict(
+                operation_id=f"{entity}_golden_list",
+                tags=["golden"],
+                summary=f"List and search {entity} golden records, newest change first",
+                description="`updated_since` summarizes the events feed: every change of a "
+                "golden record (values, status, members, relations) moves its `updated_at`.",
+                parameters=[
+                    OpenApiParameter("name", str, description="Part of the display name."),
+                    OpenApiParameter("tax_id", str, description="Tax / VAT id (normalized)."),
+                    OpenApiParameter("email", str, description="E-mail address."),
+                    OpenApiParameter("country", str, description="Country: ISO code or name."),
+                    OpenApiParameter(
+                        "system", str, description="Has a live member in this system."
+                    ),
+                    OpenApiParameter(
+                        "updated_since",
+                        OpenApiTypes.DATETIME,
+                        description="Changed at or after this moment.",
+                    ),
+                    OpenApiParameter("status", component("GoldenStatus")),
+                    CURSOR,
+                    limit_parameter(50, 500),
+                    LINK,
+                ],
+                responses={200: s.entity_serializers(entity).page},
+            )
+        }
+
+    def get(self, request: Request) -> Response:
         filterset = GoldenRecordFilterSet(
-            request.query_params,
-            queryset=GoldenRecord.objects.filter(entity_type=entity),
-            request=request,
+            request.query_params, entity_type=self.entity, request=request
         )
         if not filterset.is_valid():
-            raise Unprocessable(
+            raise Invalid(
                 "Invalid filters.",
                 fields={k: [str(m) for m in v] for k, v in filterset.errors.items()},
             )
-        paginator = GoldenPagination()
-        page = paginator.paginate_queryset(filterset.qs, request, view=self)
-        data = s.GoldenSummarySerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
+        paginator = golden_pagination()
+        page = paginator.page(filterset.qs, request)
+        serializer = s.entity_serializers(self.entity).summary
+        return paginator.respond(serializer(page, many=True, context={"request": request}).data)
 
 
 class GoldenDetailView(KeystoneView):
-    @extend_schema(
-        operation_id="golden_get",
-        tags=["golden"],
-        summary="One golden record: values, lineage, members and relations",
-        responses={
-            200: s.GoldenDetailSerializer,
-            308: OpenApiResponse(
-                s.MergedRedirectSerializer,
-                description="Merged: `Location` names the surviving record (chains followed).",
-            ),
-            **errors(),
-        },
-    )
-    def get(self, request, entity: str, golden_id: str):
-        golden, chain = _golden_or_404(entity, golden_id)
+    @classmethod
+    def schema_for(cls, entity: str) -> Schema:
+        return {
+            "get": dict(
+                operation_id=f"{entity}_golden_get",
+                tags=["golden"],
+                summary=f"One {entity} golden record: values, lineage, members and relations",
+                parameters=[
+                    IF_NONE_MATCH,
+                    ETAG,
+                    OpenApiParameter(
+                        "Location",
+                        str,
+                        OpenApiParameter.HEADER,
+                        response=[308],
+                        description="The surviving record's URL.",
+                    ),
+                    OpenApiParameter(
+                        "Cache-Control",
+                        str,
+                        OpenApiParameter.HEADER,
+                        response=[308],
+                        description="`no-cache`: a later split or merge can move the target.",
+                    ),
+                ],
+                responses={
+                    200: s.entity_serializers(entity).golden,
+                    304: OpenApiResponse(description="Not modified (If-None-Match)."),
+                    308: OpenApiResponse(
+                        s.MergedRedirectSerializer,
+                        description="Merged: `Location` names the surviving record (chains "
+                        "followed, at most 50 hops; past that 404 `golden_record_not_found`).",
+                    ),
+                },
+            )
+        }
+
+    def get(self, request: Request, golden_id: str) -> Response:
+        golden, chain = _golden(self.entity, golden_id)
         if chain:
-            location = s.golden_url(request, golden, entity)
-            response = Response(
+            location = s.golden_url(request, golden, self.entity)
+            body = s.MergedRedirectSerializer(
                 {
                     "id": golden_id,
                     "status": "merged",
                     "merged_into": golden.pk,
                     "chain": chain,
                     "location": location,
-                },
+                }
+            ).data
+            return Response(
+                body,
                 status=status.HTTP_308_PERMANENT_REDIRECT,
+                headers={"Location": location, "Cache-Control": "no-cache"},
             )
-            response["Location"] = location
-            return response
         golden = (
             GoldenRecord.objects.prefetch_related(
                 Prefetch("members", SourceRecord.objects.select_related("source_system")),
@@ -489,185 +619,361 @@ class GoldenDetailView(KeystoneView):
             .filter(pk=golden.pk)
             .get()
         )
-        return Response(s.GoldenDetailSerializer(golden, context={"request": request}).data)
+        serializer = s.entity_serializers(self.entity).golden
+        return conditional_get(request, serializer(golden, context={"request": request}).data)
 
 
 class GoldenHistoryView(KeystoneView):
-    @extend_schema(
-        operation_id="golden_history",
-        tags=["golden"],
-        summary="Every recorded version of a golden record, newest first",
-        responses={200: s.GoldenHistoryPageSerializer, **errors()},
-    )
-    def get(self, request, entity: str, golden_id: str):
-        get_entity(entity)
-        if not GoldenRecord.objects.filter(pk=golden_id, entity_type=entity).exists():
+    query_parameters = PAGE_PARAMETERS
+
+    @classmethod
+    def schema_for(cls, entity: str) -> Schema:
+        return {
+            "get": dict(
+                operation_id=f"{entity}_golden_history",
+                tags=["golden"],
+                summary=f"Every recorded version of a {entity} golden record, newest first",
+                parameters=[CURSOR, limit_parameter(50, 500), LINK],
+                responses={200: s.entity_serializers(entity).history_page},
+            )
+        }
+
+    def get(self, request: Request, golden_id: str) -> Response:
+        if not GoldenRecord.objects.filter(pk=golden_id, entity_type=self.entity).exists():
             raise GoldenRecordNotFound(golden_id)
-        paginator = HistoryPagination()
-        page = paginator.paginate_queryset(
-            GoldenRecord.history.filter(id=golden_id), request, view=self
-        )
-        return paginator.get_paginated_response(s.GoldenHistorySerializer(page, many=True).data)
+        paginator = history_pagination()
+        page = paginator.page(GoldenRecord.history.filter(id=golden_id), request)
+        return paginator.respond(s.GoldenHistorySerializer(page, many=True).data)
+
+
+class UnknownEntityView(KeystoneView):
+    """Any entity route with an entity type that is not declared: 404 `unknown_entity`
+    (for every method: it writes nothing, so no role is refused first)."""
+
+    read_only_post = True
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.query_parameters = tuple(request.GET)  # type: ignore[misc]  # every name is allowed
+        return super().dispatch(request, *args, **kwargs)
+
+    @extend_schema(exclude=True)
+    def _unknown(self, request: Request, entity: str, **kwargs: Any) -> Response:
+        get_entity(entity)
+        raise NotFound("No such endpoint.")
+
+    get = post = put = patch = delete = _unknown
 
 
 # --- events -----------------------------------------------------------------------------------
 class EventFeedView(KeystoneView):
+    query_parameters = ("after", "type", *PAGE_PARAMETERS)
+
     @extend_schema(
         operation_id="events_list",
         tags=["events"],
         summary="The ordered, gap-free feed of changes",
-        description="Events with a sequence number above `after`, in order, up to the "
-        "high-water mark below which no event can still appear. Poll with `after = "
-        "next_after`. Every event's `id` is its sequence number and de-duplication key.",
+        description="Events with a sequence number above `cursor` (or `after`), in order, up "
+        "to the high-water mark below which no event can still appear. Read on with `cursor = "
+        "next_cursor` until it is null; poll later from `next_after`. Every event's `id` is its "
+        "sequence number and de-duplication key. The feed is the complete change stream; "
+        "`updated_since` on golden record lists is its summary.",
         parameters=[
+            OpenApiParameter(
+                "cursor", str, description="`next_cursor` of the previous page (a sequence number)."
+            ),
             OpenApiParameter("after", int, description="Last sequence number seen (default 0)."),
-            OpenApiParameter("limit", int, description="At most this many (1–1000, default 100)."),
-            OpenApiParameter("type", str, many=True, description="Only these event types."),
+            OpenApiParameter("limit", int, description="1–1000 (default 100); else 422."),
+            OpenApiParameter(
+                "type",
+                {"type": "array", "items": component("EventType")},
+                explode=True,
+                description="Only these event types (repeat the parameter for several).",
+            ),
+            LINK,
         ],
-        responses={200: s.EventFeedSerializer, **errors()},
+        responses={200: s.EventFeedSerializer},
     )
-    def get(self, request):
-        after = self._int(request, "after", 0, 0, 2**63 - 1)
-        limit = self._int(request, "limit", 100, 1, 1000)
+    def get(self, request: Request) -> Response:
+        after = self._position(request)
+        limit = int_parameter(request, "limit", default=100, low=1, high=1000)
         types = request.query_params.getlist("type")
+        unknown = sorted(set(types) - set(EVENT_TYPES))
+        if unknown:
+            raise Invalid(fields={"type": [f"not an event type: {', '.join(unknown)}"]})
         events, mark = events_after(after, limit, event_types=types)
-        return Response(
-            {
-                "events": s.EventSerializer(events, many=True).data,
-                "next_after": events[-1].id if events else after,
-                "high_water_mark": mark,
-            }
+        last = events[-1].id if events else after
+        more = len(events) == limit and last < mark
+        link = None
+        if more:
+            query = request.query_params.copy()
+            query.pop("after", None)
+            query["cursor"] = str(last)
+            link = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        response = Response(
+            s.EventFeedSerializer(
+                {
+                    "results": events,
+                    "next_cursor": next_cursor(link),
+                    "next_after": last,
+                    "high_water_mark": mark,
+                }
+            ).data
         )
+        if link:
+            response["Link"] = f'<{link}>; rel="next"'
+        return response
 
     @staticmethod
-    def _int(request, name, default, low, high) -> int:
-        raw = request.query_params.get(name)
-        if raw in (None, ""):
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise Unprocessable(fields={name: ["an integer"]}) from None
-        if not low <= value <= high:
-            raise Unprocessable(fields={name: [f"between {low} and {high}"]})
-        return value
+    def _position(request: Request) -> int:
+        if "cursor" in request.query_params and "after" in request.query_params:
+            raise Invalid(fields={"cursor": ["give cursor or after, not both"]})
+        name = "cursor" if "cursor" in request.query_params else "after"
+        return int_parameter(request, name, default=0, low=0, high=2**63 - 1)
+
+
+class EventSchemasView(KeystoneView):
+    @extend_schema(
+        operation_id="events_schemas",
+        tags=["events"],
+        summary="The JSON Schema of every event type, with its version",
+        responses={200: s.EventSchemasSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        schemas = event_schemas()
+        return Response(
+            s.EventSchemasSerializer(
+                {
+                    "compatibility": COMPATIBILITY_RULE,
+                    "results": [
+                        {"type": t, "version": EVENT_VERSIONS[t], "schema": schemas[t]}
+                        for t in EVENT_TYPES
+                    ],
+                }
+            ).data
+        )
 
 
 # --- webhooks ---------------------------------------------------------------------------------
-class DeliveryPagination(CursorPagination):
-    ordering = ("-id",)
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1000
+SUBSCRIPTION_ID = OpenApiParameter("id", int, OpenApiParameter.PATH)
 
 
-@extend_schema(tags=["webhooks"])
-class WebhookSubscriptionViewSet(
-    KeystoneMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    mixins.ListModelMixin,
-    viewsets.GenericViewSet,
-):
+def subscription_pagination() -> KeystonePagination:
+    return KeystonePagination(ordering=("id",), page_size=100, max_page_size=1000)
+
+
+def delivery_pagination() -> KeystonePagination:
+    return KeystonePagination(ordering=("-id",), page_size=100, max_page_size=1000)
+
+
+def _subscription(request: Request, pk: int, *, lock: bool = False) -> WebhookSubscription:
+    queryset = visible_subscriptions(request, WebhookSubscription.objects.select_related("owner"))
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    subscription = queryset.filter(pk=pk).first()
+    if subscription is None:
+        raise NotFound(f"no webhook subscription {pk}", code="subscription_not_found")
+    return subscription
+
+
+def _subscription_body(subscription: WebhookSubscription) -> dict[str, Any]:
+    return s.WebhookSubscriptionSerializer(subscription).data
+
+
+class WebhookSubscriptionsView(KeystoneView):
     """Webhook subscriptions. An integration sees and manages only its own."""
 
-    serializer_class = s.WebhookSubscriptionSerializer
     write_scope = "webhooks"
-    pagination_class = DeliveryPagination
-
-    def get_queryset(self):
-        queryset = WebhookSubscription.objects.select_related("owner")
-        return visible_subscriptions(self.request, queryset)
-
-    @extend_schema(responses={201: s.WebhookSubscriptionCreatedSerializer, **errors()})
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        owner = request.auth.source_system if role_of(request) == INTEGRATION else None
-        subscription = create_subscription(owner=owner, **serializer.validated_data)
-        body = s.WebhookSubscriptionCreatedSerializer(subscription).data
-        return Response(body, status=status.HTTP_201_CREATED)
+    query_parameters = PAGE_PARAMETERS
 
     @extend_schema(
-        responses={200: s.WebhookDeliveryPageSerializer, **errors()},
-        parameters=[
-            OpenApiParameter("status", str, enum=["pending", "delivered", "failed", "dead"])
-        ],
+        operation_id="webhook_subscriptions_list",
+        tags=["webhooks"],
+        summary="Webhook subscriptions (an integration's own)",
+        parameters=[CURSOR, limit_parameter(100, 1000), LINK],
+        responses={200: s.WebhookSubscriptionPageSerializer},
     )
-    @action(detail=True, methods=["get"])
-    def deliveries(self, request, pk=None):
-        subscription = self.get_object()
+    def get(self, request: Request) -> Response:
+        queryset = visible_subscriptions(
+            request, WebhookSubscription.objects.select_related("owner")
+        )
+        paginator = subscription_pagination()
+        page = paginator.page(queryset, request)
+        return paginator.respond(s.WebhookSubscriptionSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="webhook_subscriptions_create",
+        tags=["webhooks"],
+        summary="Subscribe a URL to events",
+        parameters=[
+            IDEMPOTENCY_KEY,
+            REPLAYED,
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="The subscription's URL.",
+            ),
+        ],
+        request=s.WebhookSubscriptionSerializer,
+        responses={201: s.WebhookSubscriptionCreatedSerializer, **errors(409)},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.WebhookSubscriptionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return idempotent(request, request.data, lambda: self._create(request, serializer))
+
+    def _create(self, request: Request, serializer: s.WebhookSubscriptionSerializer) -> Response:
+        owner = request.auth.source_system if role_of(request) == INTEGRATION else None  # type: ignore[union-attr]
+        subscription = create_subscription(owner=owner, **serializer.validated_data)
+        body = s.WebhookSubscriptionCreatedSerializer(subscription).data
+        location = request.build_absolute_uri(f"{request.path}/{subscription.pk}")
+        return Response(
+            body,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location, "ETag": etag_of(_subscription_body(subscription))},
+        )
+
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The ETag read last: the update is refused with 412 if it changed since.",
+)
+
+
+class WebhookSubscriptionView(KeystoneView):
+    write_scope = "webhooks"
+
+    @extend_schema(
+        operation_id="webhook_subscription_get",
+        tags=["webhooks"],
+        parameters=[SUBSCRIPTION_ID, ETAG],
+        responses={200: s.WebhookSubscriptionSerializer},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        body = _subscription_body(_subscription(request, pk))
+        return Response(body, headers={"ETag": etag_of(body)})
+
+    @extend_schema(
+        operation_id="webhook_subscription_update",
+        tags=["webhooks"],
+        parameters=[SUBSCRIPTION_ID, IF_MATCH, ETAG],
+        request=s.WebhookSubscriptionSerializer,
+        responses={200: s.WebhookSubscriptionSerializer, **errors(412)},
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        return self._update(request, pk, partial=False)
+
+    @extend_schema(
+        operation_id="webhook_subscription_partial_update",
+        tags=["webhooks"],
+        parameters=[SUBSCRIPTION_ID, IF_MATCH, ETAG],
+        request=s.WebhookSubscriptionSerializer(partial=True),
+        responses={200: s.WebhookSubscriptionSerializer, **errors(412)},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        return self._update(request, pk, partial=True)
+
+    def _update(self, request: Request, pk: int, *, partial: bool) -> Response:
+        with transaction.atomic():
+            subscription = _subscription(request, pk, lock=True)
+            require_current(request, _subscription_body(subscription))
+            serializer = s.WebhookSubscriptionSerializer(
+                subscription, data=request.data, partial=partial
+            )
+            serializer.is_valid(raise_exception=True)
+            body = _subscription_body(serializer.save())
+        return Response(body, headers={"ETag": etag_of(body)})
+
+    @extend_schema(
+        operation_id="webhook_subscription_delete",
+        tags=["webhooks"],
+        parameters=[SUBSCRIPTION_ID, IF_MATCH],
+        responses={204: None, **errors(412)},
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        with transaction.atomic():
+            subscription = _subscription(request, pk, lock=True)
+            require_current(request, _subscription_body(subscription))
+            subscription.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookDeliveriesView(KeystoneView):
+    query_parameters = ("status", *PAGE_PARAMETERS)
+
+    @extend_schema(
+        operation_id="webhook_deliveries_list",
+        tags=["webhooks"],
+        summary="A subscription's deliveries, newest first",
+        parameters=[
+            SUBSCRIPTION_ID,
+            OpenApiParameter("status", str, enum=["pending", "delivered", "failed", "dead"]),
+            CURSOR,
+            limit_parameter(100, 1000),
+            LINK,
+        ],
+        responses={200: s.WebhookDeliveryPageSerializer},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        subscription = _subscription(request, pk)
         deliveries = WebhookDelivery.objects.filter(subscription=subscription).select_related(
             "event"
         )
         if wanted := request.query_params.get("status"):
+            if wanted not in {"pending", "delivered", "failed", "dead"}:
+                raise Invalid(fields={"status": ["one of pending, delivered, failed, dead"]})
             deliveries = deliveries.filter(status=wanted)
-        paginator = DeliveryPagination()
-        page = paginator.paginate_queryset(deliveries, request, view=self)
-        return paginator.get_paginated_response(s.WebhookDeliverySerializer(page, many=True).data)
+        paginator = delivery_pagination()
+        page = paginator.page(deliveries, request)
+        return paginator.respond(s.WebhookDeliverySerializer(page, many=True).data)
+
+
+class WebhookReplayView(KeystoneView):
+    write_scope = "webhooks"
 
     @extend_schema(
-        request=s.ReplayRequestSerializer,
-        responses={200: s.ReplayResponseSerializer, **errors()},
+        operation_id="webhook_subscription_replay",
+        tags=["webhooks"],
+        summary="Deliver again every matching event above a sequence number",
+        parameters=[SUBSCRIPTION_ID, IDEMPOTENCY_KEY, REPLAYED],
+        request=s.ReplaySerializer,
+        responses={200: s.ReplayResultSerializer, **errors(409)},
     )
-    @action(detail=True, methods=["post"])
-    def replay(self, request, pk=None):
-        subscription = self.get_object()
-        body = s.ReplayRequestSerializer(data=request.data)
+    def post(self, request: Request, pk: int) -> Response:
+        subscription = _subscription(request, pk)
+        body = s.ReplaySerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        count = replay(subscription=subscription, after=body.validated_data["after"])
+        after = body.validated_data["after"]
+        return idempotent(request, request.data, lambda: self._replay(subscription, after))
+
+    @staticmethod
+    def _replay(subscription: WebhookSubscription, after: int) -> Response:
+        count = replay(subscription=subscription, after=after)
         connection.on_commit(nudge_deliveries)
-        return Response({"replayed": count})
+        return Response(s.ReplayResultSerializer({"replayed": count}).data)
 
 
-# --- health -----------------------------------------------------------------------------------
-class HealthView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes: list = []
-
-    @extend_schema(
-        operation_id="healthz", tags=["health"], responses={200: s.HealthSerializer}, auth=[]
-    )
-    def get(self, request):
-        return Response({"status": "ok"})
+PER_ENTITY: tuple[type[KeystoneView], ...] = (
+    SourceRecordView,
+    SourceBatchView,
+    MatchProbeView,
+    GoldenListView,
+    GoldenDetailView,
+    GoldenHistoryView,
+)
 
 
-class ReadyView(HealthView):
-    @extend_schema(
-        operation_id="readyz",
-        tags=["health"],
-        responses={200: s.HealthSerializer, 503: s.HealthSerializer},
-        auth=[],
-    )
-    def get(self, request):
-        checks = {"database": _check_database(), "broker": _check_broker()}
-        ready = all(value == "ok" for value in checks.values())
-        return Response(
-            {"status": "ok" if ready else "unavailable", "checks": checks},
-            status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+def for_entity(view: type[KeystoneView], entity: str) -> Callable[..., Any]:
+    """`view` routed for one entity type, documented with that entity's shapes."""
+    typed = type(f"{entity.capitalize()}{view.__name__}", (view,), {"entity": entity})
+    for method, arguments in view.schema_for(entity).items():
+        handler = getattr(view, method)
 
+        def bound(self: KeystoneView, *args: Any, _handler: Callable = handler, **kw: Any) -> Any:
+            return _handler(self, *args, **kw)
 
-def _check_database() -> str:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return "ok"
-    except Exception as error:  # noqa: BLE001 - any failure means not ready
-        return f"error: {type(error).__name__}"
-
-
-def _check_broker() -> str:
-    url = settings.CELERY_BROKER_URL
-    if url.startswith("memory://"):
-        return "ok"
-    try:
-        import redis
-
-        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
-        return "ok"
-    except Exception as error:  # noqa: BLE001
-        return f"error: {type(error).__name__}"
+        setattr(typed, method, extend_schema(**arguments)(bound))
+    return typed.as_view()  # type: ignore[attr-defined]

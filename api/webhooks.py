@@ -47,20 +47,12 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def event_body(event: OutboxEvent) -> bytes:
-    """The same bytes on every attempt, so a consumer can de-duplicate on content too."""
+    """The event as the feed serves it (`EventSerializer`), the same bytes on every attempt so
+    a consumer can de-duplicate on content too."""
+    from api.serializers import EventSerializer
+
     return json.dumps(
-        {
-            "id": event.id,
-            "type": event.event_type,
-            "entity": event.entity_type,
-            "golden_id": event.golden_id,
-            "payload": event.payload,
-            "actor": event.actor,
-            "correlation_id": event.correlation_id,
-            "created_at": event.created_at.isoformat(),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
+        EventSerializer(event).data, sort_keys=True, separators=(",", ":"), default=str
     ).encode()
 
 

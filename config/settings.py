@@ -205,10 +205,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PrincipalRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.KeystoneContentNegotiation",
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "api.parsers.NDJSONParser",
-    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.KeystoneAutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
@@ -223,12 +220,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "OAS_VERSION": "3.1.0",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
-        "GoldenStatusEnum": "mdm.models.GoldenStatus",
-        "DeliveryStatusEnum": "api.models.DeliveryStatus",
+        "DeliveryStatus": "api.models.DeliveryStatus",
+        "LinkMethod": "mdm.models.LinkMethod",
+        "ErrorCode": "api.errors.ERROR_CODES",
+        "IngestOutcome": "mdm.services.ingest.OUTCOMES",
+        "RejectionCode": "mdm.services.ingest.REJECTION_CODES",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_contract_components",
+    ],
     "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
 }
 # Requests per principal (integration token or user). High by default so benches are not

@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.views import HealthView, ReadyView
+from config.health import HealthView, ReadyView
 
 urlpatterns = [
     path("steward/", include("stewardship.urls")),
@@ -11,6 +12,7 @@ urlpatterns = [
     path("healthz", HealthView.as_view(), name="healthz"),
     path("readyz", ReadyView.as_view(), name="readyz"),
     path("api/v1/", include("api.urls")),
+    path("api/v1/events/schemas/", RedirectView.as_view(pattern_name="api:event-schemas")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
@@ -20,5 +22,5 @@ if settings.KEYSTONE_BENCH_VIEWS:
 
     urlpatterns.append(path("bench/bare-xref/<str:system>/<path:source_key>", bare_xref))
 
-handler404 = "api.errors.handler404"
-handler500 = "api.errors.handler500"
+handler404 = "config.handlers.handler404"
+handler500 = "config.handlers.handler500"

@@ -864,6 +864,7 @@ class _Truths:
     def _second_line(self, country: Country, organization: bool) -> str:
         rng = self.rng
         unit, letter = rng.randint(2, 40), rng.choice("ABCDEF")
+        options: tuple[str, ...]
         if country.code == "DE":
             options = (f"{unit % 6 + 1}. OG", f"Haus {letter}", f"Gebäude {letter}")
         elif country.code == "FR":
@@ -1309,7 +1310,7 @@ def _build_entitlements(
         if contract.status == "draft":
             continue  # nothing is provisioned before the contract starts
         for product in rng.sample(products, min(len(products), rng.randint(1, 3))):
-            systems = []
+            systems: list[str] = []
             for system in ("billing", "erp"):
                 if system in contract.systems and system in product.systems:
                     systems.append(system)

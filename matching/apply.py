@@ -7,27 +7,23 @@ the re-run's clustering plans just the rest.
 
 On PostgreSQL, outside a transaction, a run with many batches forks worker processes
 (`KEYSTONE_MATCH_APPLY_WORKERS`, default: up to 2, one per CPU): a merge batch is about two
-thirds Python and one third PostgreSQL, so one process keeps one CPU busy at best. Workers take
-batches in turn from a fixed share, stop at their next batch when asked to or when their parent
-is gone (a killed run leaves no worker behind for longer than one batch), and report each batch
-over a pipe. The first failure stops the others and is raised here, after the workers exit.
-Workers are plain `os.fork` children, not `multiprocessing` processes: a Celery prefork worker
-is itself a daemonic process, which `multiprocessing` refuses to give children.
+thirds Python and one third PostgreSQL, so one process keeps one CPU busy at best. Workers come
+from the one fork pool (`mdm.db.pool`, usable inside a Celery prefork worker): each takes its
+fixed share of batches in turn and reports each batch; a worker stops before its next batch
+when another failed or its parent is gone (a killed run leaves no worker behind for longer than
+one batch). The first failure is raised here, after every worker has exited.
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import multiprocessing.connection
-import os
-import traceback
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 
 from matching.clustering import Merge
+from mdm.db.pool import Worker, run_workers
 from mdm.models import LinkMethod
 from mdm.services.audit import Actor
 from mdm.services.resolution import merge_many
@@ -101,81 +97,36 @@ def _merge_batch(batch: Sequence[Merge], actor: Actor, reason: str) -> None:
     )
 
 
-class ApplyWorkerFailed(RuntimeError):
-    """A worker process died without reporting (killed, or out of memory)."""
+def _apply_in_processes(
+    batches: Sequence[Sequence[Merge]],
+    workers: int,
+    *,
+    actor: Actor,
+    reason: str,
+    on_progress: Callable[[int], None] | None,
+) -> int:
+    done = 0
 
+    def applied(merges: int) -> None:
+        nonlocal done
+        done += merges
+        if on_progress is not None:
+            on_progress(done)
 
-def _apply_in_processes(batches, workers: int, *, actor, reason, on_progress) -> int:
-    stop = multiprocessing.get_context("fork").Event()
-    connections.close_all()  # a forked child must open its own connection, never share ours
-    parent = os.getpid()
-    children: dict[object, int] = {}  # the pipe a child reports on -> its process id
-    for index in range(workers):
-        receiver, sender = multiprocessing.Pipe(duplex=False)
-        pid = os.fork()
-        if pid == 0:  # the child: its share of the batches, then gone without cleanup
-            code = 1
-            try:
-                receiver.close()
-                _worker(batches[index::workers], actor, reason, sender, stop, parent)
-                code = 0
-            finally:
-                os._exit(code)
-        sender.close()
-        children[receiver] = pid
-    done, failure, finished = 0, None, set()
-    try:
-        while children:
-            for receiver in multiprocessing.connection.wait(list(children)):
-                try:
-                    kind, value = receiver.recv()
-                except EOFError:  # the child exited: finished, stopped, or died
-                    pid = children.pop(receiver)
-                    _reap(pid)
-                    if receiver not in finished and failure is None and not stop.is_set():
-                        failure = ApplyWorkerFailed(f"apply worker {pid} died without a report")
-                        stop.set()
-                    continue
-                if kind == "batch":
-                    done += value
-                    if on_progress is not None:
-                        on_progress(done)
-                    continue
-                finished.add(receiver)
-                if kind == "error" and failure is None:
-                    failure = value
-                    stop.set()
-    finally:
-        stop.set()
-        for pid in children.values():
-            _reap(pid)
-    if failure is not None:
-        raise failure
+    run_workers(
+        partial(_apply_share, batches=batches, actor=actor, reason=reason),
+        workers=workers,
+        on_report=applied,
+    )
     return done
 
 
-def _reap(pid: int) -> None:
-    # ChildProcessError: already reaped (by a SIGCHLD handler of the host process)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
-def _worker(batches, actor, reason, pipe, stop, parent: int) -> None:
-    """A forked worker: its share of batches, one transaction each, reported one by one;
-    "done" at the end. It stops before its next batch when told to or when its parent is
-    gone."""
-    try:
-        for batch in batches:
-            if stop.is_set() or os.getppid() != parent:
-                return
-            _merge_batch(batch, actor, reason)
-            pipe.send(("batch", len(batch)))
-        pipe.send(("done", None))
-    except BaseException as error:  # reported to the parent, which raises it
-        try:
-            pipe.send(("error", error))
-        except Exception:  # not picklable: send what it said
-            pipe.send(("error", RuntimeError("".join(traceback.format_exception(error)))))
-    finally:
-        connections.close_all()
-        pipe.close()
+def _apply_share(
+    worker: Worker, *, batches: Sequence[Sequence[Merge]], actor: Actor, reason: str
+) -> None:
+    """A worker's share of the batches (every `count`-th from its index), one transaction
+    each, reported one by one; it stops before its next batch when the pool stops."""
+    for batch in batches[worker.index :: worker.count]:
+        worker.checkpoint()
+        _merge_batch(batch, actor, reason)
+        worker.report(len(batch))

@@ -15,7 +15,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +76,11 @@ class _Components:
     """Union-find over golden IDs with a set of forbidden partners per component root. A node
     exists once named (the records nobody pairs with never cost anything)."""
 
-    def __init__(self):
-        self.parent: dict[Hashable, Hashable] = {}
-        self.forbidden: dict[Hashable, set[Hashable]] = {}
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+        self.forbidden: dict[str, set[str]] = {}
 
-    def find(self, node: Hashable) -> Hashable:
+    def find(self, node: str) -> str:
         parent = self.parent
         if node not in parent:
             parent[node] = node
@@ -92,13 +92,13 @@ class _Components:
             parent[node], node = root, parent[node]
         return root
 
-    def forbid(self, a: Hashable, b: Hashable) -> None:
+    def forbid(self, a: str, b: str) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.forbidden.setdefault(ra, set()).add(rb)
             self.forbidden.setdefault(rb, set()).add(ra)
 
-    def union(self, a: Hashable, b: Hashable) -> bool:
+    def union(self, a: str, b: str) -> bool:
         """Join the components of `a` and `b`; False (nothing changes) when forbidden."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
@@ -112,8 +112,8 @@ class _Components:
             self.forbidden.setdefault(ra, set()).add(other)
         return True
 
-    def groups(self, nodes: Iterable[Hashable]) -> dict[Hashable, set[Hashable]]:
-        by_root: dict[Hashable, set[Hashable]] = {}
+    def groups(self, nodes: Iterable[str]) -> dict[str, set[str]]:
+        by_root: dict[str, set[str]] = {}
         for node in nodes:
             by_root.setdefault(self.find(node), set()).add(node)
         return by_root
@@ -157,11 +157,11 @@ def cluster(
         key=lambda p: (-p.probability, min(p.left, p.right), max(p.left, p.right)),
     )
     for pair in accepted:
-        left, right = membership[pair.left], membership[pair.right]
-        if left == right:
+        left_golden, right_golden = membership[pair.left], membership[pair.right]
+        if left_golden == right_golden:
             continue
-        if components.union(left, right):
-            for golden_id in (left, right):
+        if components.union(left_golden, right_golden):
+            for golden_id in (left_golden, right_golden):
                 strongest[golden_id] = max(strongest.get(golden_id, 0.0), pair.probability)
         else:
             refused.append(pair)

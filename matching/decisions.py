@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from matching.frame import frame_from_rows
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
@@ -88,7 +89,9 @@ def _merge_pair(left: SourceRecord, right: SourceRecord, *, actor: Actor, reason
     merge(survivor=survivor, loser=loser, actor=actor, reason=reason, method=LinkMethod.STEWARD)
 
 
-def _touching(decisions, record_ids: Iterable[int] | None):
+def _touching(
+    decisions: QuerySet[MatchDecision], record_ids: Iterable[int] | None
+) -> QuerySet[MatchDecision]:
     if record_ids is None:
         return decisions
     ids = list(record_ids)  # one array parameter per side on PostgreSQL (`ids_in`)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pyarrow as pa
 from django.db import connection
@@ -94,7 +95,7 @@ def _survivors(goldens: Iterable[tuple[str, str, str | None]]) -> dict[str, str 
     for _ in range(MAX_REDIRECTS):
         if not pending:
             break
-        hops = dict(
+        hops: dict[str, tuple[str | None, str | None]] = dict(
             (pk, (status, merged_into))
             for pk, status, merged_into in GoldenRecord.objects.filter(
                 pk__in=set(pending.values())
@@ -102,11 +103,11 @@ def _survivors(goldens: Iterable[tuple[str, str, str | None]]) -> dict[str, str 
         )
         still: dict[str, str] = {}
         for golden, points_at in pending.items():
-            status, merged_into = hops.get(points_at, (None, None))
-            if status == GoldenStatus.ACTIVE:
+            hop_status, hop_target = hops.get(points_at, (None, None))
+            if hop_status == GoldenStatus.ACTIVE:
                 survivor[golden] = points_at
-            elif status == GoldenStatus.MERGED and merged_into:
-                still[golden] = merged_into
+            elif hop_status == GoldenStatus.MERGED and hop_target:
+                still[golden] = hop_target
             else:
                 survivor[golden] = None
         pending = still
@@ -253,7 +254,7 @@ def _frame_in_sql(
     last = -1
     with connection.cursor() as cursor:
         while True:
-            params = [spec.entity_type]
+            params: list[Any] = [spec.entity_type]
             if record_ids is not None:
                 params.append(array_param(record_ids))
             cursor.execute(sql, [*params, last])
@@ -264,8 +265,8 @@ def _frame_in_sql(
             rows = [_decode_flagged(row, len(names)) if row[1] else row for row in rows]
             transposed = list(zip(*rows, strict=True))
             ids.extend(transposed[0])
-            for column, page in zip(columns, transposed[2 : 2 + len(names)], strict=True):
-                column.extend(page)
+            for column_values, page in zip(columns, transposed[2 : 2 + len(names)], strict=True):
+                column_values.extend(page)
             if golden_of is not None:
                 golden_of.update(zip(transposed[0], transposed[-3], strict=True))
             if has_references:
@@ -280,10 +281,10 @@ def _frame_in_sql(
         position = {pk: n for n, pk in enumerate(ids)}
         for name, (source, key) in spec.columns.items():
             if source == REFERENCES:
-                column = [None] * len(ids)
+                resolved_column: list[str | None] = [None] * len(ids)
                 for pk, resolved in references.items():
-                    column[position[pk]] = _text(resolved.get(key))
-                by_name[name] = column
+                    resolved_column[position[pk]] = _text(resolved.get(key))
+                by_name[name] = resolved_column
     arrays = {"unique_id": pa.array(ids, type=pa.int64())}
     arrays.update(
         {name: pa.array(_texts(by_name[name]), type=pa.string()) for name in spec.columns}

@@ -108,6 +108,8 @@ def with_frequencies(entity_type: str, frame: pa.Table, columns: tuple[str, ...]
             ).values_list("column", "value", "frequency")
         }
     for column in columns:
-        values = [None if v is None else known.get((column, v)) for v in frame[column].to_pylist()]
-        frame = frame.append_column(f"tf_{column}", pa.array(values, pa.float64()))
+        frequencies = [
+            None if v is None else known.get((column, v)) for v in frame[column].to_pylist()
+        ]
+        frame = frame.append_column(f"tf_{column}", pa.array(frequencies, pa.float64()))
     return frame

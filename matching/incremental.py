@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import pandas as pd
 import pyarrow as pa
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from matching import keys
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
 from matching.frame import RECORD_FIELDS, frame_from_records, live_frame
-from matching.models import CandidateStatus, MatchCandidate, MatchDecision
+from matching.models import CandidateStatus, MatchCandidate, MatchDecision, MatchModel
 from matching.scoring import (
     active_model,
     explanation,
@@ -36,7 +39,7 @@ from matching.scoring import (
     level_labels,
     score_pairs,
 )
-from matching.specs import SPECS, thresholds_for
+from matching.specs import SPECS, MatchSpec, Thresholds, thresholds_for
 from mdm.db.ids import ids_in
 from mdm.db.update import update_rows
 from mdm.errors import InvalidResolution
@@ -91,14 +94,14 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     thresholds = thresholds_for(entity_type)
 
     # The golden ID comes along with the rows, so the first plan needs no query of its own.
-    changed = list(
+    fetched = list(
         SourceRecord.objects.filter(pk__in=list(record_ids), entity_type=entity_type).values_list(
             "deleted", "golden_id", *RECORD_FIELDS
         )
     )
-    live = sorted(tuple(record) for deleted, _, *record in changed if not deleted)
-    removed = [record[0] for deleted, _, *record in changed if deleted]
-    golden_of = {record[0]: golden for deleted, golden, *record in changed if not deleted}
+    live = sorted(tuple(record) for deleted, _, *record in fetched if not deleted)
+    removed = [record[0] for deleted, _, *record in fetched if deleted]
+    golden_of = {record[0]: golden for deleted, golden, *record in fetched if not deleted}
     summary.records, summary.removed = len(live), len(removed)
 
     # Keys need no term frequencies: those are read once, for the frame that is scored.
@@ -109,9 +112,9 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     try:
         _match(spec, model, thresholds, changed, summary, actor=actor, step=step)
     finally:
-        if changed.writing is None:  # failed before the write began
-            changed.start_writing(entity_type)
-        changed.writing.wait()
+        # started by matching; here when it failed before the write began
+        writing = changed.writing or changed.start_writing(entity_type)
+        writing.wait()
         step("index")  # what is left of the write when matching is done
     summary.seconds = round(time.monotonic() - started, 4)
     return summary
@@ -125,15 +128,25 @@ class _Changed:
     golden_of: dict[int, str]  # record id -> golden ID, filled in as records are read
     writing: keys.BackgroundWrite | None = None
 
-    def start_writing(self, entity_type: str) -> None:
+    def start_writing(self, entity_type: str) -> keys.BackgroundWrite:
         """Replace the stored keys of the changed and removed records, in the background
         (`keys.candidates` does not depend on them being stored yet); started once their
         candidates are read, so the write does not slow that lookup down."""
         stale = [*self.frame["unique_id"].to_pylist(), *self.removed]
         self.writing = keys.BackgroundWrite(entity_type, self.keys, stale=stale)
+        return self.writing
 
 
-def _match(spec, model, thresholds, changed: _Changed, summary, *, actor, step) -> None:
+def _match(
+    spec: MatchSpec,
+    model: MatchModel,
+    thresholds: Thresholds,
+    changed: _Changed,
+    summary: IncrementalSummary,
+    *,
+    actor: Actor,
+    step: Callable[[str], None],
+) -> None:
     """Find, score and apply: candidates by key, their frame, scores, merges and review."""
     entity_type = spec.entity_type
     changed_frame, record_keys, removed, golden_of = (
@@ -201,9 +214,10 @@ def _match(spec, model, thresholds, changed: _Changed, summary, *, actor, step) 
     step("apply")
 
 
-def _neighbourhood(golden_ids: set[str]) -> tuple[dict[int, str], dict[str, object]]:
+def _neighbourhood(golden_ids: set[str]) -> tuple[dict[int, str], dict[str, datetime]]:
     """Every live member of `golden_ids` (so constraints on members not scored now hold)."""
-    membership, created_at = {}, {}
+    membership: dict[int, str] = {}
+    created_at: dict[str, datetime] = {}
     for pk, golden_id, golden_created in SourceRecord.objects.filter(
         ids_in(SourceRecord, "golden", golden_ids), deleted=False
     ).values_list("pk", "golden_id", "golden__created_at"):
@@ -213,8 +227,15 @@ def _neighbourhood(golden_ids: set[str]) -> tuple[dict[int, str], dict[str, obje
 
 
 def _apply(
-    entity_type, scored, changed_ids, *, model, threshold, actor, golden_of=None
-) -> tuple[int, tuple]:
+    entity_type: str,
+    scored: pd.DataFrame,
+    changed_ids: Collection[int],
+    *,
+    model: MatchModel,
+    threshold: float,
+    actor: Actor,
+    golden_of: Mapping[int, str] | None = None,
+) -> tuple[int, tuple[int, int]]:
     record_ids = set(changed_ids) | set(scored["unique_id_l"]) | set(scored["unique_id_r"])
     if golden_of is None:
         golden_of = dict(
@@ -256,13 +277,20 @@ def _apply(
     return len(clustering.merges), review
 
 
-def _supersede(candidates) -> int:
+def _supersede(candidates: QuerySet[MatchCandidate]) -> int:
     return candidates.filter(status=CandidateStatus.OPEN).update(
         status=CandidateStatus.SUPERSEDED, updated_at=timezone.now()
     )
 
 
-def _store_candidates(entity_type, scored, final, changed_ids, *, model) -> tuple[int, int]:
+def _store_candidates(
+    entity_type: str,
+    scored: pd.DataFrame,
+    final: Mapping[int, str],
+    changed_ids: Collection[int],
+    *,
+    model: MatchModel,
+) -> tuple[int, int]:
     """Upsert open candidates for scored pairs still apart (the review band, and auto-link
     pairs a constraint refused); supersede the changed records' other open candidates —
     now in one golden record, or no longer in the band — unless a steward decision is behind
@@ -274,7 +302,7 @@ def _store_candidates(entity_type, scored, final, changed_ids, *, model) -> tupl
         if final.get(left) is not None and final.get(left) != final.get(right):
             apart[(left, right)] = row
 
-    def touching(model):
+    def touching(model: type[Model]) -> Q:
         return ids_in(model, "left", changed_ids) | ids_in(model, "right", changed_ids)
 
     existing = {

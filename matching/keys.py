@@ -22,6 +22,7 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -137,21 +138,24 @@ def _python_part(expression: str) -> Part | None:
     return None
 
 
-_PYTHON_KEYS: dict[int, tuple[tuple[str, tuple[Part, ...]], ...] | None] = {}
+PythonKeys = tuple[tuple[str, tuple[Part, ...]], ...]
+_PYTHON_KEYS: dict[int, PythonKeys | None] = {}
 
 
-def _python_keys(spec: MatchSpec):
+def _python_keys(spec: MatchSpec) -> PythonKeys | None:
     """Per blocking key (name, part functions), or None when some expression has no
     translation."""
     if id(spec) not in _PYTHON_KEYS:
-        translated = []
+        translated: list[tuple[str, tuple[Part, ...]]] = []
         for key in blocking_keys(spec):
-            parts = tuple(_python_part(e) for e in key.expressions)
-            if any(part is None for part in parts):
-                translated = None
+            parts = [_python_part(e) for e in key.expressions]
+            known = tuple(part for part in parts if part is not None)
+            if len(known) < len(parts):
+                _PYTHON_KEYS[id(spec)] = None
                 break
-            translated.append((key.name, parts))
-        _PYTHON_KEYS[id(spec)] = None if translated is None else tuple(translated)
+            translated.append((key.name, known))
+        else:
+            _PYTHON_KEYS[id(spec)] = tuple(translated)
     return _PYTHON_KEYS[id(spec)]
 
 
@@ -174,8 +178,8 @@ def python_key_rows(spec: MatchSpec, frame: pa.Table) -> pa.Table | None:
     ids, names, values = [], [], []
     for name, parts in translated:
         for row in rows:
-            evaluated = [part(row) for part in parts]
-            if any(v is None for v in evaluated):
+            evaluated = [value for part in parts if (value := part(row)) is not None]
+            if len(evaluated) < len(parts):
                 continue
             ids.append(row["unique_id"])
             names.append(name)
@@ -225,7 +229,7 @@ def _insert(entity_type: str, rows: pa.Table) -> None:
 
 
 # From this many keys, a rebuild on PostgreSQL drops the secondary indexes and builds them
-# after the load: 10.8 M keys (1M customers) 231 s -> 93 s (docs/benchmarks.md).
+# after the load: 10.8 M keys (1M customers) 231 s -> 93 s (docs/bench-log/2026-11-26.md).
 BULK_REBUILD_MIN_KEYS = 200_000
 
 
@@ -352,7 +356,10 @@ def _records_by_key(
 
 
 def _stored_keys(
-    entity_type: str, wanted: set[tuple[str, str]], limit: int, exclude: set[int] = frozenset()
+    entity_type: str,
+    wanted: set[tuple[str, str]],
+    limit: int,
+    exclude: AbstractSet[int] = frozenset(),
 ) -> list[tuple[str, str, int]]:
     """(name, value, record id) of up to `limit` stored records per wanted key (records in
     `exclude` left out) — one query."""

@@ -71,6 +71,13 @@ class MatchRun(models.Model):
     def __str__(self) -> str:
         return f"{self.entity_type} run #{self.pk} {self.status}"
 
+    @property
+    def seconds(self) -> float | None:
+        """How long the run took; None while it runs."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
 
 class CandidateStatus(models.TextChoices):
     OPEN = "open"

@@ -15,6 +15,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 from django.db import connection
@@ -131,8 +132,10 @@ def frame_with_frequencies(
             )
             known = {(column, value): frequency for column, value, frequency in cursor}
     for column in columns:
-        values = [None if v is None else known.get((column, v)) for v in frame[column].to_pylist()]
-        frame = frame.append_column(f"tf_{column}", pa.array(values, pa.float64()))
+        frequencies = [
+            None if v is None else known.get((column, v)) for v in frame[column].to_pylist()
+        ]
+        frame = frame.append_column(f"tf_{column}", pa.array(frequencies, pa.float64()))
     return frame
 
 
@@ -180,7 +183,7 @@ RECREATE_AFTER = 1000
 @dataclass
 class _Prepared:
     key: tuple
-    con: object
+    con: duckdb.DuckDBPyConnection
     statement: str
     columns: list[str] = field(default_factory=list)
     uses: int = 0

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.db.models import (
@@ -233,4 +234,4 @@ def queue_size_by_entity_and_age() -> dict[str, dict[str, int]]:
         .values("entity_type")
         .annotate(total=Count("pk"), **aggregates)
     )
-    return {row.pop("entity_type"): row for row in rows}
+    return {row.pop("entity_type"): row for row in cast(Iterator[dict[str, Any]], rows)}

@@ -9,9 +9,13 @@ no merges.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -105,7 +109,9 @@ def match_request(*, request_id: int, actor: Actor) -> IncrementalSummary | None
 # ----------------------------------------------------------------------------------- models
 
 
-def train_model(*, entity_type: str, spec: MatchSpec | None = None, frame=None) -> MatchModel:
+def train_model(
+    *, entity_type: str, spec: MatchSpec | None = None, frame: pa.Table | None = None
+) -> MatchModel:
     """Train a new version and make it the active one. A retrain changes no link by itself."""
     spec = spec or get_spec(entity_type)
     frame = frame if frame is not None else build_frame(spec)
@@ -139,7 +145,7 @@ def steward_match_labels(entity_type: str) -> list[tuple[int, int]]:
 # ------------------------------------------------------------------------------ prediction
 
 
-def predict_pairs(frame, model: dict, *, min_probability: float) -> pd.DataFrame:
+def predict_pairs(frame: pa.Table, model: dict, *, min_probability: float) -> pd.DataFrame:
     """Scored pairs at or above `min_probability`, blocked by the spec's prediction rules."""
     with linker_for(frame, model) as linker:
         return linker.inference.predict(
@@ -154,11 +160,11 @@ def _active_goldens(entity_type: str) -> int:
     return GoldenRecord.objects.filter(entity_type=entity_type, status=GoldenStatus.ACTIVE).count()
 
 
-def _progress(run: MatchRun, summary: MatchRunSummary, phase: str, **counts) -> None:
+def _progress(run: MatchRun, summary: MatchRunSummary, phase: str, **counts: int) -> None:
     """Publish the run's phase and counts so far (the admin and CLI read the MatchRun row)."""
     for name, value in counts.items():
         setattr(summary, name, value)
-    fields = {"phase": phase, "timings": summary.timings}
+    fields: dict[str, Any] = {"phase": phase, "timings": summary.timings}
     fields.update(
         (name, getattr(summary, name))
         for name in ("records", "pairs_scored", "merges", "sent_to_review", "goldens_before")
@@ -182,7 +188,9 @@ def _start_run(entity_type: str, actor: Actor, retrain: bool, run_id: int | None
     )
 
 
-def refresh_derived_tables(spec: MatchSpec, frame, model: MatchModel, *, since) -> dict:
+def refresh_derived_tables(
+    spec: MatchSpec, frame: pa.Table, model: MatchModel, *, since: datetime
+) -> dict:
     """Rebuild the blocking-key index and the term frequencies of `spec.entity_type` from
     `frame`; then re-key the records changed since `since` (after the frame was read), so an
     incremental update that raced the rebuild is not lost."""
@@ -304,7 +312,7 @@ def run_batch_matching(
         raise
 
 
-def _membership(entity_type: str, *, record_ids=None) -> dict[int, str]:
+def _membership(entity_type: str, *, record_ids: Iterable[int] | None = None) -> dict[int, str]:
     """Live record id → golden ID, of every record or of `record_ids`."""
     records = SourceRecord.objects.filter(
         entity_type=entity_type, deleted=False, golden__isnull=False
@@ -321,7 +329,7 @@ def _created_at(golden_ids: set[str]) -> dict[str, int]:
     others): each one's rank by (created_at, id), which orders them as their creation times
     do, without reading a timestamp per record."""
     goldens, keep = narrowed(GoldenRecord.objects.all(), "id", golden_ids)
-    ordered = goldens.order_by("created_at", "id").values_list("id", flat=True)
+    ordered: Iterable[str] = goldens.order_by("created_at", "id").values_list("id", flat=True)
     if keep is not None:
         ordered = [golden_id for golden_id in ordered if golden_id in keep]
     return {golden_id: rank for rank, golden_id in enumerate(ordered)}
@@ -350,7 +358,13 @@ def _apart(scored: pd.DataFrame, membership: dict[int, str]) -> pd.DataFrame:
 
 
 def _store_candidates(
-    entity_type: str, rows: pd.DataFrame, membership, labels, *, model, run
+    entity_type: str,
+    rows: pd.DataFrame,
+    membership: Mapping[int, str],
+    labels: dict[str, dict[int, str]],
+    *,
+    model: MatchModel,
+    run: MatchRun,
 ) -> int:
     """Upsert open candidates for `rows` in bulk; pairs now in one golden record are superseded.
 

@@ -10,7 +10,7 @@ to estimate the prior, and the blocking rules EM trains m probabilities over. Th
 Where EM cannot learn a parameter honestly (moves vetoed by a -35 bit "other address",
 identifier u values inflated by matches in small catalogues, levels with no pairs before
 references resolve) the level carries a declared m (and u) that training leaves alone; the
-comments at each say why. Figures: docs/benchmarks.md, "Matching".
+comments at each say why. Figures: docs/bench-log/2026-11-26.md, "Matching".
 
 Nothing here touches a database; `settings_for` turns a spec into a Splink settings object.
 """
@@ -23,6 +23,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from django.conf import settings as django_settings
 from splink import ColumnExpression, SettingsCreator, block_on
+from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
 MATCH_KEYS = "match_keys"
 ATTRIBUTES = "attributes"
@@ -60,7 +61,7 @@ def _tf(comparison):
     return comparison.configure(term_frequency_adjustments=True)
 
 
-def _null_either(*columns: str) -> cll.CustomLevel:
+def _null_either(*columns: str) -> ComparisonLevelCreator:
     """Null level: every one of `columns` is missing on one side."""
     sides = [" AND ".join(f'"{c}_{side}" IS NULL' for c in columns) for side in ("l", "r")]
     return cll.CustomLevel(f"({sides[0]}) OR ({sides[1]})").configure(is_null_level=True)
@@ -159,7 +160,7 @@ CUSTOMER_DOMAIN = cl.CustomComparison(
 MOVED = 0.08
 
 
-def _moved_else() -> cll.ElseLevel:
+def _moved_else() -> ComparisonLevelCreator:
     return cll.ElseLevel().configure(m_probability=MOVED, fix_m_probability=True)
 
 
@@ -229,7 +230,8 @@ CUSTOMER_SPEC = MatchSpec(
     ),
     # Every rule must stay bounded as the data grows: a value that many records share
     # (gmail.com, a country, a first name's first letters) is a key only together with one
-    # that few share. Comparisons per rule at 1M customers: docs/benchmarks.md, "Blocking".
+    # that few share. Comparisons per rule at 1M customers: docs/bench-log/2026-11-26.md,
+    # "Blocking".
     blocking_rules=(
         block_on("given_name_key", "family_name_key"),
         block_on("family_name_key", "date_of_birth"),

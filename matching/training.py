@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
 from django.conf import settings
+from splink import Linker
+from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
 from matching.engine import linker_for
 from matching.specs import MatchSpec, settings_for
@@ -36,7 +39,9 @@ def _min_labels() -> int:
     return settings.KEYSTONE_MATCH_MIN_LABELS
 
 
-def _refine_with_labels(linker, frame: pa.Table, match_labels) -> dict:
+def _refine_with_labels(
+    linker: Linker, frame: pa.Table, match_labels: Iterable[tuple[int, int]]
+) -> dict:
     """Add an m estimate from steward "match" pairs (Splink's estimate_m_from_pairwise_labels)
     — one more estimate next to the EM sessions', Splink takes the median per level — when
     there are enough labelled pairs among the frame's records."""
@@ -59,7 +64,7 @@ def _refine_with_labels(linker, frame: pa.Table, match_labels) -> dict:
     return outcome
 
 
-def _em_block(linker, rule) -> dict:
+def _em_block(linker: Linker, rule: BlockingRuleCreator) -> dict:
     """One EM training block over `rule`, leaving the model as it was when the block fails or
     finds no pairs.
 
@@ -90,7 +95,13 @@ def _em_block(linker, rule) -> dict:
     return outcome
 
 
-def train(spec: MatchSpec, frame: pa.Table, *, seed: int = 42, match_labels=()) -> TrainedModel:
+def train(
+    spec: MatchSpec,
+    frame: pa.Table,
+    *,
+    seed: int = 42,
+    match_labels: Iterable[tuple[int, int]] = (),
+) -> TrainedModel:
     """Train `spec` on `frame`; EM rules that yield no usable pairs are skipped and reported.
 
     The prior comes from the deterministic rules only: an EM block never changes it (a block

@@ -27,6 +27,12 @@ class InvalidResolution(MdmError):
     """A link/merge/split that would break an invariant (wrong entity, inactive record, …)."""
 
 
+class SourceRecordNotFound(MdmError):
+    def __init__(self, entity_type: str, system_code: str, source_key: str) -> None:
+        super().__init__(f"no {entity_type} source record {system_code}:{source_key}")
+        self.entity_type, self.system_code, self.source_key = entity_type, system_code, source_key
+
+
 class IngestInterrupted(MdmError):
     """The database connection was lost while a chunk loaded, on every attempt. That chunk's
     transaction rolled back whole; the chunks before it are loaded, the rest were not tried."""

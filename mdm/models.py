@@ -9,6 +9,7 @@ correlation ID on every model that an auditor needs to replay.
 from __future__ import annotations
 
 import secrets
+from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.db import models
@@ -191,46 +192,48 @@ class GoldenRecord(models.Model):
         return get_entity(self.entity_type)
 
 
+_Golden = TypeVar("_Golden", bound=GoldenRecord)
+
 for _relation in RELATIONS:  # every declared relation has its foreign key
     assert GoldenRecord._meta.get_field(_relation).many_to_one, _relation
 
 
-class _TypedGoldenManager(models.Manager):
+class _TypedGoldenManager(models.Manager[_Golden]):
     entity_type = ""
 
     def get_queryset(self):
         return super().get_queryset().filter(entity_type=self.entity_type)
 
 
-def _typed_manager(entity_type: str) -> _TypedGoldenManager:
+def _typed_manager(entity_type: str) -> _TypedGoldenManager[Any]:
     return type(
         f"{entity_type.title()}Manager", (_TypedGoldenManager,), {"entity_type": entity_type}
     )()
 
 
 class Customer(GoldenRecord):
-    objects = _typed_manager("customer")
+    objects: ClassVar[_TypedGoldenManager[Customer]] = _typed_manager("customer")
 
     class Meta:
         proxy = True
 
 
 class Product(GoldenRecord):
-    objects = _typed_manager("product")
+    objects: ClassVar[_TypedGoldenManager[Product]] = _typed_manager("product")
 
     class Meta:
         proxy = True
 
 
 class Contract(GoldenRecord):
-    objects = _typed_manager("contract")
+    objects: ClassVar[_TypedGoldenManager[Contract]] = _typed_manager("contract")
 
     class Meta:
         proxy = True
 
 
 class Entitlement(GoldenRecord):
-    objects = _typed_manager("entitlement")
+    objects: ClassVar[_TypedGoldenManager[Entitlement]] = _typed_manager("entitlement")
 
     class Meta:
         proxy = True
@@ -244,7 +247,7 @@ GOLDEN_PROXIES = {
 }
 for _proxy in GOLDEN_PROXIES.values():
     # Proxies share GoldenRecord's history table; tell simple-history's admin where it is.
-    _proxy._meta.simple_history_manager_attribute = "history"
+    _proxy._meta.simple_history_manager_attribute = "history"  # type: ignore[attr-defined]
 
 
 class LinkMethod(models.TextChoices):

@@ -100,7 +100,7 @@ class KindNormalizer(Protocol):
     """What `NORMALIZERS` holds: a `Normalizer` that also accepts the declaring attribute."""
 
     def __call__(
-        self, raw: Any, record: Mapping[str, Any], attribute: Attribute | None = None, /
+        self, raw: Any, record: Mapping[str, Any], /, attribute: Attribute | None = None
     ) -> Normalized: ...
 
 
@@ -848,14 +848,15 @@ def _to_decimal(raw: Any) -> Decimal | str | None:
         if not text:
             return None
         try:
-            amount = _parse_decimal(text)
+            parsed = _parse_decimal(text)
         except InvalidOperation:
-            amount = None
-        if amount is None:
+            parsed = None
+        if parsed is None:
             return f"not a number: {text!r}"
-    if amount.as_tuple().exponent < -_MAX_MAGNITUDE or (
-        not amount.is_zero() and amount.adjusted() > _MAX_MAGNITUDE
-    ):
+        amount = parsed
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: NaN and infinities were refused above
+    if exponent < -_MAX_MAGNITUDE or (not amount.is_zero() and amount.adjusted() > _MAX_MAGNITUDE):
         return f"number out of range: {_text(raw)!r}"
     return amount
 

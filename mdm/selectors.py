@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, Min, Sum
 
@@ -46,7 +47,7 @@ def find_source_record(entity_type: str, system_code: str, source_key: str) -> S
     )
 
 
-def golden_as_of(golden_id: str, when: datetime):
+def golden_as_of(golden_id: str, when: datetime) -> Any:  # a simple-history row, or None
     """The golden record's history row in force at `when`, or None if it did not exist yet."""
     return (
         GoldenRecord.history.filter(id=golden_id, history_date__lte=when)
@@ -57,7 +58,7 @@ def golden_as_of(golden_id: str, when: datetime):
 
 def xrefs_as_of(golden_id: str, when: datetime) -> list[dict[str, str]]:
     """The (system, key) pairs linked to `golden_id` at `when`, from source record history."""
-    latest: dict[int, object] = {}
+    latest: dict[int, Any] = {}  # history rows (simple-history's models are untyped)
     rows = (
         SourceRecord.history.filter(history_date__lte=when)
         .filter(id__in=SourceRecord.history.filter(golden_id=golden_id).values("id"))

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from matching.models import MatchDecision, MatchRun
 from mdm.entities import ENTITIES, INVERSE_LABELS
@@ -46,7 +46,8 @@ class Precision:
 
     @property
     def percent(self) -> float | None:
-        return round(100 * self.estimate, 1) if self.reviewed else None
+        estimate = self.estimate
+        return None if estimate is None else round(100 * estimate, 1)
 
     @property
     def interval_percent(self) -> tuple[float, float] | None:
@@ -166,7 +167,7 @@ def entity_figures() -> list[EntityFigures]:
     return list(figures.values())
 
 
-def with_conflicts():
+def with_conflicts() -> QuerySet[GoldenRecord]:
     """Active golden records where some field's lineage shows a runner-up value: the sources
     disagree and a rule (not agreement) decided. Survivorship stores the answer in
     `has_conflicts`; a partial index holds exactly these records."""
@@ -174,12 +175,8 @@ def with_conflicts():
 
 
 def last_match_runs(limit: int = 8) -> list[MatchRun]:
-    """The latest runs, each with `seconds` (None while running)."""
-    runs = list(MatchRun.objects.select_related("model").order_by("-started_at", "-id")[:limit])
-    for run in runs:
-        finished = run.finished_at
-        run.seconds = (finished - run.started_at).total_seconds() if finished else None
-    return runs
+    """The latest runs (each says its `seconds`, None while running)."""
+    return list(MatchRun.objects.select_related("model").order_by("-started_at", "-id")[:limit])
 
 
 def open_rejections() -> int:
@@ -283,11 +280,13 @@ def golden_page(golden_id: str) -> GoldenPage:
             }
         )
     )
-    for row in count_rows:
+    for counts in cast(Iterable[dict[str, Any]], count_rows):
         for relation in GoldenRecord.RELATION_FIELDS:
-            if row[f"by_{relation}"]:
-                label = RELATED_LABELS.get((relation, row["entity_type"]), row["entity_type"])
-                related_counts[label] += row[f"by_{relation}"]
+            if counts[f"by_{relation}"]:
+                entity_type = counts["entity_type"]
+                related_counts[RELATED_LABELS.get((relation, entity_type), entity_type)] += counts[
+                    f"by_{relation}"
+                ]
     events = list(OutboxEvent.objects.filter(golden_id=golden.pk).order_by("-id")[:15])
     merged_from = list(golden.merged_from.order_by("id").values_list("id", flat=True)[:50])
     return GoldenPage(
@@ -323,7 +322,7 @@ def golden_members(golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
         .order_by("source_system__code", "source_key")
     )
     for record in rows:
-        members[record.golden_id].append(record)
+        members[cast(str, record.golden_id)].append(record)  # filtered on it: never None
     return members
 
 
@@ -350,15 +349,16 @@ class HistoryEntry:
 
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+HistoryRow = Any  # a row of a simple-history table (its models are untyped)
 SKIPPED_FIELDS = {"updated_at", "lineage", "match_keys", "payload_hash", "raw"}
 
 
-def _tracked_fields(history_model) -> list[str]:
+def _tracked_fields(history_model: type[HistoryRow]) -> list[str]:
     model = history_model.instance_type
     return [f.attname for f in model._meta.concrete_fields if f.attname not in SKIPPED_FIELDS]
 
 
-def _changes(fields: Sequence[str], old, new) -> list[Change]:
+def _changes(fields: Sequence[str], old: HistoryRow | None, new: HistoryRow) -> list[Change]:
     changes = []
     for name in fields:
         before = getattr(old, name, None) if old is not None else None
@@ -375,7 +375,13 @@ def _changes(fields: Sequence[str], old, new) -> list[Change]:
     return changes
 
 
-def _entry(row, before, fields, kind: str, label) -> HistoryEntry:
+def _entry(
+    row: HistoryRow,
+    before: HistoryRow | None,
+    fields: Sequence[str],
+    kind: str,
+    label: Callable[[HistoryRow], str],
+) -> HistoryEntry:
     """One history row as an entry, with its field diff against `before` (None: first row)."""
     user = row.history_user.get_username() if row.history_user_id else ""
     return HistoryEntry(
@@ -390,7 +396,9 @@ def _entry(row, before, fields, kind: str, label) -> HistoryEntry:
     )
 
 
-def history_entries(rows: Iterable, kind: str, label) -> list[HistoryEntry]:
+def history_entries(
+    rows: Iterable[HistoryRow], kind: str, label: Callable[[HistoryRow], str]
+) -> list[HistoryEntry]:
     """History rows (any tracked model) → entries with field diffs against the previous row
     of the same object. `rows` must hold every earlier row of each object it holds."""
     entries = []

@@ -29,7 +29,7 @@ def sample_rate() -> float:
 
 
 def draw_accuracy_sample(
-    *, rate: float | None = None, entity_types: Iterable[str] | None = None, seed=None
+    *, rate: float | None = None, entity_types: Iterable[str] | None = None, seed: int | None = None
 ) -> list[AutoLinkSample]:
     """Draw `rate` of the automatic links not sampled yet (at least one per entity type that
     has any), at random, for stewards to confirm. Returns the new samples."""

@@ -5,6 +5,8 @@ where a query per row would make applying results the bottleneck."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -36,7 +38,7 @@ def insert_table(model: type[models.Model], table: pa.Table) -> int:
     return table.num_rows
 
 
-def _rows(table: pa.Table):
+def _rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
     for batch in table.to_batches(max_chunksize=COPY_BATCH):
         yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 

@@ -17,7 +17,9 @@ from typing import Any
 import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router
+from simple_history.utils import get_history_model_for_model
 
+from mdm.db.fields import column_field, column_name
 from mdm.db.ids import array_param, chunks
 
 COPY_THRESHOLD = 50  # below this, bulk_create is as fast and simpler
@@ -52,7 +54,7 @@ def insert_rows(
     _assign_ids(model, [o for o in objs if o.pk is None])
     converters = [_converter(f) for f in fields]
     rows = [[c(o) for c in converters] for o in objs]
-    copy_rows(model, [f.column for f in fields], rows)
+    copy_rows(model, [column_name(f) for f in fields], rows)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = alias
@@ -128,7 +130,7 @@ def insert_history(
     history_change_reason, actor, correlation_id)."""
     if not objs:
         return
-    history_model = model.history.model
+    history_model = get_history_model_for_model(model)
     tracked = list(history_model.tracked_fields)
     if not uses_copy(history_model, len(objs)):
         history_model._base_manager.bulk_create(
@@ -151,7 +153,7 @@ def insert_history(
 
 
 def _meta_columns(history_model: type[models.Model], meta: dict[str, Any]) -> list[str]:
-    return [history_model._meta.get_field(k).column for k in meta]
+    return [column_name(column_field(history_model, k)) for k in meta]
 
 
 def _meta_values(meta: dict[str, Any]) -> list:
@@ -172,9 +174,9 @@ def insert_history_of_rows(
     alias = router.db_for_write(model)
     connection = connections[alias]
     quote = connection.ops.quote_name
-    history_model = model.history.model
+    history_model = get_history_model_for_model(model)
     tracked = list(history_model.tracked_fields)
-    meta_fields = [history_model._meta.get_field(name) for name in meta]  # names or attnames
+    meta_fields = [column_field(history_model, name) for name in meta]  # names or attnames
     columns = ", ".join(quote(f.column) for f in [*tracked, *meta_fields])
     table = quote(model._meta.db_table)
     selected = ", ".join(f"{table}.{quote(f.column)}" for f in tracked)
@@ -183,7 +185,7 @@ def insert_history_of_rows(
         for f, value in zip(meta_fields, meta.values(), strict=True)
     ]
     pk = model._meta.pk
-    pk_column = f"{table}.{quote(pk.column)}"
+    pk_column = f"{table}.{quote(column_name(pk))}"
     history_table = quote(history_model._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

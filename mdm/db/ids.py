@@ -16,17 +16,19 @@ from django.db import connections, models, router
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from mdm.db.fields import column_field, column_name
+
 ANY_THRESHOLD = 50  # from this many values on, one array parameter (PostgreSQL)
 SQLITE_CHUNK = 500  # ids per statement where there is no array parameter
 SQLITE_ID_LIST_LIMIT = 5000  # more ids than this are filtered in Python on SQLite
 
 
-def array_param(values: Sequence) -> Sequence | str:
+def array_param(values: Sequence[Any]) -> list[Any] | str:
     """A PostgreSQL array parameter for `values`: integers as one array literal (psycopg's
-    client-side quoting takes ~10 µs per element), anything else as the list itself."""
+    client-side quoting takes ~10 µs per element), anything else as a list."""
     if values and all(type(v) is int for v in values):
         return "{" + ",".join(map(str, values)) + "}"
-    return values
+    return values if isinstance(values, list) else list(values)
 
 
 def ids_in(model: type[models.Model], field: str, values: Iterable) -> Q:
@@ -40,7 +42,7 @@ def ids_in(model: type[models.Model], field: str, values: Iterable) -> Q:
     if connection.vendor != "postgresql" or len(values) < ANY_THRESHOLD:
         return Q(**{f"{field}__in": values})
     quote = connection.ops.quote_name
-    column = f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(field).column)}"
+    column = f"{quote(model._meta.db_table)}.{quote(column_name(column_field(model, field)))}"
     array = "text[]" if isinstance(values[0], str) else "bigint[]"
     return Q(
         RawSQL(f"{column} = ANY(%s::{array})", [array_param(values)], output_field=BooleanField())

@@ -24,8 +24,8 @@ def analyze(*models_: type[models.Model]) -> None:
     switched off): until then the planner takes a table rebuilt with millions of rows for the
     empty one it last saw and plans index lookups on it as scans. Measured on the blocking-key
     index at 1,000,000 customers: an incremental batch of 1,000 records 14.7 s before
-    ANALYZE, 8.1 s after (docs/benchmarks.md). ANALYZE reads a sample, ~1 s for a table of
-    millions of rows. Nothing to do on other databases."""
+    ANALYZE, 8.1 s after (docs/bench-log/2026-11-26.md). ANALYZE reads a sample, ~1 s for a
+    table of millions of rows. Nothing to do on other databases."""
     _maintain(models_, lambda connection: "ANALYZE")
 
 

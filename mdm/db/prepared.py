@@ -4,21 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 
 class _PreparingCursor(psycopg.Cursor):
     """Server-side binding; every statement prepared on its first execution."""
 
-    def execute(self, query, params=None, *, prepare=None, binary=None):
+    def execute(
+        self,
+        query: Any,
+        params: Any = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> Any:
         prepare = True if prepare is None else prepare
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
 @contextmanager
-def prepared_cursor() -> Iterator:
+def prepared_cursor() -> Iterator[CursorWrapper]:
     """A cursor on Django's PostgreSQL connection whose statements bind server-side and are
     prepared on first use, then reused by name for the life of the connection.
 
@@ -35,5 +44,6 @@ def prepared_cursor() -> Iterator:
     with connection.wrap_database_errors:
         raw = _PreparingCursor(connection.connection)
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    with wrap(raw) as cursor:
+    # django-stubs types make_cursor's argument as the wrapper it returns, not the raw cursor
+    with wrap(raw) as cursor:  # type: ignore[arg-type]
         yield cursor

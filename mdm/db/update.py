@@ -21,8 +21,10 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from mdm.db.copy import json_text
+from mdm.db.fields import column_field, column_name
 
 VALUES_THRESHOLD = 50  # below this, a VALUES list; from here, COPY into a temporary table
 DJANGO_BATCH_SIZE = 1000
@@ -37,7 +39,7 @@ def update_rows(
     if not objs:
         return 0
     alias = router.db_for_write(model)
-    targets = [model._meta.get_field(name) for name in fields]
+    targets = [column_field(model, name) for name in fields]
     if connections[alias].vendor != "postgresql":
         return model._base_manager.using(alias).bulk_update(
             list(objs), [f.name for f in targets], batch_size=DJANGO_BATCH_SIZE
@@ -55,7 +57,7 @@ def update_values(model: type[models.Model], fields: Sequence[str], rows: Sequen
         return 0
     alias = router.db_for_write(model)
     connection = connections[alias]
-    targets = [model._meta.get_field(name) for name in fields]
+    targets = [column_field(model, name) for name in fields]
     if connection.vendor != "postgresql":
         attnames = [model._meta.pk.attname, *(f.attname for f in targets)]
         objs = [model(**dict(zip(attnames, row, strict=True))) for row in rows]
@@ -74,15 +76,25 @@ def update_values(model: type[models.Model], fields: Sequence[str], rows: Sequen
     return _update_from_copy(model, unique, columns, alias)
 
 
-def _assignments(connection, model, columns, source: str) -> tuple[str, str]:
+Columns = Sequence["models.Field[Any, Any]"]
+
+
+def _assignments(
+    connection: BaseDatabaseWrapper, model: type[models.Model], columns: Columns, source: str
+) -> tuple[str, str]:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    sets = ", ".join(f"{quote(f.column)} = {source}.{quote(f.column)}" for f in columns[1:])
-    join = f"{table}.{quote(columns[0].column)} = {source}.{quote(columns[0].column)}"
+    sets = ", ".join(
+        f"{quote(column_name(f))} = {source}.{quote(column_name(f))}" for f in columns[1:]
+    )
+    key = quote(column_name(columns[0]))
+    join = f"{table}.{key} = {source}.{key}"
     return f"UPDATE {table} SET {sets}", join
 
 
-def _update_from_values(model, rows, columns, alias) -> int:
+def _update_from_values(
+    model: type[models.Model], rows: Sequence[tuple[Any, ...]], columns: Columns, alias: str
+) -> int:
     connection = connections[alias]
     quote = connection.ops.quote_name
     placeholders = ", ".join(f"%s::{f.db_type(connection)}" for f in columns)
@@ -92,19 +104,21 @@ def _update_from_values(model, rows, columns, alias) -> int:
         for row in rows
         for f, value in zip(columns, row, strict=True)
     ]
-    names = ", ".join(quote(f.column) for f in columns)
+    names = ", ".join(quote(column_name(f)) for f in columns)
     update, join = _assignments(connection, model, columns, "_new")
     with connection.cursor() as cursor:
         cursor.execute(f"{update} FROM (VALUES {values}) AS _new ({names}) WHERE {join}", params)
         return cursor.rowcount
 
 
-def _update_from_copy(model, rows, columns, alias) -> int:
+def _update_from_copy(
+    model: type[models.Model], rows: Sequence[tuple[Any, ...]], columns: Columns, alias: str
+) -> int:
     connection = connections[alias]
     quote = connection.ops.quote_name
     name = quote(f"_keystone_update_{next(_names)}")
-    definition = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in columns)
-    names = ", ".join(quote(f.column) for f in columns)
+    definition = ", ".join(f"{quote(column_name(f))} {f.db_type(connection)}" for f in columns)
+    names = ", ".join(quote(column_name(f)) for f in columns)
     converters = [_copy_value(f, connection) for f in columns]
     update, join = _assignments(connection, model, columns, name)
     with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
@@ -135,7 +149,9 @@ _PLAIN = (
 )
 
 
-def _copy_value(field: models.Field, connection) -> Callable[[Any], Any] | None:
+def _copy_value(
+    field: models.Field[Any, Any], connection: BaseDatabaseWrapper
+) -> Callable[[Any], Any] | None:
     """A function from an attribute value to this column's value as COPY takes it, or None
     when the value goes as it is."""
     if isinstance(field, models.JSONField):

@@ -3,7 +3,7 @@ evaluated a JSON path over every new record's lineage, and the five links to oth
 records (merged_into, parent, customer, contract, product) indexed only where they are set.
 
 Measured on 20,000 customer golden records COPYed into the table: 2.16 s with the old indexes,
-1.50 s with these (docs/benchmarks.md).
+1.50 s with these (docs/bench-log/2026-11-26.md).
 """
 
 import django.db.models.deletion

@@ -3,8 +3,8 @@
 A golden record's lineage (~2 kB of text for a customer) pushes the row past PostgreSQL's
 2 kB TOAST threshold, so every insert compressed it — with pglz, a sizeable share of
 ingest's database time. lz4 compresses to about the same size several times faster
-(docs/benchmarks.md). Only values written from now on are compressed with it; stored ones
-stay readable as they are. Servers built without lz4 keep pglz (a notice, not a failure).
+(docs/bench-log/2026-11-26.md). Only values written from now on are compressed with it;
+stored ones stay readable as they are. Servers built without lz4 keep pglz (a notice, not a failure).
 PostgreSQL only: SQLite has no column compression.
 """
 

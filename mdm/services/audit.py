@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
 
@@ -15,7 +15,7 @@ from mdm.db.copy import insert_history_of_rows, insert_rows
 from mdm.db.update import update_rows  # one UPDATE ... FROM per call
 
 # A steward (a Django user) or a named machine actor such as "system:ingest" or "integration:crm".
-Actor = AbstractBaseUser | str | None
+Actor = User | str | None
 
 BATCH_SIZE = 1000
 
@@ -28,7 +28,7 @@ def actor_label(actor: Actor) -> str:
     return f"user:{actor.get_username()}"
 
 
-def actor_user(actor: Actor) -> AbstractBaseUser | None:
+def actor_user(actor: Actor) -> User | None:
     return None if actor is None or isinstance(actor, str) else actor
 
 
@@ -36,16 +36,19 @@ def _history_attrs(actor: Actor) -> dict[str, str]:
     return {"actor": actor_label(actor), "correlation_id": correlation_id()}
 
 
+def _stamp(obj: models.Model, actor: Actor, reason: str) -> None:
+    """What simple-history reads from the instance for the history row of its next save."""
+    vars(obj).update(_change_reason=reason, _history_user=actor_user(actor))
+
+
 def save_with_history(obj: models.Model, *, actor: Actor, reason: str, **save_kwargs: Any) -> None:
-    obj._change_reason = reason
-    obj._history_user = actor_user(actor)
+    _stamp(obj, actor, reason)
     with audit_context(actor=actor_label(actor)):
         obj.save(**save_kwargs)
 
 
 def delete_with_history(obj: models.Model, *, actor: Actor, reason: str) -> None:
-    obj._change_reason = reason
-    obj._history_user = actor_user(actor)
+    _stamp(obj, actor, reason)
     with audit_context(actor=actor_label(actor)):
         obj.delete()
 

@@ -2,7 +2,8 @@
 
 Event types: golden.created, golden.updated, golden.merged, golden.split, xref.changed.
 Merge and split events carry the cross-reference sets before and after, so a consumer can
-re-key without a second call.
+re-key without a second call. Each event's payload follows its type's published schema
+(`mdm.contracts`) and says which version (`schema_version`).
 """
 
 from __future__ import annotations
@@ -12,17 +13,30 @@ from collections.abc import Iterable, Sequence
 from django.db import transaction
 
 from mdm.context import correlation_id
+from mdm.contracts import (
+    EVENT_VERSIONS,
+    GOLDEN_CREATED,
+    GOLDEN_MERGED,
+    GOLDEN_SPLIT,
+    GOLDEN_UPDATED,
+    XREF_CHANGED,
+)
 from mdm.db.copy import insert_rows
 from mdm.db.watermark import hold_id_floor
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
 from mdm.services.audit import Actor, actor_label
 from mdm.signals import events_committed
 
-GOLDEN_CREATED = "golden.created"
-GOLDEN_UPDATED = "golden.updated"
-GOLDEN_MERGED = "golden.merged"
-GOLDEN_SPLIT = "golden.split"
-XREF_CHANGED = "xref.changed"
+__all__ = [
+    "GOLDEN_CREATED",
+    "GOLDEN_MERGED",
+    "GOLDEN_SPLIT",
+    "GOLDEN_UPDATED",
+    "XREF_CHANGED",
+    "emit",
+    "emit_many",
+    "event",
+]
 
 
 def xrefs(records: Iterable[SourceRecord]) -> list[dict[str, str]]:
@@ -41,7 +55,13 @@ def event(event_type: str, golden: GoldenRecord, payload: dict) -> OutboxEvent:
         event_type=event_type,
         entity_type=golden.entity_type,
         golden_id=golden.id,
-        payload={"id": golden.id, "entity": golden.entity_type, "status": golden.status, **payload},
+        payload={
+            "id": golden.id,
+            "entity": golden.entity_type,
+            "status": golden.status,
+            "schema_version": EVENT_VERSIONS[event_type],
+            **payload,
+        },
     )
 
 

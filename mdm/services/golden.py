@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from mdm.db.copy import insert_history_of_rows
+from mdm.db.fields import column_field
 from mdm.db.ids import ids_in
 from mdm.db.update import update_values
 from mdm.entities import ENTITIES, EntityType, get_entity
@@ -27,11 +30,13 @@ from mdm.models import (
 )
 from mdm.services import events
 from mdm.services.audit import Actor, _history_meta, bulk_create_tracked
-from mdm.survivorship import Candidate, Pin, Rule, survive
+from mdm.survivorship import Candidate, Pin, Rule, Survived, survive
 
 # (target entity, source system code, source key) -> golden id
 XrefKey = tuple[str, str, str]
 
+# What a recompute writes. `updated_at` moves with every write: a bulk UPDATE does not fire
+# `auto_now`, and `updated_since` readers rely on it seeing every change.
 GOLDEN_FIELDS = (
     "status",
     "display_name",
@@ -39,8 +44,9 @@ GOLDEN_FIELDS = (
     "lineage",
     "has_conflicts",
     *GoldenRecord.RELATION_FIELDS,
+    "updated_at",
 )
-# The same, as attributes that never touch the database (relations by id).
+# What survivorship decides, as attributes that never touch the database (relations by id).
 _STATE = (
     "status",
     "display_name",
@@ -52,7 +58,7 @@ _STATE = (
 
 
 # The primary key and GOLDEN_FIELDS as attributes: a changed golden record as an update row.
-_ROW = ("id", *(GoldenRecord._meta.get_field(f).attname for f in GOLDEN_FIELDS))
+_ROW = ("id", *(column_field(GoldenRecord, f).attname for f in GOLDEN_FIELDS))
 
 
 @dataclass
@@ -65,7 +71,7 @@ class SurvivorshipInputs:
     @classmethod
     def load(cls, entity_types: Iterable[str]) -> SurvivorshipInputs:
         inputs = cls(system_rank=dict(SourceSystem.objects.values_list("code", "trust_rank")))
-        stored = defaultdict(dict)
+        stored: defaultdict[str, dict[str, Rule]] = defaultdict(dict)
         for rule in SurvivorshipRule.objects.filter(entity_type__in=set(entity_types)):
             stored[rule.entity_type][rule.attribute] = Rule(rule.strategy, tuple(rule.system_order))
         for name in set(entity_types):
@@ -147,7 +153,11 @@ def survive_goldens(
     return changed
 
 
-def _resolve_references(goldens, survived, pending_xref) -> dict[tuple[str, str], str | None]:
+def _resolve_references(
+    goldens: Sequence[GoldenRecord],
+    survived: Mapping[str, Survived],
+    pending_xref: Mapping[XrefKey, str],
+) -> dict[tuple[str, str], str | None]:
     """Map (golden id, reference column) to the golden id the survived key points at."""
     wanted: dict[tuple[str, str], XrefKey] = {}
     for golden in goldens:
@@ -174,12 +184,12 @@ def _resolve_references(goldens, survived, pending_xref) -> dict[tuple[str, str]
 
 
 def load_members(golden_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
-    members = defaultdict(list)
+    members: defaultdict[str, list[SourceRecord]] = defaultdict(list)
     records = SourceRecord.objects.filter(
         ids_in(SourceRecord, "golden", golden_ids)
     ).select_related("source_system")
     for record in records.order_by("pk"):
-        members[record.golden_id].append(record)
+        members[cast(str, record.golden_id)].append(record)  # filtered on it: never None
     return members
 
 
@@ -245,13 +255,24 @@ class Recomputed:
     live: dict[str, list[Candidate]] = field(default_factory=dict)
 
 
-def recompute(*, golden_ids: Iterable[str], actor: Actor, reason: str) -> Recomputed:
+def recompute(
+    *,
+    golden_ids: Iterable[str],
+    actor: Actor,
+    reason: str,
+    members_changed: Iterable[str] = (),
+) -> Recomputed:
     """Recompute and store the given golden records (merged ones are skipped: they have no
-    members). Each change gets a history row and a `golden.updated` event; the changed records
-    are written with one UPDATE (`bulk_update_tracked`)."""
-    golden_ids = set(golden_ids)
+    members). A record is written when survivorship changed what it says (values, lineage,
+    relations, status) or when it is in `members_changed` (its live members changed: a merge,
+    link, split, tombstone or revival, even when the survived values stay the same). Each
+    written record gets `updated_at` = now, a history row and a `golden.updated` event
+    (`changed` names the values that changed, possibly none); all are written with one
+    UPDATE (`update_with_history`)."""
+    golden_ids = set(golden_ids) | set(members_changed)
     if not golden_ids:
         return Recomputed()
+    members_changed = set(members_changed)
     with transaction.atomic():
         goldens = [g for g in lock_goldens(golden_ids) if g.status != GoldenStatus.MERGED]
         if not goldens:
@@ -261,6 +282,11 @@ def recompute(*, golden_ids: Iterable[str], actor: Actor, reason: str) -> Recomp
         before = {g.id: _snapshot(g) for g in goldens}
         live = load_live_candidates(ids)
         changed = survive_goldens(goldens, live, inputs=inputs, pins=load_pins(ids))
+        written = {g.id for g in changed}
+        changed += [g for g in goldens if g.id in members_changed and g.id not in written]
+        now = timezone.now()
+        for golden in changed:
+            golden.updated_at = now
         update_with_history(
             GoldenRecord,
             GOLDEN_FIELDS,
@@ -275,11 +301,16 @@ def recompute(*, golden_ids: Iterable[str], actor: Actor, reason: str) -> Recomp
 
 
 def recompute_goldens(
-    *, golden_ids: Iterable[str], actor: Actor, reason: str
+    *,
+    golden_ids: Iterable[str],
+    actor: Actor,
+    reason: str,
+    members_changed: Iterable[str] = (),
 ) -> list[GoldenRecord]:
-    """Recompute and store the given golden records (merged ones are skipped: they have no
-    members). Returns the records that changed; each change gets a history row and an event."""
-    return recompute(golden_ids=golden_ids, actor=actor, reason=reason).changed
+    """`recompute`, returning the records it wrote."""
+    return recompute(
+        golden_ids=golden_ids, actor=actor, reason=reason, members_changed=members_changed
+    ).changed
 
 
 def update_with_history(

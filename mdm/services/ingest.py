@@ -99,8 +99,30 @@ UPDATE_FIELDS = (
 )
 
 
+# Why a record was rejected, as a code a machine can branch on (the message says it to people).
+REJECTION_CODES: dict[str, str] = {
+    "unparseable": "the line or row could not be parsed",
+    "not_an_object": "the record is not an object with named fields",
+    "extra_cells": "a CSV row has more cells than the header",
+    "misaddressed": "the row names another entity type or source system",
+    "missing_source_key": "no source_key",
+    "source_key_too_long": "source_key over 255 characters",
+    "not_a_single_value": "an attribute or reference holds a list or an object",
+    "nul_character": "a value or column holds the NUL character",
+    "invalid_deleted_flag": "deleted is not true or false",
+    "invalid_timestamp": "source_updated_at is not an ISO 8601 date-time",
+    "invalid_record": "anything else that makes the record unusable",
+}
+
+
 class RecordRejected(Exception):
-    """A record that cannot be loaded; the message is the reason an operator reads."""
+    """A record that cannot be loaded; the message is the reason an operator reads, `code`
+    (one of REJECTION_CODES) the same for a machine."""
+
+    def __init__(self, message: str, code: str = "invalid_record") -> None:
+        assert code in REJECTION_CODES, code
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -135,6 +157,7 @@ class RecordOutcome:
     outcome: str
     golden_id: str | None = None
     reason: str = ""
+    reason_code: str | None = None
 
 
 @dataclass
@@ -271,10 +294,10 @@ def _collector_paused() -> Iterator[None]:
     A chunk allocates hundreds of thousands of containers that stay alive until it ends; each
     collection they triggered re-scanned them, and the older generations also re-scanned what
     existed before the load (modules, caches, the app) — together a fifth to a third of
-    ingest's CPU time (measured in docs/benchmarks.md). Freezing what exists takes it out of
-    every scan; `collect_chunk_garbage` after each chunk frees the chunk's reference cycles, so
-    memory stays bounded by the chunk size. Nothing is leaked: what existed returns to the
-    collector when the load ends."""
+    ingest's CPU time (measured in docs/bench-log/2026-11-26.md). Freezing what exists takes it
+    out of every scan; `collect_chunk_garbage` after each chunk frees the chunk's reference
+    cycles, so memory stays bounded by the chunk size. Nothing is leaked: what existed returns
+    to the collector when the load ends."""
     was_enabled = gc.isenabled()
     gc.freeze()
     gc.disable()
@@ -331,7 +354,9 @@ def _ingest_chunk(
                 )
             )
             summary.rejections.append((line, str(rejected)))
-            outcomes[position] = RecordOutcome(line, key, REJECTED, reason=str(rejected))
+            outcomes[position] = RecordOutcome(
+                line, key, REJECTED, reason=str(rejected), reason_code=rejected.code
+            )
             continue
         incoming.append((position, record))
         for attribute, problem in record.invalid.items():
@@ -367,28 +392,35 @@ def _ingest_chunk(
     )
     to_create: dict[str, SourceRecord] = {}
     to_update: dict[str, SourceRecord] = {}
+    was_live = {pk: not record.deleted for pk, record in stored.items()}
     for record in changes:
         key = record.source_key
         if key in known:
-            current = to_update.setdefault(key, stored[known[key].pk])
+            target = to_update.setdefault(key, stored[known[key].pk])
         else:
-            current = to_create.get(key) or SourceRecord(
+            target = to_create.get(key) or SourceRecord(
                 entity_type=entity.name, source_system=system, source_key=key
             )
-            to_create[key] = current
-        _apply(current, record, now)
+            to_create[key] = target
+        _apply(target, record, now)
 
     # New live records get a new golden record each; a revived tombstone that never had one too.
     new_goldens: dict[str, GoldenRecord] = {}
-    for record in [*to_create.values(), *to_update.values()]:
-        if not record.deleted and record.golden_id is None:
+    for written in [*to_create.values(), *to_update.values()]:
+        if not written.deleted and written.golden_id is None:
             golden = GoldenRecord(id=new_golden_id(entity.name), entity_type=entity.name)
-            new_goldens[record.source_key] = golden
-            record.golden_id = golden.id
-            record.link_method = LinkMethod.NEW
-            record.linked_at = now
+            new_goldens[written.source_key] = golden
+            written.golden_id = golden.id
+            written.link_method = LinkMethod.NEW
+            written.linked_at = now
     affected = {
         r.golden_id for r in to_update.values() if r.golden_id and r.source_key not in new_goldens
+    }
+    # A tombstone or a revival changes its golden record's live members.
+    members_changed = {
+        r.golden_id
+        for r in to_update.values()
+        if r.golden_id in affected and r.deleted == was_live[r.pk]
     }
 
     bulk_create_tracked(SourceRecord, list(to_create.values()), actor=actor, reason=reason)
@@ -412,7 +444,9 @@ def _ingest_chunk(
         affected |= referrer_goldens(entity.name, system.pk, new_goldens) - {
             g.id for g in new_goldens.values()
         }
-    recompute_goldens(golden_ids=affected, actor=actor, reason=reason)
+    recompute_goldens(
+        golden_ids=affected, members_changed=members_changed, actor=actor, reason=reason
+    )
     if store_rejections:
         bulk_create_tracked(
             IngestRejection,
@@ -422,12 +456,13 @@ def _ingest_chunk(
         )
 
     ordered = [outcomes[position] for position in sorted(outcomes)]
-    for outcome in ordered:
-        summary.counts[outcome.outcome] += 1
+    for result in ordered:
+        summary.counts[result.outcome] += 1
     if collect_results:
-        golden_by_key = {key: r.golden_id for key, r in {**known, **to_create, **to_update}.items()}
-        for outcome in ordered:
-            outcome.golden_id = golden_by_key.get(outcome.source_key)
+        golden_by_key = {key: row.golden_id for key, row in known.items()}
+        golden_by_key.update((key, r.golden_id) for key, r in {**to_create, **to_update}.items())
+        for result in ordered:
+            result.golden_id = golden_by_key.get(result.source_key)
         summary.results.extend(ordered)
     return [r.pk for r in [*to_create.values(), *to_update.values()]]
 
@@ -454,7 +489,9 @@ def _not_yet_recorded(rejections: list[IngestRejection]) -> list[IngestRejection
     ]
 
 
-def _by_key(to_create, to_update, key):
+def _by_key(
+    to_create: Mapping[str, SourceRecord], to_update: Mapping[str, SourceRecord], key: str
+) -> SourceRecord:
     return to_create.get(key) or to_update[key]
 
 
@@ -489,7 +526,12 @@ def _apply(target: SourceRecord, record: IncomingRecord, now: datetime) -> None:
     target.deleted = record.deleted
 
 
-def _store_references(entity, system, records, updated) -> None:
+def _store_references(
+    entity: EntityType,
+    system: SourceSystem,
+    records: Iterable[SourceRecord],
+    updated: Mapping[str, SourceRecord],
+) -> None:
     if not entity.references:
         return
     SourceReference.objects.filter(referrer__in=[r.pk for r in updated.values()]).delete()
@@ -515,27 +557,34 @@ def prepare_record(
 ) -> IncomingRecord:
     """Validate and normalize one row; raise RecordRejected with the reason if unusable."""
     if isinstance(row, Unparseable):
-        raise RecordRejected(row.reason)
+        raise RecordRejected(row.reason, "unparseable")
     if not isinstance(row, Mapping):
-        raise RecordRejected(f"expected an object with named fields, got {_type_name(row)}")
+        raise RecordRejected(
+            f"expected an object with named fields, got {_type_name(row)}", "not_an_object"
+        )
     if None in row:
-        raise RecordRejected("row has more cells than the header")
+        raise RecordRejected("row has more cells than the header", "extra_cells")
     row = {str(k).strip(): v for k, v in row.items()}
     _refuse_nul(row)
     for column, expected in (("entity", entity.name), ("source_system", system.code)):
         given = _text(row.get(column))
         if given and given.lower() != expected:
-            raise RecordRejected(f"{column}: row says {given!r} but this load is {expected!r}")
+            raise RecordRejected(
+                f"{column}: row says {given!r} but this load is {expected!r}", "misaddressed"
+            )
     source_key = _text(row.get("source_key"))
     if not source_key:
-        raise RecordRejected("source_key: missing")
+        raise RecordRejected("source_key: missing", "missing_source_key")
     if len(source_key) > 255:
-        raise RecordRejected("source_key: longer than 255 characters")
+        raise RecordRejected("source_key: longer than 255 characters", "source_key_too_long")
     declared = entity.declared_columns
     for column in declared:
         value = row.get(column)
         if value is not None and not isinstance(value, SCALARS):
-            raise RecordRejected(f"{column}: expected a single value, got {_type_name(value)}")
+            raise RecordRejected(
+                f"{column}: expected a single value, got {_type_name(value)}",
+                "not_a_single_value",
+            )
     deleted = _flag(row.get("deleted"))
     source_updated_at = _timestamp(row.get("source_updated_at"))
     normalized = normalize_record(entity, row)
@@ -585,9 +634,11 @@ def _refuse_nul(row: dict[str, Any]) -> None:
         pass
     for column, value in row.items():
         if "\x00" in column:
-            raise RecordRejected(f"column {_nul_free(column)!r}: contains a NUL character")
+            raise RecordRejected(
+                f"column {_nul_free(column)!r}: contains a NUL character", "nul_character"
+            )
         if _has_nul(value):
-            raise RecordRejected(f"{column}: contains a NUL character (\\u0000)")
+            raise RecordRejected(f"{column}: contains a NUL character (\\u0000)", "nul_character")
 
 
 def _has_nul(value: Any) -> bool:
@@ -633,12 +684,13 @@ def _flag(value: Any) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise RecordRejected(f"deleted: expected true or false, got {value!r}")
+    raise RecordRejected(f"deleted: expected true or false, got {value!r}", "invalid_deleted_flag")
 
 
 def _timestamp(value: Any) -> datetime | None:
     if _blank(value):
         return None
+    parsed: datetime | None
     if isinstance(value, datetime):
         parsed = value
     else:
@@ -650,14 +702,19 @@ def _timestamp(value: Any) -> datetime | None:
         except ValueError:
             parsed = None
         if parsed is None:
-            raise RecordRejected(f"source_updated_at: not an ISO 8601 date-time: {text!r}")
+            raise RecordRejected(
+                f"source_updated_at: not an ISO 8601 date-time: {text!r}", "invalid_timestamp"
+            )
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
+_JSON_TYPE_NAMES: dict[type, str] = {dict: "object", list: "list"}
+
+
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "list"}.get(type(value), type(value).__name__)
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def _jsonable(value: Any) -> Any:

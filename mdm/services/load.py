@@ -3,9 +3,11 @@ PostgreSQL when the file is large.
 
 Rows are split by a hash of their source key, so every key (and every repeat of it in the
 file) is handled by one worker, in file order: idempotency, staleness and in-file updates work
-exactly as in one process. Each worker commits chunk by chunk like a single load does; a
-failed worker leaves its committed chunks and the others' in place, as a single load stopped
-at that chunk would, and the load reports the failure.
+exactly as in one process. Each worker commits chunk by chunk like a single load does. The
+first worker that fails stops the others at their next chunk; the chunks committed stay in
+place, as a single load stopped at that chunk would, and the load raises LoadFailed. The
+workers come from the one fork pool (`mdm.db.pool`), so a file loads in parallel inside a
+Celery prefork worker too.
 
 One thing needs the finished load: a record whose reference (e.g. `parent_key`) points at a
 record loaded at the same moment by another worker may have found no target yet. After all
@@ -17,17 +19,16 @@ SQLite allows one writer at a time, so there a file always loads in this process
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
-import traceback
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, connections
+from django.db import connection
 
+from mdm.db.pool import Worker, run_workers
 from mdm.entities import get_entity
 from mdm.errors import MdmError
 from mdm.models import GoldenRecord
@@ -45,7 +46,6 @@ from mdm.source_files import count_records, read_rows
 PARALLEL_MIN_RECORDS = 10_000  # below this, starting workers costs more than it saves
 MAX_AUTO_JOBS = 4
 REFERRER_BATCH = 5_000
-WORKER_POLL_SECONDS = 1.0
 
 
 class LoadFailed(MdmError):
@@ -91,7 +91,7 @@ def load_file(
     the rejected and flagged rows (in line order) come back as one summary."""
     get_entity(entity_type)
     system = get_source_system(system_code, create=True)
-    options = {
+    options: dict[str, Any] = {
         "entity_type": entity_type,
         "system_code": system.code,
         "actor": actor,
@@ -111,59 +111,37 @@ def _rows_of(path: Path, part: int, jobs: int) -> Iterator[Row]:
     return ((line, row) for line, row in read_rows(path) if partition_of(row, jobs) == part)
 
 
-def _run_workers(path, jobs, options, on_progress) -> tuple[IngestSummary, set[str]]:
-    connections.close_all()  # a forked worker must never share its parent's connection
-    context = multiprocessing.get_context("fork")
-    messages = context.Queue()
-    workers = [
-        context.Process(target=_worker, args=(path, part, jobs, options, messages), daemon=True)
-        for part in range(jobs)
-    ]
-    for worker in workers:
-        worker.start()
-    results: dict[int, tuple[IngestSummary, list[str]]] = {}
-    failures: list[str] = []
-    while len(results) + len(failures) < jobs:
-        try:
-            message = messages.get(timeout=WORKER_POLL_SECONDS)
-        except queue.Empty:
-            gone = [w for w in workers if w.exitcode not in (None, 0)]
-            if gone and len(results) + len(failures) < jobs and messages.empty():
-                failures.extend(f"worker exited with status {w.exitcode}" for w in gone)
-                break
-            continue
-        kind, part, payload = message
-        if kind == "progress":
-            if on_progress:
-                on_progress(payload)
-        elif kind == "done":
-            results[part] = payload
-        else:
-            failures.append(payload)
-    for worker in workers:
-        worker.join()
-    if failures:
-        raise LoadFailed(f"{path.name}: a load worker failed: {failures[0]}")
-    return _merge([summary for summary, _ in results.values()]), {
-        key for _, keys in results.values() for key in keys
-    }
-
-
-def _worker(path: Path, part: int, jobs: int, options: dict, messages) -> None:
+def _run_workers(
+    path: Path, jobs: int, options: dict[str, Any], on_progress: Callable[[int], None] | None
+) -> tuple[IngestSummary, set[str]]:
     try:
-        summary = ingest_records(
-            rows=_rows_of(path, part, jobs),
-            collect_results=True,
-            on_progress=lambda n: messages.put(("progress", part, n)),
-            **options,
+        results = run_workers(
+            partial(_load_part, path=path, options=options), workers=jobs, on_report=on_progress
         )
-        loaded = [r.source_key for r in summary.results if r.outcome == LOADED]
-        summary.results = []
-        messages.put(("done", part, (summary, loaded)))
-    except BaseException:  # reported to the parent, which raises LoadFailed
-        messages.put(("failed", part, traceback.format_exc(limit=5)))
-    finally:
-        connections.close_all()
+    except Exception as error:
+        raise LoadFailed(f"{path.name}: a load worker failed: {error}") from error
+    return _merge([summary for summary, _ in results]), {key for _, keys in results for key in keys}
+
+
+def _load_part(
+    worker: Worker, *, path: Path, options: dict[str, Any]
+) -> tuple[IngestSummary, list[str]]:
+    """One worker's share of the file: its summary and the keys it loaded. It stops between
+    chunks when another worker failed or the parent is gone."""
+
+    def progress(records: int) -> None:
+        worker.report(records)
+        worker.checkpoint()
+
+    summary = ingest_records(
+        rows=_rows_of(path, worker.index, worker.count),
+        collect_results=True,
+        on_progress=progress,
+        **options,
+    )
+    loaded = [r.source_key for r in summary.results if r.outcome == LOADED]
+    summary.results = []
+    return summary, loaded
 
 
 def _merge(summaries: list[IngestSummary]) -> IngestSummary:
@@ -183,9 +161,11 @@ def _resolve_late_relations(
 ) -> None:
     """Recompute golden records that refer to keys of this load but lack a relation: their
     target may have been committed by another worker after they looked."""
-    keys = sorted(keys)
-    for start in range(0, len(keys), REFERRER_BATCH):
-        referrers = referrer_goldens(entity_type, system_id, keys[start : start + REFERRER_BATCH])
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), REFERRER_BATCH):
+        referrers = referrer_goldens(
+            entity_type, system_id, ordered[start : start + REFERRER_BATCH]
+        )
         missing = [
             golden.id
             for golden in GoldenRecord.objects.filter(id__in=referrers).only(

@@ -23,7 +23,7 @@ def replay_rejections(*, rejections: Iterable[IngestRejection], actor: Actor) ->
             groups[(rejection.entity_type, rejection.source_system)].append(rejection)
     counts = {"replayed": 0, "still_rejected": 0}
     for (entity_type, system_code), group in groups.items():
-        by_id = {r.pk: r for r in group}
+        by_line: dict[int | None, IngestRejection] = {r.pk: r for r in group}  # line = its id
         with transaction.atomic():
             try:
                 summary = ingest_records(
@@ -43,7 +43,7 @@ def replay_rejections(*, rejections: Iterable[IngestRejection], actor: Actor) ->
                 counts["still_rejected"] += len(group)
                 continue
             for outcome in summary.results:
-                rejection = by_id[outcome.line]
+                rejection = by_line[outcome.line]
                 if outcome.outcome == REJECTED:
                     _still_rejected(rejection, outcome.reason, actor)
                     counts["still_rejected"] += 1

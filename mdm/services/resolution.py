@@ -9,6 +9,7 @@ Matching and stewardship call these; nothing else changes a golden record's memb
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -154,7 +155,10 @@ def merge_many(
         _move_pins_many(final, depth, actor=actor, reason=reason)
         _redirect_many(final, now=now, actor=actor, reason=reason)
         recomputed = recompute(
-            golden_ids=set(survivors) | dependents_of(losers), actor=actor, reason=reason
+            golden_ids=dependents_of(losers),
+            members_changed=survivors,
+            actor=actor,
+            reason=reason,
         )
         after = {
             survivor_id: _xrefs(
@@ -210,8 +214,8 @@ def _member_keys(golden_ids: set[str]) -> dict[str, list[MemberKey]]:
         .order_by("pk")
         .values_list("golden_id", "pk", "source_system__code", "source_key", "deleted")
     )
-    for golden_id, *member in rows:
-        members.setdefault(golden_id, []).append(tuple(member))
+    for golden_id, pk, system, source_key, deleted in rows:
+        members.setdefault(golden_id, []).append((pk, system, source_key, deleted))
     return members
 
 
@@ -283,7 +287,7 @@ def _move_pins_many(
     bulk_update_tracked(StewardOverride, moved, ["golden"], actor=actor, reason=reason)
 
 
-def _redirect_many(final: dict[str, str], *, now, actor: Actor, reason: str) -> None:
+def _redirect_many(final: dict[str, str], *, now: datetime, actor: Actor, reason: str) -> None:
     """Mark losers merged; flatten chains so every old ID resolves in one hop."""
     redirected = GoldenRecord.objects.filter(
         ids_in(GoldenRecord, "merged_into", final)
@@ -343,7 +347,7 @@ def link(
         before = _xref_snapshot(*(i for i in (old_id, target.pk) if i))
         _move([record], target, method=method, probability=probability, actor=actor, reason=reason)
         touched = [i for i in (old_id, target.pk) if i]
-        recompute_goldens(golden_ids=touched, actor=actor, reason=reason)
+        recompute_goldens(golden_ids=(), members_changed=touched, actor=actor, reason=reason)
         recompute_goldens(golden_ids=_referrers_of([record]), actor=actor, reason=reason)
         target.refresh_from_db()
         events.emit(
@@ -402,7 +406,9 @@ def split(
         _move(
             moving, created, method=LinkMethod.STEWARD, probability=None, actor=actor, reason=reason
         )
-        recompute_goldens(golden_ids=[original.pk, created.pk], actor=actor, reason=reason)
+        recompute_goldens(
+            golden_ids=[created.pk], members_changed=[original.pk], actor=actor, reason=reason
+        )
         recompute_goldens(
             golden_ids=_referrers_of(moving) | dependents_of([original.pk]),
             actor=actor,

@@ -194,8 +194,8 @@ class GoldenHistoryCsvView(StewardView):
         for entry in golden_timeline(golden_id):
             base = [entry.when.isoformat(), entry.kind, entry.object_label, entry.action]
             base += [entry.who, entry.why]
-            for change in entry.changes or [None]:
-                fields = [change.field, change.old, change.new] if change else ["", "", ""]
+            changed = [[c.field, c.old, c.new] for c in entry.changes] or [["", "", ""]]
+            for fields in changed:
                 writer.writerow([*base, *fields, entry.correlation_id])
         return response
 

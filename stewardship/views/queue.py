@@ -68,7 +68,8 @@ class QueueView(StewardView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         filters = filters_from(self.request.GET)
-        paginator = Paginator(RankedQueue(filters), PAGE_SIZE)
+        # RankedQueue pages by count and slices, all Django's paginator uses of it
+        paginator: Paginator[MatchCandidate] = Paginator(RankedQueue(filters), PAGE_SIZE)  # type: ignore[arg-type]
         page = paginator.get_page(self.request.GET.get("page"))
         context.update(
             filters=filters,
@@ -204,7 +205,9 @@ class CandidateView(StewardView):
         context = super().get_context_data(**kwargs)
         candidate = self.get_candidate()
         filters = filters_from(self.request.GET)
-        golden_ids = {candidate.left.golden_id, candidate.right.golden_id} - {None}
+        golden_ids = {
+            g for g in (candidate.left.golden_id, candidate.right.golden_id) if g is not None
+        }
         members = golden_members(golden_ids)
         bars, scale = weight_bars(candidate.explanation or {})
         decisions = list(
@@ -218,8 +221,8 @@ class CandidateView(StewardView):
             rows=compare(candidate),
             bars=bars,
             scale=scale,
-            left_members=members.get(candidate.left.golden_id, []),
-            right_members=members.get(candidate.right.golden_id, []),
+            left_members=members.get(candidate.left.golden_id or "", []),
+            right_members=members.get(candidate.right.golden_id or "", []),
             same_golden=candidate.left.golden_id == candidate.right.golden_id,
             decisions=decisions,
             filters=filters,

@@ -76,3 +76,19 @@ def load(system: str, rows: list[dict], entity: str = "customer"):
         create_system=True,
         collect_results=True,
     )
+
+
+@pytest.fixture
+def in_process_wsgi():
+    """The WSGI app, called in the test's thread. Its request signals would close the test's
+    connection mid-transaction (Django's own test client disconnects them the same way)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from config.wsgi import application
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield application
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)

@@ -120,12 +120,40 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(crm):
     assert int(last["Retry-After"]) >= 0
 
 
-def test_unknown_entity_is_404_in_the_error_shape(crm):
-    response = crm.get("/api/v1/xref/spaceship/crm/1")
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/xref/spaceship/crm/1",
+        "/api/v1/golden/spaceship",
+        "/api/v1/golden/spaceship/CUS-1",
+        "/api/v1/sources/crm/spaceship/1",
+    ],
+)
+def test_unknown_entity_is_404_unknown_entity(crm, path):
+    response = crm.get(path)
 
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    assert response.json()["error"]["code"] == "unknown_entity"
     assert "spaceship" in response.json()["error"]["message"]
+
+
+def test_unknown_record_and_unknown_endpoint_have_their_own_404_codes(crm):
+    codes = [
+        crm.get(path).json()["error"]["code"]
+        for path in (
+            "/api/v1/xref/customer/crm/nope",
+            "/api/v1/golden/customer/CUS-NOPE",
+            "/api/v1/webhooks/subscriptions/999",
+            "/api/v1/nowhere",
+        )
+    ]
+
+    assert codes == [
+        "source_record_not_found",
+        "golden_record_not_found",
+        "subscription_not_found",
+        "not_found",
+    ]
 
 
 def test_malformed_json_is_400(crm):
@@ -201,4 +229,25 @@ def test_a_nul_character_in_the_path_or_query_is_422_not_a_server_error(crm, met
     response = crm.generic(method, path, json.dumps(ACME), content_type="application/json")
 
     assert response.status_code == 422
-    assert response.json()["error"]["code"] == "unprocessable"
+    assert response.json()["error"]["code"] == "invalid"
+
+
+@override_settings(KEYSTONE_API_THROTTLE_RATE="5/min")
+def test_every_answer_says_where_the_caller_stands_against_the_rate_limit(crm):
+    from django.core.cache import cache
+
+    cache.clear()
+
+    answers = [crm.get("/api/v1/xref/customer/crm/nope") for _ in range(2)]
+
+    assert [a["RateLimit-Policy"] for a in answers] == ['"default";q=5;w=60'] * 2
+    remaining = [int(a["RateLimit"].split(";r=")[1].split(";")[0]) for a in answers]
+    assert remaining == [4, 3]
+    assert all(a.has_header("X-Correlation-ID") for a in answers)
+
+
+def test_writing_to_an_unknown_entity_is_404_unknown_entity_not_403(crm):
+    response = crm.put("/api/v1/sources/crm/spaceship/1", ACME, format="json")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_entity"

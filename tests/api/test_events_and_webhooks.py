@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from api.tasks import dispatch_events, retry_due_deliveries
@@ -21,10 +22,10 @@ def test_feed_is_ordered_and_pages_with_after_and_limit(crm):
     first = crm.get("/api/v1/events", {"limit": 3}).json()
     rest = crm.get("/api/v1/events", {"after": first["next_after"]}).json()
 
-    ids = [e["id"] for e in first["events"] + rest["events"]]
+    ids = [e["id"] for e in first["results"] + rest["results"]]
     assert ids == sorted(ids) and len(ids) == 5
-    assert first["events"][0]["type"] == "golden.created"
-    assert first["events"][0]["golden_id"].startswith("CUS-")
+    assert first["results"][0]["type"] == "golden.created"
+    assert first["results"][0]["golden_id"].startswith("CUS-")
     assert rest["next_after"] == rest["high_water_mark"] == ids[-1]
 
 
@@ -32,7 +33,7 @@ def test_feed_filters_by_type(crm):
     load("crm", [{**ACME, "source_key": "1"}])
     load("crm", [{**ACME, "source_key": "1", "name": "ACME Group"}])
 
-    events = crm.get("/api/v1/events", {"type": "golden.updated"}).json()["events"]
+    events = crm.get("/api/v1/events", {"type": "golden.updated"}).json()["results"]
 
     assert [e["type"] for e in events] == ["golden.updated"]
 
@@ -173,3 +174,100 @@ def test_auditor_cannot_create_subscriptions(auditor_api):
     )
 
     assert response.status_code == 403
+
+
+def _due_now(delivery_id: int) -> None:
+    WebhookDelivery.objects.filter(pk=delivery_id).update(next_attempt_at=timezone.now())
+
+
+@override_settings(KEYSTONE_WEBHOOK_BACKOFF_SECONDS=30, KEYSTONE_WEBHOOK_MAX_ATTEMPTS=8)
+def test_backoff_doubles_over_three_attempts(crm):
+    from api.webhooks import deliver
+
+    waits = []
+    with Receiver(status=503) as receiver:
+        subscribe(crm, receiver.url)
+        load("crm", [{**ACME, "source_key": "1"}])
+        dispatch_events.delay()
+        delivery_id = WebhookDelivery.objects.get().pk
+        for _ in range(3):
+            _due_now(delivery_id)
+            deliver(delivery_id)
+            delivery = WebhookDelivery.objects.get(pk=delivery_id)
+            waits.append((delivery.next_attempt_at - delivery.last_attempt_at).total_seconds())
+
+    assert len(receiver.requests) == 3
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 3)
+    assert [round(w) for w in waits] == [30, 60, 120]
+
+
+def test_a_redirect_answer_is_a_failed_delivery_and_is_not_followed(crm):
+    from api.webhooks import deliver
+
+    with Receiver(status=302) as receiver:
+        subscribe(crm, receiver.url)
+        load("crm", [{**ACME, "source_key": "1"}])
+        dispatch_events.delay()
+        deliver(WebhookDelivery.objects.get().pk)
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.response_code) == (DeliveryStatus.FAILED, 302)
+    assert len(receiver.requests) == 1
+
+
+def test_delivered_body_and_headers_follow_the_webhooks_section_of_the_schema(crm):
+    """What a subscriber receives validates against the schema's `webhooks` entry for the
+    event type: the signature headers and the typed event body."""
+    from openapi_core import OpenAPI
+    from openapi_core.contrib.requests import RequestsOpenAPIWebhookRequest
+    from requests import Request
+
+    from api.webhooks import deliver
+    from tests.api.contract import live_schema
+
+    with Receiver() as receiver:
+        subscribe(crm, receiver.url)
+        load("crm", [{**ACME, "source_key": "1"}])
+        dispatch_events.delay()
+        deliver(WebhookDelivery.objects.get().pk)
+
+    sent = receiver.requests[0]
+    event_type = sent["headers"]["X-Keystone-Event-Type"]
+    webhook = RequestsOpenAPIWebhookRequest(
+        Request("POST", receiver.url, headers=sent["headers"], data=sent["body"]), event_type
+    )
+    OpenAPI.from_dict(live_schema()).validate_webhook_request(webhook)  # raises if not valid
+
+
+def test_if_match_guards_subscription_updates(crm):
+    created = subscribe(crm, "http://127.0.0.1:9/x")
+    url = f"/api/v1/webhooks/subscriptions/{created['id']}"
+    etag = crm.get(url)["ETag"]
+
+    first = crm.patch(url, {"name": "one"}, format="json", HTTP_IF_MATCH=etag)
+    second = crm.patch(url, {"name": "two"}, format="json", HTTP_IF_MATCH=etag)
+    unconditional = crm.patch(url, {"name": "three"}, format="json")
+
+    assert first.status_code == 200 and first["ETag"] != etag
+    assert second.status_code == 412
+    assert second.json()["error"]["code"] == "precondition_failed"
+    assert unconditional.status_code == 200
+    assert WebhookSubscription.objects.get().name == "three"
+
+
+def test_feed_pages_with_cursor_to_the_end(crm):
+    load("crm", [{**ACME, "source_key": str(i), "name": f"Co {i}"} for i in range(5)])
+
+    pages, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = crm.get("/api/v1/events", params)
+        pages.append([e["id"] for e in page.json()["results"]])
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            assert not page.has_header("Link")
+            break
+        assert page["Link"].endswith('rel="next"')
+
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert sum(pages, []) == sorted(sum(pages, []))

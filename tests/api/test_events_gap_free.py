@@ -55,12 +55,12 @@ class Poller:
 
     def poll(self) -> dict:
         page = self.client.get("/api/v1/events", {"after": self.after, "limit": 1000}).json()
-        self.served += [event["id"] for event in page["events"]]
+        self.served += [event["id"] for event in page["results"]]
         self.after = page["next_after"]
         return page
 
     def drain(self) -> None:
-        while self.poll()["events"]:
+        while self.poll()["results"]:
             pass
 
 
@@ -108,7 +108,7 @@ def test_feed_serves_every_committed_event_once_in_order_around_a_paused_copy(
     committed = list(OutboxEvent.objects.order_by("id").values_list("id", flat=True))
     assert poller.served == committed  # each committed event once, in order, none skipped
     assert len(committed) > 3 + 60 + 1 + 55
-    assert [e["golden_id"] for e in during["events"]] == []  # CUS-SMALL waits for CUS-LARGE
+    assert [e["golden_id"] for e in during["results"]] == []  # CUS-SMALL waits for CUS-LARGE
 
 
 def test_a_poll_never_blocks_a_write(crm_token):
@@ -171,6 +171,6 @@ def test_feed_never_serves_past_an_event_that_is_still_being_written(crm_token):
     writer.join()
     after_commit = poller.poll()
 
-    assert while_open["events"] == []
-    assert [e["golden_id"] for e in after_commit["events"]] == ["S", "CUS-FAST"]
+    assert while_open["results"] == []
+    assert [e["golden_id"] for e in after_commit["results"]] == ["S", "CUS-FAST"]
     assert poller.served == list(OutboxEvent.objects.order_by("id").values_list("id", flat=True))

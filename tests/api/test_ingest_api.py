@@ -122,7 +122,7 @@ def test_same_idempotency_key_with_a_different_body_is_409(crm):
     response = crm.put(f"{URL}/1", {**ACME, "name": "X"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
 
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "conflict"
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
 
 
 def test_batch_json_array_answers_per_record_in_order_and_a_bad_one_fails_alone(crm):
@@ -210,3 +210,59 @@ def test_a_nul_character_fails_only_its_own_record_in_a_batch(crm):
     assert outcomes == ["loaded", "rejected", "rejected", "rejected", "loaded"]
     assert set(SourceRecord.objects.values_list("source_key", flat=True)) == {"1", "5"}
     assert IngestRejection.objects.count() == 3
+
+
+def test_put_that_creates_answers_201_with_location(crm):
+    response = crm.put(f"{URL}/new-1", ACME, format="json")
+
+    assert response.status_code == 201
+    assert response["Location"] == f"http://testserver{URL}/new-1"
+
+
+@pytest.mark.parametrize("body", [{}, {"favourite_colour": "blue"}, [ACME]])
+def test_put_without_any_attribute_is_422_and_creates_nothing(crm, body):
+    response = crm.put(f"{URL}/empty", body, format="json")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid"
+    assert "body" in response.json()["error"]["fields"]
+    assert not SourceRecord.objects.exists()
+
+
+def test_batch_rejections_carry_a_reason_code_beside_the_reason(crm):
+    rows = [{"name": "no key"}, {**ACME, "source_key": "2", "name": ["a", "list"]}]
+
+    results = crm.post(f"{URL}/batch", {"records": rows}, format="json").json()["results"]
+
+    assert [(r["outcome"], r["reason_code"]) for r in results] == [
+        ("rejected", "missing_source_key"),
+        ("rejected", "not_a_single_value"),
+    ]
+    assert all(r["reason"] for r in results)
+
+
+def test_a_stale_update_leaves_the_golden_value_unchanged(crm):
+    crm.put(f"{URL}/1", {**ACME, "source_updated_at": "2026-03-02T10:00:00Z"}, format="json")
+    golden_id = SourceRecord.objects.get(source_key="1").golden_id
+
+    stale = crm.put(
+        f"{URL}/1",
+        {**ACME, "name": "Old Name Ltd", "source_updated_at": "2026-03-01T10:00:00Z"},
+        format="json",
+    )
+
+    golden = crm.get(f"/api/v1/golden/customer/{golden_id}").json()
+    assert stale.json()["outcome"] == "stale"
+    assert golden["values"]["name"] == "ACME Inc."
+    assert SourceRecord.objects.get(source_key="1").raw["name"] == "ACME Inc."
+
+
+def test_ndjson_is_accepted_by_the_batch_only(crm):
+    body = b'{"source_key": "1", "name": "ACME"}\n'
+
+    batch = crm.post(f"{URL}/batch", body, content_type="application/x-ndjson")
+    single = crm.put(f"{URL}/1", body, content_type="application/x-ndjson")
+
+    assert batch.status_code == 200
+    assert single.status_code == 415
+    assert single.json()["error"]["code"] == "unsupported_media_type"

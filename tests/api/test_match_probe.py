@@ -3,6 +3,7 @@
 import pytest
 
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
+from tests.api.contract import assert_matches_schema
 from tests.matching.conftest import customer_model, febrl_sample, load_febrl  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +30,7 @@ def test_probe_ranks_the_existing_customer_first_and_writes_nothing(crm, matched
 
     candidates = response.json()["candidates"]
     assert response.status_code == 200
+    assert_matches_schema(response)
     assert candidates[0]["golden_id"] == record.golden_id
     assert candidates[0]["probability"] > 0.9
     assert candidates[0]["explanation"]

@@ -3,8 +3,6 @@ no 5xx, every status code, content type and body as documented. Bounded examples
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -33,14 +31,8 @@ CHECKS = [
 
 
 @pytest.fixture(autouse=True)
-def _keep_the_test_connection():
-    """Requests go straight to the WSGI app, whose request signals would close the test's
-    connection mid-transaction (Django's own test client disconnects them the same way)."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
+def _keep_the_test_connection(in_process_wsgi):
     yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

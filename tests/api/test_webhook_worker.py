@@ -10,7 +10,6 @@ import signal
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from api import webhooks
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
@@ -35,7 +34,7 @@ def _redis_reachable() -> bool:
 
 pytestmark = [
     pytest.mark.redis,
-    pytest.mark.postgres,
+    pytest.mark.postgres(reason="the worker process needs the PostgreSQL test database"),
     pytest.mark.slow,
     pytest.mark.skipif(not _redis_reachable(), reason="needs REDIS_URL and a reachable Redis"),
 ]
@@ -57,8 +56,6 @@ def start(queue: str):
 
 @pytest.fixture
 def real_broker(settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker process needs the PostgreSQL test database")
     queue = new_queue("keystone-test")
     settings.KEYSTONE_WEBHOOK_QUEUE = settings.KEYSTONE_MATCH_QUEUE = queue
     settings.KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS = True

@@ -1,20 +1,21 @@
 """Applying planned merges: batches of whole clusters, in this process or in forked workers."""
 
 import multiprocessing
+import os
 
 import pytest
-from django.db import connection  # noqa: F401 (the skipif condition reads it)
 
 from matching import apply
 from matching.apply import Merge, apply_merges, apply_workers, batches_of_clusters
 from matching.models import MatchRun
 from matching.services import run_batch_matching
+from mdm.db.pool import Worker, WorkerStopped
 from mdm.errors import InvalidResolution
 from mdm.models import GoldenRecord, GoldenStatus, OutboxEvent, SourceRecord
 from mdm.services.ingest import ingest_records
+from tests.processes import child_processes
 
-needs_postgres = pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
+needs_postgres = pytest.mark.postgres(
     reason="apply workers run on PostgreSQL only (SQLite applies in the calling process)",
 )
 
@@ -130,7 +131,7 @@ def test_a_failing_batch_is_raised_and_leaves_nothing_half_written(small_batches
         GoldenRecord.objects.filter(status=GoldenStatus.MERGED).values_list("pk", flat=True)
     )
     assert merged <= {goldens[1], goldens[3], goldens[7]}
-    assert multiprocessing.active_children() == []
+    assert child_processes() == []
 
 
 def _apply_in_a_daemon(merges, results):
@@ -191,13 +192,16 @@ def test_batch_run_with_workers_applies_its_whole_plan(small_batches, load_febrl
     assert run_batch_matching(entity_type="customer", actor="test").merges == 0
 
 
-def test_a_worker_whose_parent_is_gone_stops_before_its_next_batch(monkeypatch):
+def test_a_stopped_worker_merges_no_further_batch(monkeypatch):
     merged = []
     monkeypatch.setattr(apply, "_merge_batch", lambda batch, actor, reason: merged.append(batch))
     receiver, sender = multiprocessing.Pipe(duplex=False)
+    stop = multiprocessing.Event()
+    stop.set()  # another worker failed
+    worker = Worker(0, 1, sender, stop, parent=os.getpid())
 
-    apply._worker([_merges(("a", "b"))], "test", "x", sender, multiprocessing.Event(), parent=-1)
+    with pytest.raises(WorkerStopped):
+        apply._apply_share(worker, batches=[_merges(("a", "b"))], actor="test", reason="x")
 
     assert merged == []
-    with pytest.raises(EOFError):  # closed without a report
-        receiver.recv()
+    assert not receiver.poll()  # nothing reported

@@ -2,7 +2,6 @@
 built from decoded documents (the path incremental matching, the probe and explanations use)."""
 
 import pytest
-from django.db import connection  # noqa: F401 (the skipif condition reads it)
 
 from matching.frame import RECORD_FIELDS, build_frame, frame_from_records, live_frame
 from matching.specs import get_spec
@@ -11,9 +10,8 @@ from tests.factories import SourceSystemFactory
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(
-        "connection.vendor != 'postgresql'",
-        reason="the SQL frame is PostgreSQL's; elsewhere build_frame decodes the documents",
+    pytest.mark.postgres(
+        reason="the SQL frame is PostgreSQL's; elsewhere build_frame decodes the documents"
     ),
 ]
 

@@ -145,11 +145,10 @@ def test_batch_run_indexes_every_live_record_by_its_blocking_keys(matched):
     assert MatchKey.objects.values("record").distinct().count() == SourceRecord.objects.count()
 
 
+@pytest.mark.postgres(reason="planner statistics are PostgreSQL's (SQLite plans without them)")
 def test_batch_run_leaves_the_planner_statistics_of_what_it_rewrote_current(matched):
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("planner statistics are PostgreSQL's (SQLite plans without them)")
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT relname, reltuples FROM pg_class WHERE relname IN "
@@ -162,14 +161,12 @@ def test_batch_run_leaves_the_planner_statistics_of_what_it_rewrote_current(matc
     assert estimated["matching_termfrequency"] == TermFrequency.objects.count() > 0
 
 
+@pytest.mark.postgres(reason="the indexes are dropped and rebuilt on PostgreSQL only")
 def test_a_large_rebuild_builds_the_same_indexes_after_the_load(matched, monkeypatch):
     from django.db import connection
 
     from matching import keys
     from matching.frame import build_frame
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the indexes are dropped and rebuilt on PostgreSQL only")
 
     def indexes():
         with connection.cursor() as cursor:
@@ -220,10 +217,7 @@ def test_probe_writes_nothing(matched, febrl_sample):
     assert writes == []
 
 
-@pytest.mark.skipif(
-    "connection.vendor != 'postgresql'",
-    reason="the key write runs on a thread of its own on PostgreSQL only",
-)
+@pytest.mark.postgres(reason="the key write runs on a thread of its own on PostgreSQL only")
 @pytest.mark.django_db(transaction=True)
 def test_keys_are_written_beside_matching_outside_a_transaction(
     customer_model, febrl_sample, monkeypatch
@@ -262,9 +256,7 @@ def test_keys_are_written_beside_matching_outside_a_transaction(
     assert threading.active_count() == threads  # the writer is done and gone
 
 
-@pytest.mark.skipif(
-    "connection.vendor != 'postgresql'", reason="VACUUM and the visibility map are PostgreSQL's"
-)
+@pytest.mark.postgres(reason="VACUUM and the visibility map are PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_run_outside_a_transaction_vacuums_the_key_table(customer_model):
     run_batch_matching(entity_type="customer", actor="test")

@@ -1,12 +1,10 @@
 """Real Celery workers on Redis (PostgreSQL + Redis): a batch matching task end to end, and
 incremental matching driven by what ingest requests. Every task the test causes — the match
 requests each ingest writes included — goes to a queue of the test's own that the worker
-consumes, and nothing is left in Redis afterwards."""
-
-import time
+consumes, and nothing is left in Redis afterwards. How long a batch run takes is
+bench/match_worker.py's subject, not a test's."""
 
 import pytest
-from django.db import connection
 
 from config.celery import app
 from matching.models import MatchRun, RunStatus
@@ -16,12 +14,15 @@ from mdm.models import MatchRequest, SourceRecord
 from mdm.services.ingest import ingest_records
 from tests.celery_worker import forget_queue, new_queue, start_worker, stop_worker, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.postgres(reason="the worker process needs the PostgreSQL test database"),
+    pytest.mark.redis,
+]
 
 
 def _worker_queue(settings, pool: str, extra_env: dict[str, str]):
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL) for a real worker")
+    if not settings.REDIS_URL:  # PostgreSQL: the tests' postgres marker
+        pytest.skip("needs Redis (REDIS_URL) for a real worker")
     queue = new_queue("test-matching")
     settings.KEYSTONE_MATCH_QUEUE = queue  # the match requests ingest sends go here too
     worker = start_worker(
@@ -63,7 +64,6 @@ def prefork_worker_queue(settings):
 def test_worker_runs_batch_matching_end_to_end(load_febrl, worker_queue):
     load_febrl()
     run = MatchRun.objects.create(entity_type="customer", actor="test")
-    started = time.monotonic()
 
     result = run_matching_task.apply_async(
         args=["customer"], kwargs={"run_id": run.pk}, queue=worker_queue
@@ -79,7 +79,6 @@ def test_worker_runs_batch_matching_end_to_end(load_febrl, worker_queue):
         SourceRecord.objects.get(source_key="rec-5-org").golden_id
         == SourceRecord.objects.get(source_key="rec-5-dup-0").golden_id
     )
-    assert time.monotonic() - started < 180
 
 
 @pytest.mark.django_db(transaction=True)

@@ -136,11 +136,10 @@ def test_golden_ids_are_prefixed_crockford_base32_and_do_not_repeat():
     assert {c for i in ids for c in i[4:]} == set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
+@pytest.mark.postgres(reason="column compression is a PostgreSQL feature; SQLite has none")
 def test_json_columns_are_compressed_with_lz4_on_postgresql():
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("column compression is a PostgreSQL feature; SQLite has none")
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT attrelid::regclass::text, attname, attcompression FROM pg_attribute "

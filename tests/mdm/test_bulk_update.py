@@ -104,10 +104,8 @@ def test_auto_now_fields_are_left_alone_unless_named():
     assert (stored.display_name, stored.updated_at) == ("Renamed", before)
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="the set-based path is PostgreSQL's")
 def test_one_update_statement_however_many_rows():
-    if connection.vendor != "postgresql":
-        pytest.skip("the set-based path is PostgreSQL's")
     rows = goldens(3 * VALUES_THRESHOLD)
     for golden in rows:
         golden.display_name = "x"

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import csv
 import io
+import multiprocessing
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connections
 
 from mdm.models import GoldenRecord, IngestRejection, SourceRecord
-from mdm.services.load import _resolve_late_relations, load_file, load_jobs, partition_of
+from mdm.services import load
+from mdm.services.load import (
+    LoadFailed,
+    _resolve_late_relations,
+    load_file,
+    load_jobs,
+    partition_of,
+)
+from tests.processes import child_processes
 
-needs_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql",
+needs_postgres = pytest.mark.postgres(
     reason="parallel loading needs PostgreSQL (SQLite allows one writer; it loads in-process)",
 )
 
@@ -140,6 +148,60 @@ def test_load_source_uses_workers_and_prints_the_same_summary(tmp_path):
         out.getvalue()
     )
     assert "rejected line 204: source_key: missing" in out.getvalue()
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_worker_fails_the_load_and_leaves_no_worker_behind(tmp_path, monkeypatch):
+    path = write_file(tmp_path / "crm.csv", customer_rows(200))
+    real = load.ingest_records
+
+    def ingest_failing_at_c00013(*, rows, **options):
+        def checked():
+            for line, row in rows:
+                if row["source_key"] == "C00013":
+                    raise ValueError("disk full at C00013")
+                yield line, row
+
+        return real(rows=checked(), **options)
+
+    monkeypatch.setattr(load, "ingest_records", ingest_failing_at_c00013)
+
+    with pytest.raises(LoadFailed, match="crm.csv: a load worker failed: disk full at C00013"):
+        load_file(path, entity_type="customer", system_code="crm", actor="t", reason="r", jobs=2)
+
+    assert child_processes() == []
+    assert not SourceRecord.objects.filter(source_key="C00013").exists()
+
+
+def _load_in_a_daemon(path, results) -> None:
+    try:
+        summary = load_file(
+            path, entity_type="customer", system_code="crm", actor="t", reason="r", jobs=2
+        )
+        results.put(("loaded", summary.counts["loaded"]))
+    except BaseException as error:
+        results.put(("error", repr(error)))
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_file_loads_in_parallel_inside_a_daemonic_process_as_a_celery_prefork_child_is(
+    tmp_path,
+):
+    path = write_file(tmp_path / "crm.csv", customer_rows(100))
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    daemon = context.Process(target=_load_in_a_daemon, args=(path, results), daemon=True)
+    connections.close_all()  # a forked process must never share this one's connection
+
+    daemon.start()
+    outcome = results.get(timeout=120)
+    daemon.join(timeout=30)
+
+    assert outcome == ("loaded", 100)
+    assert SourceRecord.objects.filter(source_system__code="crm").count() == 100
+    assert child_processes() == []
 
 
 @pytest.mark.django_db
