@@ -8,8 +8,8 @@ import pytest
 from django.db import connection, connections, transaction
 
 from mdm.db import copy as copy_module
-from mdm.models import OutboxEvent
-from mdm.services.events import emit_many
+from mdm.models import GoldenRecord, OutboxEvent
+from mdm.services import events
 from tests.api.conftest import bearer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -21,16 +21,17 @@ def _postgresql_only():
         pytest.skip("commit-order gaps need concurrent writers: PostgreSQL only")
 
 
+def updated(golden_id: str) -> OutboxEvent:
+    """A `golden.updated` event for a golden record that need not exist (the feed does not
+    look), valid against its schema."""
+    golden = GoldenRecord(id=golden_id, entity_type="customer", status="active", values={})
+    return events.golden_updated(golden, before={"values": {}, "status": "active"})
+
+
 def write(count: int, label: str) -> None:
     """`count` events in one transaction of their own (COPY from 50 on)."""
     with transaction.atomic():
-        emit_many(
-            [
-                OutboxEvent(event_type="golden.updated", entity_type="customer", golden_id=label)
-                for _ in range(count)
-            ],
-            actor="test",
-        )
+        events.emit_many([updated(label) for _ in range(count)], actor="test")
 
 
 def in_thread(target, *args) -> threading.Thread:
@@ -118,10 +119,7 @@ def test_a_poll_never_blocks_a_write(crm_token):
 
     def slow_writer():
         with transaction.atomic():
-            emit_many(
-                [OutboxEvent(event_type="golden.updated", entity_type="customer", golden_id="S")],
-                actor="test",
-            )
+            events.emit_many([updated("CUS-SLOW")], actor="test")
             holding.set()
             release.wait(10)
 
@@ -155,10 +153,7 @@ def test_feed_never_serves_past_an_event_that_is_still_being_written(crm_token):
 
     def slow_writer():
         with transaction.atomic():
-            emit_many(
-                [OutboxEvent(event_type="golden.updated", entity_type="customer", golden_id="S")],
-                actor="test",
-            )  # takes the next id, commits last
+            events.emit_many([updated("CUS-SLOW")], actor="test")  # takes the next id, commits last
             holding.set()
             release.wait(10)
 
@@ -172,5 +167,5 @@ def test_feed_never_serves_past_an_event_that_is_still_being_written(crm_token):
     after_commit = poller.poll()
 
     assert while_open["results"] == []
-    assert [e["golden_id"] for e in after_commit["results"]] == ["S", "CUS-FAST"]
+    assert [e["golden_id"] for e in after_commit["results"]] == ["CUS-SLOW", "CUS-FAST"]
     assert poller.served == list(OutboxEvent.objects.order_by("id").values_list("id", flat=True))

@@ -60,13 +60,13 @@ def test_the_scoring_tables_do_not_grow_with_the_calls(matched, monkeypatch):
 
     for _ in range(45):
         scored = score_pairs(matched, frame, pairs)
-    (rows_kept,) = (
+    ((rows_kept,),) = (
         local_connection()
         .execute(
             "select estimated_size from duckdb_tables() where table_name = ?",
             [scoring.LEFT_TABLE],
         )
-        .fetchone()
+        .fetchall()  # the whole result: the connection is free again
     )
 
     assert len(scored) == len(pairs)
