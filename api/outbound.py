@@ -183,11 +183,10 @@ def post(
     max_response_bytes: int,
     ssl_context: ssl.SSLContext | None = None,
 ) -> int:
-    """POST `body` to `target` at its first checked address; returns the answer's status code.
-    Raises CallFailed when there is no answer within the deadline and the byte cap."""
+    """POST `body` to `target` at its checked addresses (the next one when a connection is
+    refused), within one deadline; returns the answer's status code. Raises CallFailed when
+    there is no answer within the deadline and the byte cap."""
     deadline = time.monotonic() + deadline_seconds
-    address = target.addresses[0]
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     lines = [
         f"POST {target.path} HTTP/1.1",
         f"Host: {target.host_header}",
@@ -196,15 +195,29 @@ def post(
         *(f"{name}: {value}" for name, value in headers.items()),
     ]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-    channel = _Channel(socket.socket(family, socket.SOCK_STREAM), deadline)
+    channel = _connected(target, deadline)
     try:
-        channel.connect((address, target.port))
         if target.scheme == "https":
             channel.start_tls(ssl_context or ssl.create_default_context(), target.host)
         channel.send_all(request)
         return _status_code(channel.receive_status_line(max_response_bytes))
     finally:
         channel.close()
+
+
+def _connected(target: Target, deadline: float) -> _Channel:
+    """A connection to the first of the checked addresses that accepts one in time."""
+    for address in target.addresses:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        channel = _Channel(socket.socket(family, socket.SOCK_STREAM), deadline)
+        try:
+            channel.connect((address, target.port))
+            return channel
+        except CallFailed as failed:
+            channel.close()
+            if failed.error_class == TIMEOUT or address == target.addresses[-1]:
+                raise
+    raise CallFailed(CONNECT_FAILED)  # no address at all
 
 
 def _status_code(line: bytes) -> int:

@@ -371,3 +371,13 @@ def test_https_to_the_checked_address_verifies_the_certificate_for_the_name(tls_
     assert code == 204
     assert names[0] == "hooks.example.test"  # SNI carries the name, not the address
     assert wrong_name.value.error_class == "tls_failed"
+
+
+def test_a_refused_address_falls_through_to_the_next_checked_one():
+    with Receiver() as receiver:  # on 127.0.0.1; nothing listens on 127.0.0.2 (loopback too)
+        addresses = ("127.0.0.2", "127.0.0.1")
+        target = outbound.Target("http", "hooks.example.test", receiver.port, "/hook", addresses)
+
+        code = outbound.post(target, b"{}", {}, deadline_seconds=5, max_response_bytes=8192)
+
+    assert code == 200 and len(receiver.requests) == 1
