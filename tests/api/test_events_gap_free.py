@@ -5,20 +5,17 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from mdm.db import copy as copy_module
 from mdm.models import GoldenRecord, OutboxEvent
 from mdm.services import events
 from tests.api.conftest import bearer
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("commit-order gaps need concurrent writers: PostgreSQL only")
+pytestmark = [
+    pytest.mark.postgres(reason="commit-order gaps need concurrent writers (SQLite has one)"),
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def updated(golden_id: str) -> OutboxEvent:

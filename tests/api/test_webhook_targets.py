@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from api import outbound
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
@@ -273,11 +273,9 @@ def test_webhook_tasks_run_on_their_own_queue(settings):
     assert set(routes) == {settings.KEYSTONE_WEBHOOK_QUEUE} != {"celery"}
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="row locks seen from another connection")
 @pytest.mark.django_db(transaction=True)
 def test_no_transaction_or_row_lock_is_held_while_the_receiver_answers(settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks seen from another connection: PostgreSQL only")
     settings.KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     seen = {}
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from tests.matching.conftest import customer_model, febrl_sample, load_febrl  # noqa: F401
 
@@ -22,13 +21,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture(autouse=True)
-def _needs_postgresql():
-    if connection.vendor != "postgresql":
-        pytest.skip("fault suite: needs PostgreSQL (DATABASE_URL), whose test database a worker "
-                    "process can share")  # fmt: skip
 
 
 class RedisServer:

@@ -19,8 +19,9 @@ from tests.celery_worker import (
     stop_worker,
     wait_for,
 )
+from tests.faults import FAULT_SUITE_NEEDS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres(reason=FAULT_SUITE_NEEDS), pytest.mark.redis, pytest.mark.slow]
 
 CHUNK, CHUNKS_WHILE_UP = 8, 2
 

@@ -12,8 +12,12 @@ from django.db import connection
 from mdm.errors import IngestInterrupted
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
 from mdm.services.ingest import ingest_records
+from tests.faults import FAULT_SUITE_NEEDS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres(reason=FAULT_SUITE_NEEDS),
+    pytest.mark.django_db(transaction=True),
+]
 
 ROWS = [
     {"source_key": f"k{i:02d}", "kind": "organization", "name": f"Company {i}", "country": "DE"}

@@ -11,8 +11,9 @@ from mdm.models import OutboxEvent
 from tests.api.conftest import load
 from tests.api.receiver import Receiver, free_port
 from tests.celery_worker import new_queue, start_worker, stop_worker, wait_for
+from tests.faults import FAULT_SUITE_NEEDS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres(reason=FAULT_SUITE_NEEDS), pytest.mark.redis, pytest.mark.slow]
 
 ATTEMPTS = 3
 

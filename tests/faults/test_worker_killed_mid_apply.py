@@ -11,8 +11,9 @@ from matching.models import MatchRun, RunStatus
 from matching.tasks import run_matching_task
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from tests.celery_worker import new_queue, start_worker, stop_worker, wait_for
+from tests.faults import FAULT_SUITE_NEEDS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres(reason=FAULT_SUITE_NEEDS), pytest.mark.redis, pytest.mark.slow]
 
 
 def membership() -> dict[int, str]:
