@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_ENV := env -u DATABASE_URL -u REDIS_URL
+DEMO_ENV := env -u DATABASE_URL -u REDIS_URL DEBUG=1
 
 .PHONY: setup demo demo-data test test-sqlite screenshots lint typecheck format bench-ingest clean
 

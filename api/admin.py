@@ -6,25 +6,52 @@ from django.db import transaction
 from django.shortcuts import render
 from django.utils import timezone
 
-from api.authentication import forget_cached_tokens
+from api.authentication import revoke_tokens
 from api.models import IntegrationToken, WebhookDelivery, WebhookSubscription
+from api.scopes import SCOPES
 from api.webhooks import replay, starting_cursor
+
+
+class IntegrationTokenForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(name, f"{name} — {meaning}") for name, meaning in SCOPES.items()],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = IntegrationToken
+        fields = ["scopes", "revoked"]
 
 
 @admin.register(IntegrationToken)
 class IntegrationTokenAdmin(admin.ModelAdmin):
-    list_display = ["source_system", "prefix", "created_at", "last_used_at", "revoked"]
+    """Tokens are issued by `manage.py create_integration` (shown once); here an operator
+    changes a token's scopes or revokes it — effective at once in every process."""
+
+    form = IntegrationTokenForm
+    list_display = ["source_system", "prefix", "scope_list", "created_at", "last_used_at"]
+    list_display += ["revoked"]
     list_filter = ["revoked", "source_system"]
     readonly_fields = ["source_system", "prefix", "token_hash", "created_at", "last_used_at"]
+    readonly_fields += ["revoked_at"]
     actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False  # tokens are issued by `manage.py create_integration`, shown once
 
+    @admin.display(description="scopes")
+    def scope_list(self, token: IntegrationToken) -> str:
+        return ", ".join(token.scopes)
+
+    def save_model(self, request, obj, form, change):
+        if obj.revoked and obj.revoked_at is None:
+            obj.revoked_at = timezone.now()
+        super().save_model(request, obj, form, change)  # post_save: tokens_changed()
+
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked=False).update(revoked=True, revoked_at=timezone.now())
-        forget_cached_tokens()  # this process; others within KEYSTONE_API_TOKEN_CACHE_SECONDS
+        count = revoke_tokens(queryset)
         self.message_user(request, f"Revoked {count} token(s).")
 
 

@@ -6,7 +6,10 @@ class ApiConfig(AppConfig):
     verbose_name = "Distribution API"
 
     def ready(self) -> None:
-        from api import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from api import (  # noqa: F401
+            authentication,  # connects the receivers that publish token changes
+            schema,  # registers the OpenAPI auth extension
+        )
         from api.receivers import dispatch_in_process
         from mdm.signals import events_committed
 

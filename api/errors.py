@@ -21,6 +21,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from mdm.context import correlation_id
 from mdm.errors import (
+    ConcurrentChange,
     GoldenRecordNotFound,
     InvalidResolution,
     MdmError,
@@ -48,6 +49,7 @@ ERROR_CODES: dict[str, str] = {
     "idempotency_key_reused": "409: the Idempotency-Key was used for a different request.",
     "idempotency_key_in_use": "409: a request with this Idempotency-Key is still running.",
     "invalid_resolution": "409: the change would break a resolution rule.",
+    "concurrent_change": "409: concurrent writers kept changing the same records; send again.",
     "no_active_model": "409: no match model is trained for the entity type.",
     "precondition_failed": "412: If-Match names a version that is no longer current.",
     "payload_too_large": "413: the body, batch or key list is over its limit.",
@@ -117,6 +119,8 @@ def translate(exc: Exception) -> Exception:
         return NotFound(str(exc), code="source_record_not_found")
     if isinstance(exc, InvalidResolution):
         return Conflict(str(exc), code="invalid_resolution")
+    if isinstance(exc, ConcurrentChange):
+        return Conflict(str(exc), code="concurrent_change")
     if isinstance(exc, MdmError):
         return Invalid(str(exc))
     if isinstance(exc, Http404):

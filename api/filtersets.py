@@ -1,5 +1,9 @@
 """Filters for golden record lists. Attribute filters normalize the query the way ingest
-normalizes values ("de 123 456 789" finds DE123456789), then match the survived value."""
+normalizes values ("de 123 456 789" finds DE123456789), then match the survived value.
+
+A filter is no way round withheld attributes: without `golden:read_sensitive`, filtering by
+an attribute sensitive on every record (tax ID) is refused (403), and by one sensitive on a
+person's record (e-mail) finds only the records where it is not withheld (organizations)."""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from datetime import UTC, datetime
 import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import QueryDict
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
 from api.errors import Invalid
-from mdm.entities import ENTITIES
+from api.scopes import GOLDEN_READ_SENSITIVE, reads_sensitive
+from mdm.entities import ALWAYS, ENTITIES
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.normalize import normalizer_for
 
@@ -67,7 +73,18 @@ class GoldenRecordFilterSet(django_filters.FilterSet):
         self.entity_type = entity_type
 
     def filter_value(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(**{f"values__{name}": _normalized(self.entity_type, name, value)})
+        queryset = queryset.filter(
+            **{f"values__{name}": _normalized(self.entity_type, name, value)}
+        )
+        entity = ENTITIES.get(self.entity_type)
+        if entity is None or name not in entity.sensitive_attributes:
+            return queryset
+        if reads_sensitive(self.request):
+            return queryset
+        if entity.attribute(name).sensitive == ALWAYS or entity.organization is None:
+            raise PermissionDenied(f"Filtering by {name} needs the {GOLDEN_READ_SENSITIVE} scope.")
+        marker, organization = entity.organization
+        return queryset.filter(**{f"values__{marker}": organization})
 
     def filter_system(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         members = SourceRecord.objects.filter(

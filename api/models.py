@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
+from functools import cached_property
 
 from django.db import models
 from django.utils import timezone
 
 from api.outbound import validate_webhook_url
+from api.scopes import SCOPES, default_scopes
 from mdm.models import OutboxEvent, SourceSystem
 
 TOKEN_PREFIX_LENGTH = 8
@@ -22,7 +25,8 @@ def hash_token(token: str) -> str:
 
 
 class IntegrationToken(models.Model):
-    """A machine client's bearer token, bound to the source system it writes for.
+    """A machine client's bearer token, bound to the source system it writes for, with the
+    scopes it was granted (`api.scopes`).
 
     Only the SHA-256 of the token is stored; `prefix` (its first characters) is shown in the
     admin so an operator can tell tokens apart. The token itself is printed once at creation.
@@ -37,6 +41,9 @@ class IntegrationToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(
+        default=default_scopes, help_text="What the token may do: see api.scopes.SCOPES."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -49,14 +56,26 @@ class IntegrationToken(models.Model):
     def actor(self) -> str:
         return f"integration:{self.source_system.code}"
 
+    @cached_property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes)
+
     @classmethod
-    def issue(cls, source_system: SourceSystem) -> tuple[IntegrationToken, str]:
-        """A new token for `source_system`; returns the row and the clear-text token."""
+    def issue(
+        cls, source_system: SourceSystem, *, scopes: Iterable[str] | None = None
+    ) -> tuple[IntegrationToken, str]:
+        """A new token for `source_system` with `scopes` (default: `api.scopes.DEFAULT_SCOPES`);
+        returns the row and the clear-text token."""
+        scopes = default_scopes() if scopes is None else list(dict.fromkeys(scopes))
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown:
+            raise ValueError(f"unknown scope(s): {', '.join(unknown)}")
         token = secrets.token_urlsafe(32)
         row = cls.objects.create(
             source_system=source_system,
             prefix=token[:TOKEN_PREFIX_LENGTH],
             token_hash=hash_token(token),
+            scopes=scopes,
         )
         return row, token
 

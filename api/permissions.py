@@ -1,13 +1,16 @@
 """Who may do what. The one place that holds the API's access rules.
 
-- integration (bearer token): reads everything; writes source records of its own source
-  system only, and manages its own webhook subscriptions;
+- integration (bearer token): what its scopes allow (`api.scopes`): each view declares the
+  one scope it needs (`required_scope`; `NO_SCOPE` for one any token may call); a view that
+  declares none is closed to tokens.
+  `sources:write` writes source records of the token's own source system only, and
+  `webhooks:manage` manages its own subscriptions only;
 - steward (group "steward", or a superuser): everything;
 - auditor (group "auditor"): reads only;
 - any other signed-in user: nothing (403); nobody signed in: 401.
 
-Views declare what they are: `write_scope = "source"` (path has a `system`), `"webhooks"`,
-or `"steward"`; `read_only_post = True` for POSTs that change nothing (lookups, probes).
+Views also declare `read_only_post = True` for POSTs that change nothing (lookups, probes),
+which auditors may send. What a reader sees of sensitive attributes is `api.scopes`' rule.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from django.db.models import QuerySet
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from api.models import IntegrationToken, WebhookSubscription
+from api.scopes import NO_SCOPE, SOURCES_WRITE
 
 INTEGRATION, STEWARD, AUDITOR = "integration", "steward", "auditor"
 
@@ -57,15 +61,21 @@ class KeystoneAccess(BasePermission):
         role = role_of(request)
         if role is None:
             return False
-        reading = request.method in SAFE_METHODS or getattr(view, "read_only_post", False)
         if role == STEWARD:
             return True
         if role == AUDITOR:
-            return reading
-        if reading:
+            return request.method in SAFE_METHODS or getattr(view, "read_only_post", False)
+        scope = getattr(view, "required_scope", None)
+        if scope == NO_SCOPE:
             return True
-        scope = getattr(view, "write_scope", None)
-        if scope == "source":
+        if scope is None or scope not in request.auth.scope_set:
+            self.message = (
+                f"This token lacks the {scope!r} scope."
+                if scope
+                else "Integration tokens cannot use this endpoint."
+            )
+            return False
+        if scope == SOURCES_WRITE:
             own = request.auth.source_system.code
             if view.kwargs.get("system", "").lower() != own:
                 self.message = (
@@ -73,8 +83,7 @@ class KeystoneAccess(BasePermission):
                     f"not {view.kwargs.get('system')!r}."
                 )
                 return False
-            return True
-        return scope == "webhooks"
+        return True
 
     def has_object_permission(self, request, view, obj) -> bool:
         if isinstance(obj, WebhookSubscription) and role_of(request) == INTEGRATION:

@@ -18,7 +18,8 @@ COMMON_ERRORS = {
     "400": "Malformed request: the body is not valid JSON (`parse_error`).",
     "401": "No token or session (`not_authenticated`), or an unknown or revoked token "
     "(`authentication_failed`); see WWW-Authenticate.",
-    "403": "The role or token does not allow this (`permission_denied`).",
+    "403": "The role or token does not allow this, e.g. the token lacks the operation's scope "
+    "(`permission_denied`).",
     "404": "No such entity type, source system, record or endpoint (see `code`).",
     "406": "Not acceptable (`not_acceptable`).",
     "413": "The body, batch or key list is over its limit (`payload_too_large`).",
@@ -77,6 +78,15 @@ class KeystoneAutoSchema(AutoSchema):
         """Only what an operation's `extend_schema(description=…)` says: docstrings are
         written for developers, not for API clients."""
         return ""
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> Any:
+        """The operation, its description naming the token scope it needs (`api.scopes`)."""
+        operation = super().get_operation(*args, **kwargs)
+        scope = getattr(self.view, "required_scope", None)
+        if operation and scope:
+            said = operation.get("description", "")
+            operation["description"] = f"{said}\n\nToken scope: `{scope}`.".strip()
+        return operation
 
     def _is_public(self) -> bool:
         return getattr(self.view, "authentication_classes", None) == []

@@ -23,9 +23,20 @@ Key = tuple[str, str]  # (system code, source key)
 
 
 def _can_exist(system: str, source_key: str, *, postgresql: bool) -> bool:
-    """False for a key no record can have: PostgreSQL text cannot hold NUL, and the driver
-    refuses to send one (an error, where the answer is simply "not found")."""
+    """False for a key no record can have: one with a lone surrogate (not Unicode text, no
+    driver encodes it) or, on PostgreSQL, a NUL (its text cannot hold one). Ingest rejects
+    such keys, and a driver refuses to send them: an error, where the answer is "not found"."""
+    if not (system.isascii() and source_key.isascii()) and not _encodable(system + source_key):
+        return False
     return not postgresql or "\x00" not in system and "\x00" not in source_key
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _not_found(system: str, source_key: str) -> dict:
@@ -60,7 +71,8 @@ def lookup_xrefs(entity_type: str, keys: Sequence[Key]) -> list[dict]:
         return _lookup_xrefs_postgresql(entity_type, keys)
     by_system: dict[str, set[str]] = defaultdict(set)
     for system, source_key in keys:
-        by_system[system].add(source_key)
+        if _can_exist(system, source_key, postgresql=False):
+            by_system[system].add(source_key)
     condition = Q()
     for system, wanted in by_system.items():
         condition |= Q(source_system__code=system, source_key__in=wanted)

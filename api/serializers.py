@@ -19,6 +19,7 @@ from rest_framework.request import Request
 
 from api.errors import ERROR_CODES
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from api.scopes import reads_sensitive, visible_event_payload, withhold_sensitive
 from mdm.contracts import EVENT_TYPES, values_name
 from mdm.entities import ENTITIES, EntityType
 from mdm.models import GoldenRecord, LinkMethod, OutboxEvent, SourceRecord
@@ -191,6 +192,17 @@ class GoldenSummarySerializer(serializers.ModelSerializer):
     def get_url(self, golden: GoldenRecord) -> str:
         return golden_url(self.context.get("request"), golden, golden.entity_type)
 
+    def to_representation(self, golden: GoldenRecord) -> dict[str, Any]:
+        """Values (and lineage) without sensitive attributes for readers without the scope."""
+        data = super().to_representation(golden)
+        if not reads_sensitive(self.context.get("request")):
+            data["values"] = withhold_sensitive(golden.entity_type, golden.values)
+            if "lineage" in data:
+                data["lineage"] = withhold_sensitive(
+                    golden.entity_type, data["lineage"], values=golden.values
+                )
+        return data
+
 
 class GoldenDetailSerializer(GoldenSummarySerializer):
     lineage = serializers.JSONField()
@@ -243,6 +255,12 @@ class GoldenHistorySerializer(serializers.Serializer):
     display_name = serializers.CharField()
     values = serializers.JSONField()
     updated_at = serializers.DateTimeField()
+
+    def to_representation(self, version: Any) -> dict[str, Any]:
+        data = super().to_representation(version)
+        if not reads_sensitive(self.context.get("request")):
+            data["values"] = withhold_sensitive(version.entity_type, version.values or {})
+        return data
 
 
 def page_of(serializer_class: type[serializers.Serializer], name: str) -> type:
@@ -312,9 +330,15 @@ class EventSerializer(serializers.ModelSerializer):
     payload = serializers.SerializerMethodField()
 
     def get_payload(self, event: OutboxEvent) -> dict[str, Any]:
-        if "schema_version" in event.payload:
-            return event.payload
-        return {**event.payload, "schema_version": 1}
+        """Without sensitive attributes for a reader without the scope: the request's, or
+        `sensitive` in the context (webhooks: the subscription's)."""
+        payload = event.payload
+        if "schema_version" not in payload:
+            payload = {**payload, "schema_version": 1}
+        sensitive = self.context.get("sensitive")
+        if sensitive is None:
+            sensitive = reads_sensitive(self.context.get("request"))
+        return dict(visible_event_payload(event.entity_type, payload, sensitive=sensitive))
 
     class Meta:
         model = OutboxEvent

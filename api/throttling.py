@@ -1,8 +1,10 @@
-"""Per-principal throttling: one fixed-window counter per token (or user) in the cache, and
-the IETF RateLimit header fields that tell a client where it stands.
+"""Per-principal throttling: one fixed-window counter per token (or user) in the shared
+cache (Redis in production: the limit holds across every process; see CACHES in settings),
+and the IETF RateLimit header fields that tell a client where it stands.
 
 DRF's SimpleRateThrottle keeps every request's timestamp in a list, which is costly at high
-rates; a counter per window is O(1) and good enough for protecting the service.
+rates; a counter per window is O(1) and good enough for protecting the service. A cache
+outage lets requests through (logged) rather than failing them; "off" throttles nothing.
 
 Every answer the throttle saw carries `RateLimit-Policy: "default";q=<limit>;w=<window
 seconds>` and `RateLimit: "default";r=<remaining>;t=<seconds to the window's end>`
@@ -11,6 +13,7 @@ seconds>` and `RateLimit: "default";r=<remaining>;t=<seconds to the window's end
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from functools import lru_cache
@@ -20,11 +23,17 @@ from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+logger = logging.getLogger("api")
+
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+OFF = "off"
 
 
 @lru_cache(maxsize=16)
-def parse_rate(rate: str) -> tuple[int, int]:
+def parse_rate(rate: str) -> tuple[int, int] | None:
+    """(requests, seconds) for "600/min"; None for "off"."""
+    if rate.strip().lower() == OFF:
+        return None
     count, period = rate.split("/")
     return int(count), PERIODS[period.strip()[0].lower()]
 
@@ -33,7 +42,10 @@ class PrincipalRateThrottle(BaseThrottle):
     """`settings.KEYSTONE_API_THROTTLE_RATE` requests per token, user or (unauthenticated) IP."""
 
     def allow_request(self, request, view) -> bool:
-        limit, period = parse_rate(settings.KEYSTONE_API_THROTTLE_RATE)
+        rate = parse_rate(settings.KEYSTONE_API_THROTTLE_RATE)
+        if rate is None:
+            return True
+        limit, period = rate
         if request.auth is not None and hasattr(request.auth, "prefix"):
             ident = f"token:{request.auth.pk}:{request.auth.prefix}"
         elif request.user is not None and request.user.is_authenticated:
@@ -43,7 +55,11 @@ class PrincipalRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"keystone-throttle:{ident}:{period}:{window}"
-        count = self._count(key, timeout=period + 1)
+        try:
+            count = self._count(key, timeout=period + 1)
+        except Exception:  # noqa: BLE001 - a cache outage must not fail requests
+            logger.warning("shared cache unreachable: request not throttled", exc_info=True)
+            return True
         self._wait = (window + 1) * period - now
         request._keystone_rate = (limit, period, max(limit - count, 0), self._wait)
         return count <= limit

@@ -22,11 +22,11 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import scopes
 from api import serializers as s
 from api.conditional import conditional_get, etag_of, require_current
 from api.errors import Invalid, NotFound, PayloadTooLarge, error_body
@@ -35,7 +35,7 @@ from api.guards import int_parameter, refuse_large_body, refuse_nul, refuse_unkn
 from api.idempotency import idempotent
 from api.models import IntegrationToken, WebhookDelivery, WebhookSubscription
 from api.pagination import PAGE_PARAMETERS, KeystonePagination, next_cursor
-from api.parsers import NDJSONParser, NdjsonRows
+from api.parsers import JSONParser, NDJSONParser, RecordRows
 from api.permissions import INTEGRATION, actor_for, role_of, visible_subscriptions
 from api.selectors import events_after, lookup_xref, lookup_xrefs, lookup_xrefs_as_of
 from api.tasks import nudge_deliveries
@@ -46,7 +46,7 @@ from mdm.entities import ENTITIES, get_entity
 from mdm.errors import GoldenRecordNotFound, SourceRecordNotFound
 from mdm.models import GoldenRecord, SourceRecord
 from mdm.selectors import find_source_record, resolve_golden
-from mdm.services.ingest import REJECTED, ingest_records
+from mdm.services.ingest import REJECTED, ingest_records, unstorable_reason
 
 Schema = dict[str, dict[str, Any]]  # HTTP method -> extend_schema arguments
 
@@ -172,7 +172,7 @@ def _record_body(body: Any) -> dict[str, Any]:
 
 
 class SourceRecordView(KeystoneView):
-    write_scope = "source"
+    required_scope = scopes.SOURCES_WRITE
 
     @classmethod
     def schema_for(cls, entity: str) -> Schema:
@@ -269,7 +269,7 @@ class SourceRecordView(KeystoneView):
 
 
 class SourceBatchView(KeystoneView):
-    write_scope = "source"
+    required_scope = scopes.SOURCES_WRITE
     parser_classes = (JSONParser, NDJSONParser)
 
     @classmethod
@@ -299,20 +299,13 @@ class SourceBatchView(KeystoneView):
         }
 
     def post(self, request: Request, system: str) -> Response:
-        body = request.data
-        if isinstance(body, dict) and body.keys() == {"records"}:
-            body = body["records"]
-        if isinstance(body, NdjsonRows):
-            rows = list(body)
-        elif isinstance(body, list):
-            rows = list(enumerate(body, start=1))
-        else:
+        body = request.data  # the parsers give a batch's records as RecordRows, at most the limit
+        if not isinstance(body, RecordRows):
             raise Invalid(
                 'The body must be {"records": [...]}, a JSON array or NDJSON of records.',
                 fields={"records": ["a list of records"]},
             )
-        if len(rows) > settings.KEYSTONE_API_MAX_BATCH:
-            raise PayloadTooLarge(f"At most {settings.KEYSTONE_API_MAX_BATCH} records per batch.")
+        rows = list(body)
         return idempotent(request, rows, lambda: self._ingest(request, system, rows))
 
     def _ingest(self, request: Request, system: str, rows: list[tuple[int, Any]]) -> Response:
@@ -356,6 +349,7 @@ class SourceBatchView(KeystoneView):
 
 # --- cross-reference --------------------------------------------------------------------------
 class XrefView(KeystoneView):
+    required_scope = scopes.XREF_READ
     """The integrations' hot path: one prepared query, the answer built as a dict by the
     selector (documented by `XrefResultSerializer`), its ETag digested from that dict."""
 
@@ -384,6 +378,7 @@ class XrefView(KeystoneView):
 
 
 class XrefLookupView(KeystoneView):
+    required_scope = scopes.XREF_READ
     read_only_post = True
     query_parameters = ("as_of",)
 
@@ -428,6 +423,7 @@ class XrefLookupView(KeystoneView):
 
 # --- match probe ------------------------------------------------------------------------------
 class MatchProbeView(KeystoneView):
+    required_scope = scopes.MATCH_PROBE
     read_only_post = True
 
     @classmethod
@@ -465,9 +461,13 @@ class MatchProbeView(KeystoneView):
 
         attributes, limit = self._body(request.data)
         matches = probe_matches(entity_type=self.entity, attributes=attributes, limit=limit)
+        sensitive = scopes.reads_sensitive(request)
         candidates = [
             {
                 **{k: v for k, v in m.as_dict().items() if k != "source_record_id"},
+                "explanation": scopes.visible_explanation(
+                    self.entity, m.explanation, sensitive=sensitive
+                ),
                 "url": s.golden_url(request, m.golden_id, self.entity),
             }
             for m in matches
@@ -479,10 +479,23 @@ class MatchProbeView(KeystoneView):
         attributes = body.get("attributes") if isinstance(body, dict) else None
         if not isinstance(attributes, dict):
             raise Invalid(fields={"attributes": ["an object of the entity's attributes"]})
+        problems = [  # what ingest would refuse for an attribute: more than one value, or text
+            f"{name}: {problem}"  # no record can hold (a NUL, a lone surrogate)
+            for name, value in attributes.items()
+            if (problem := _unusable_attribute(value))
+        ]
+        if problems:
+            raise Invalid(fields={"attributes": problems})
         limit = body.get("limit", 10)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
             raise Invalid(fields={"limit": ["an integer between 1 and 100"]})
         return attributes, limit
+
+
+def _unusable_attribute(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str | int | float | bool):
+        return "expected a single value"
+    return unstorable_reason(value) if isinstance(value, str) else None
 
 
 # --- golden records ---------------------------------------------------------------------------
@@ -507,6 +520,7 @@ def _golden(entity: str, golden_id: str) -> tuple[GoldenRecord, list[str]]:
 
 
 class GoldenListView(KeystoneView):
+    required_scope = scopes.GOLDEN_READ
     query_parameters = (*GOLDEN_FILTERS, *PAGE_PARAMETERS)
 
     @classmethod
@@ -556,6 +570,8 @@ class GoldenListView(KeystoneView):
 
 
 class GoldenDetailView(KeystoneView):
+    required_scope = scopes.GOLDEN_READ
+
     @classmethod
     def schema_for(cls, entity: str) -> Schema:
         return {
@@ -624,6 +640,7 @@ class GoldenDetailView(KeystoneView):
 
 
 class GoldenHistoryView(KeystoneView):
+    required_scope = scopes.GOLDEN_READ
     query_parameters = PAGE_PARAMETERS
 
     @classmethod
@@ -643,7 +660,8 @@ class GoldenHistoryView(KeystoneView):
             raise GoldenRecordNotFound(golden_id)
         paginator = history_pagination()
         page = paginator.page(GoldenRecord.history.filter(id=golden_id), request)
-        return paginator.respond(s.GoldenHistorySerializer(page, many=True).data)
+        history = s.GoldenHistorySerializer(page, many=True, context={"request": request})
+        return paginator.respond(history.data)
 
 
 class UnknownEntityView(KeystoneView):
@@ -651,6 +669,7 @@ class UnknownEntityView(KeystoneView):
     (for every method: it writes nothing, so no role is refused first)."""
 
     read_only_post = True
+    required_scope = scopes.NO_SCOPE
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         self.query_parameters = tuple(request.GET)  # type: ignore[misc]  # every name is allowed
@@ -666,6 +685,7 @@ class UnknownEntityView(KeystoneView):
 
 # --- events -----------------------------------------------------------------------------------
 class EventFeedView(KeystoneView):
+    required_scope = scopes.EVENTS_READ
     query_parameters = ("after", "type", *PAGE_PARAMETERS)
 
     @extend_schema(
@@ -716,7 +736,8 @@ class EventFeedView(KeystoneView):
                     "next_cursor": next_cursor(link),
                     "next_after": last,
                     "high_water_mark": mark,
-                }
+                },
+                context={"request": request},
             ).data
         )
         if link:
@@ -732,6 +753,8 @@ class EventFeedView(KeystoneView):
 
 
 class EventSchemasView(KeystoneView):
+    required_scope = scopes.EVENTS_READ
+
     @extend_schema(
         operation_id="events_schemas",
         tags=["events"],
@@ -782,7 +805,7 @@ def _subscription_body(subscription: WebhookSubscription) -> dict[str, Any]:
 class WebhookSubscriptionsView(KeystoneView):
     """Webhook subscriptions. An integration sees and manages only its own."""
 
-    write_scope = "webhooks"
+    required_scope = scopes.WEBHOOKS_MANAGE
     query_parameters = PAGE_PARAMETERS
 
     @extend_schema(
@@ -844,7 +867,7 @@ IF_MATCH = OpenApiParameter(
 
 
 class WebhookSubscriptionView(KeystoneView):
-    write_scope = "webhooks"
+    required_scope = scopes.WEBHOOKS_MANAGE
 
     @extend_schema(
         operation_id="webhook_subscription_get",
@@ -902,6 +925,7 @@ class WebhookSubscriptionView(KeystoneView):
 
 
 class WebhookDeliveriesView(KeystoneView):
+    required_scope = scopes.WEBHOOKS_MANAGE
     query_parameters = ("status", *PAGE_PARAMETERS)
 
     @extend_schema(
@@ -932,7 +956,7 @@ class WebhookDeliveriesView(KeystoneView):
 
 
 class WebhookReplayView(KeystoneView):
-    write_scope = "webhooks"
+    required_scope = scopes.WEBHOOKS_MANAGE
 
     @extend_schema(
         operation_id="webhook_subscription_replay",

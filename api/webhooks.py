@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from api import outbound
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from api.scopes import subscription_reads_sensitive
 from api.selectors import event_high_water_mark
 from mdm.models import OutboxEvent, SourceSystem
 
@@ -46,13 +47,17 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def event_body(event: OutboxEvent) -> bytes:
-    """The event as the feed serves it (`EventSerializer`), the same bytes on every attempt so
-    a consumer can de-duplicate on content too."""
+def event_body(event: OutboxEvent, *, sensitive: bool) -> bytes:
+    """The event as the feed serves it (`EventSerializer`), the same bytes on every attempt
+    (while the subscriber's scopes stay the same) so a consumer can de-duplicate on content
+    too. Sensitive attributes only if `sensitive` (`api.scopes.subscription_reads_sensitive`)."""
     from api.serializers import EventSerializer
 
     return json.dumps(
-        EventSerializer(event).data, sort_keys=True, separators=(",", ":"), default=str
+        EventSerializer(event, context={"sensitive": sensitive}).data,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
     ).encode()
 
 
@@ -180,7 +185,7 @@ def deliver(delivery_id: int) -> str | None:
 def _send(delivery: WebhookDelivery) -> tuple[int | None, str]:
     """POST the delivery's event to its subscription: (status code or None, error class)."""
     subscription = delivery.subscription
-    body = event_body(delivery.event)
+    body = event_body(delivery.event, sensitive=subscription_reads_sensitive(subscription))
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",

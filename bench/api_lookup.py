@@ -50,7 +50,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchdb import bench_target, maintenance
+from benchdb import bench_target, maintenance, production_like_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/keystone_api_bench"
@@ -86,9 +86,9 @@ def parse_args() -> argparse.Namespace:
 
 def setup_django(url: str) -> None:
     os.environ.update(
+        production_like_environment(),
         DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="false",
         KEYSTONE_BENCH_VIEWS="1",
         DB_CONN_MAX_AGE="600",
     )
@@ -196,8 +196,8 @@ def free_port() -> int:
 def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
     env = {
         **os.environ,
+        **production_like_environment(),
         "DATABASE_URL": url,
-        "DEBUG": "false",
         "KEYSTONE_BENCH_VIEWS": "1",
         "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": "600",

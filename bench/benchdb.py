@@ -1,4 +1,5 @@
-"""Shared by the bench scripts: which database a bench may touch, and its maintenance.
+"""Shared by the bench scripts: which database a bench may touch, its maintenance, and the
+production-like environment a bench runs Django in.
 
 A bench only ever targets PostgreSQL on 127.0.0.1/localhost, and only a database whose name
 contains "bench", so no run can drop a real database.
@@ -6,9 +7,26 @@ contains "bench", so no run can drop a real database.
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import unquote, urlsplit
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def production_like_environment() -> dict[str, str]:
+    """DEBUG off, as in production (no per-query log kept in memory), with what production
+    must set (a secret key, random per run; the hosts a bench calls); plain HTTP on 127.0.0.1
+    (no HTTPS redirect, cookies not Secure) and API throttling off, so a bench measures the
+    API rather than the limit."""
+    return {
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "KEYSTONE_API_THROTTLE_RATE": "off",
+    }
 
 
 def bench_target(url: str) -> dict:

@@ -355,7 +355,9 @@ def _public_suffixes():
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["DEBUG"] = "false"  # production-like: no per-query log kept in memory
+    from benchdb import production_like_environment
+
+    os.environ.update(production_like_environment())  # DEBUG off: no per-query log kept
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     # Never publish to a shared broker: without REDIS_URL Celery runs tasks eagerly in-process
     # (embedded mode), so the matching task each committed chunk triggers runs here, on the

@@ -73,7 +73,9 @@ def setup(args, scratch: Path) -> dict | None:
         os.environ["DATABASE_URL"] = f"sqlite:///{scratch / 'keystone_quality_bench.sqlite3'}"
     os.environ["KEYSTONE_VAR_DIR"] = str(scratch / "var")
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["DEBUG"] = "false"
+    from benchdb import production_like_environment
+
+    os.environ.update(production_like_environment())  # DEBUG off: no per-query log kept
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.pop("REDIS_URL", None)  # tasks run eagerly here, never on a shared broker
     os.environ.pop("CELERY_EAGER", None)

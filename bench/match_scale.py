@@ -94,7 +94,9 @@ def recreate_database(target: dict, *, create: bool = True) -> None:
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["DEBUG"] = "false"
+    from benchdb import production_like_environment
+
+    os.environ.update(production_like_environment())  # DEBUG off: no per-query log kept
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.pop("REDIS_URL", None)  # eager tasks, never a shared broker
     os.environ.pop("CELERY_EAGER", None)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 import match_scale  # noqa: E402  (generator, COPY loader, database helpers)
-from benchdb import LOCAL_HOSTS, bench_target  # noqa: E402
+from benchdb import LOCAL_HOSTS, bench_target, production_like_environment  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/keystone_worker_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
@@ -54,10 +54,10 @@ def local_redis(url: str) -> str:
 
 def setup_django(database_url: str, redis_url: str) -> None:
     os.environ.update(
+        production_like_environment(),
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="false",
     )
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.pop("CELERY_EAGER", None)

@@ -43,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchdb import bench_target, maintenance
+from benchdb import bench_target, maintenance, production_like_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/keystone_steward_bench"
@@ -83,10 +83,9 @@ def parse_args() -> argparse.Namespace:
 
 def setup_django(url: str) -> None:
     os.environ.update(
+        production_like_environment(),
         DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="false",
-        ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
     )
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.pop("REDIS_URL", None)
@@ -361,14 +360,24 @@ def make_candidates(count, duplicates, customers, ids, rng) -> None:
         if pair not in pairs:
             pairs.add(pair)
             planned.append((*pair, round(rng.uniform(0.5, 0.62), 4)))
-    attributes = dict(
-        SourceRecord.objects.filter(pk__in={i for p in planned for i in p[:2]}).values_list(
-            "pk", "attributes"
-        )
-    )
+    stored = {
+        pk: (attrs, golden)
+        for pk, attrs, golden in SourceRecord.objects.filter(
+            pk__in={i for p in planned for i in p[:2]}
+        ).values_list("pk", "attributes", "golden_id")
+    }
+    attributes = {pk: attrs for pk, (attrs, _) in stored.items()}
+    golden_of = {pk: golden for pk, (_, golden) in stored.items()}
     now = timezone.now()
     candidates = []
+    golden_pairs: set[tuple[str, str]] = set()  # one open candidate per pair of golden records
     for left, right, probability in planned:
+        if golden_of[left] > golden_of[right]:
+            left, right = right, left
+        golden_pair = (golden_of[left], golden_of[right])
+        if golden_pair[0] == golden_pair[1] or golden_pair in golden_pairs:
+            continue
+        golden_pairs.add(golden_pair)
         a, b = attributes[left], attributes[right]
         explanation = {}
         for name in EXPLAINED:
@@ -386,6 +395,8 @@ def make_candidates(count, duplicates, customers, ids, rng) -> None:
             }
         candidate = MatchCandidate(
             entity_type="customer",
+            left_golden_id=golden_pair[0],
+            right_golden_id=golden_pair[1],
             left_id=left,
             right_id=right,
             probability=probability,

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("KEYSTONE_VAR_DIR", BASE_DIR / "var"))
@@ -34,9 +35,45 @@ def env_json(name: str, default):
     return json.loads(raw) if raw else default
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "keystone-insecure-development-key-change-me")
-DEBUG = env_bool("DEBUG", True)
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Development (DEBUG=1: `make demo`, the test suite) runs on a public key and local hosts;
+# with DEBUG off (the default) the process refuses to start without a real SECRET_KEY and
+# ALLOWED_HOSTS, and HTTPS is required (see below and docs/security.md).
+DEBUG = env_bool("DEBUG", False)
+DEVELOPMENT_SECRET_KEY = "keystone-insecure-development-key-change-me"
+SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY if DEBUG else "")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "DEBUG is off and SECRET_KEY is not set (or is the public development key): set "
+        "SECRET_KEY to a long random value (or DEBUG=1 for development). See docs/security.md."
+    )
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "DEBUG is off and ALLOWED_HOSTS is empty: set ALLOWED_HOSTS to the host names Keystone "
+        "is served under, comma-separated (or DEBUG=1 for development). See docs/security.md."
+    )
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# HTTPS, on unless DEBUG (each can be set on its own). Production runs behind a proxy that
+# ends TLS and says so in X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER names the header; empty:
+# trust none). Health checks are exempt from the redirect: load balancers probe over HTTP.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+_PROXY_SSL_HEADER = os.environ.get("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.strip().upper().replace("-", "_"), "https")
+    if _PROXY_SSL_HEADER.strip()
+    else None
+)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -153,10 +190,39 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
 )
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 10_000) or None
 
+# The shared cache: API throttling counters, the tokens version that makes a revocation
+# effective at once in every process (api.authentication, with Redis), the events mark. Redis when
+# REDIS_URL is set (every process on every machine); else files under var/cache, which every
+# process on this machine shares (embedded mode: the server and management commands). Keys
+# start with KEYSTONE_CACHE_KEY_PREFIX: one per deployment sharing a Redis database.
+KEYSTONE_CACHE_KEY_PREFIX = os.environ.get("KEYSTONE_CACHE_KEY_PREFIX", "keystone")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": KEYSTONE_CACHE_KEY_PREFIX,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "KEY_PREFIX": KEYSTONE_CACHE_KEY_PREFIX,
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
+
 # --- Keystone -----------------------------------------------------------------------------
 # Every Keystone setting is read here, typed, from the environment; code reads settings.X.
 # Rows per transaction when loading files: bounded memory, each chunk all-or-nothing.
 KEYSTONE_INGEST_CHUNK_SIZE = env_int("KEYSTONE_INGEST_CHUNK_SIZE", 2000)
+# A record nested deeper than this (lists and objects in its values) or larger than this as
+# JSON is rejected on its own: bounded memory and no recursion limit hit while storing it.
+KEYSTONE_INGEST_MAX_DEPTH = env_int("KEYSTONE_INGEST_MAX_DEPTH", 32)
+KEYSTONE_INGEST_MAX_RECORD_BYTES = env_int("KEYSTONE_INGEST_MAX_RECORD_BYTES", 256 * 1024)
 # Applying a batch run's merges (matching.apply): processes (default: up to 2, one per CPU),
 # merges per transaction, and the fewest batches worth forking for.
 KEYSTONE_MATCH_APPLY_WORKERS = env_int("KEYSTONE_MATCH_APPLY_WORKERS", min(2, os.cpu_count() or 1))
@@ -203,9 +269,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.KeystoneAccess"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PrincipalRateThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["api.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.KeystoneContentNegotiation",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # NDJSON only where a view takes it (batch ingest: api.views.SourceBatchView).
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.KeystoneAutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
@@ -236,17 +303,21 @@ SPECTACULAR_SETTINGS = {
     ],
     "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
 }
-# Requests per principal (integration token or user). High by default so benches are not
-# throttled; set e.g. "600/min" in production.
-KEYSTONE_API_THROTTLE_RATE = os.environ.get("KEYSTONE_API_THROTTLE_RATE", "1000000/min")
+# Requests per principal (integration token or user) per fixed window ("N/s", "N/min",
+# "N/h", "N/day"), counted in the shared cache so the limit holds across processes. "off":
+# no throttling (benches). Batch endpoints take up to 10,000 records or 1,000 keys a request.
+KEYSTONE_API_THROTTLE_RATE = os.environ.get("KEYSTONE_API_THROTTLE_RATE", "3000/min")
 KEYSTONE_API_MAX_BATCH = 10_000
 KEYSTONE_API_MAX_LOOKUP_KEYS = 1_000
-KEYSTONE_API_MAX_BODY_BYTES = int(os.environ.get("KEYSTONE_API_MAX_BODY_BYTES", 32 * 1024 * 1024))
+KEYSTONE_API_MAX_BODY_BYTES = env_int("KEYSTONE_API_MAX_BODY_BYTES", 32 * 1024 * 1024)
 KEYSTONE_API_IDEMPOTENCY_HOURS = 24
 # How long a token's last_used_at may lag (seconds): avoids a write on every request.
 KEYSTONE_API_TOKEN_TOUCH_SECONDS = 60
-# How long a process trusts a token it has verified (seconds); revocation takes up to this long.
-KEYSTONE_API_TOKEN_CACHE_SECONDS = float(os.environ.get("KEYSTONE_API_TOKEN_CACHE_SECONDS", "10"))
+# How long a process remembers a token it has verified (seconds; 0: never). A revocation or
+# a change of scopes is effective at once regardless (api.authentication: tokens version).
+KEYSTONE_API_TOKEN_CACHE_SECONDS = env_float("KEYSTONE_API_TOKEN_CACHE_SECONDS", 60)
+# Where the tokens version lives without Redis (with REDIS_URL: the shared cache).
+KEYSTONE_TOKENS_VERSION_FILE = None if REDIS_URL else VAR_DIR / "tokens-version"
 # Webhooks (api/webhooks.py, api/outbound.py). Their tasks run on a queue of their own, so a
 # backlog of matching never holds deliveries up: workers must consume it
 # (`celery -A config worker -Q celery,webhooks`, or a worker of its own with `-Q webhooks`).

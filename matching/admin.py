@@ -60,9 +60,24 @@ class MatchRunAdmin(ReadOnlyAdmin):
 
 @admin.register(MatchCandidate)
 class MatchCandidateAdmin(ReadOnlyAdmin):
-    list_display = ("id", "entity_type", "left", "right", "probability", "match_weight", "status")
+    list_display = (
+        "id",
+        "entity_type",
+        "left_golden",
+        "right_golden",
+        "left",
+        "right",
+        "probability",
+        "reason",
+        "status",
+    )
     list_filter = ("entity_type", "status")
-    list_select_related = ("left__source_system", "right__source_system")
+    list_select_related = (
+        "left_golden",
+        "right_golden",
+        "left__source_system",
+        "right__source_system",
+    )
     readonly_fields = ("explained",)
     exclude = ("explanation",)
 
@@ -79,10 +94,11 @@ class MatchDecisionAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
         "left",
         "right",
         "verdict",
+        "origin",
         "actor",
         "is_current",
         "created_at",
     )
-    list_filter = ("entity_type", "verdict", "is_current")
+    list_filter = ("entity_type", "verdict", "origin", "is_current")
     list_select_related = ("left__source_system", "right__source_system")
     search_fields = ("reason", "actor")

@@ -25,6 +25,7 @@ class ScoredPair:
     left: int
     right: int
     probability: float
+    reason: str = ""  # why a constraint refused it, shown with the review candidate
 
 
 @dataclass(frozen=True, order=True)

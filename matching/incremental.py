@@ -5,9 +5,17 @@ For a batch of changed records (one ingest chunk): re-key them in the blocking-k
 the records sharing a key (one query, bounded per key value), score those pairs with Splink's
 SQL (`matching.scoring`), cluster the local neighbourhood with the batch run's pure `cluster`
 (steward "not a match" decisions hold, even transitively; a cluster keeps its oldest golden
-ID), merge through `mdm.services.resolution.merge_many`, and upsert match candidates for the
-review band — merges and candidates in one transaction. Deleted records leave the index and
-their open candidates are superseded.
+ID), merge through `mdm.services.resolution.merge_many`, and store match candidates for the
+review band (`matching.review`) — merges and candidates in one transaction. Deleted records
+leave the index and their pairs leave the candidates.
+
+Workers matching at the same time: scoring runs unlocked; the plan is made under locks. The
+apply transaction locks the golden records of every record it clusters (ID order, as the
+resolution services lock), checks that no record moved meanwhile (else it plans again from
+fresh membership), and only then reads the neighbourhood, the steward decisions and plans.
+Two workers whose neighbourhoods share a golden record therefore plan one after the other,
+each from what the other committed: no merge is lost, no decision is broken by a plan made
+before another worker's merge.
 
 Without an active model nothing happens (every ingest calls this): records ingested before
 the first model are matched by the batch run that trains it.
@@ -23,33 +31,36 @@ from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
-from django.db import transaction
-from django.db.models import Model, Q, QuerySet
-from django.utils import timezone
+from django.db import DatabaseError, transaction
 
 from matching import keys
 from matching.clustering import ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
 from matching.frame import RECORD_FIELDS, frame_from_records, live_frame
-from matching.models import CandidateStatus, MatchCandidate, MatchDecision, MatchModel
+from matching.models import MatchModel
+from matching.review import refusal_reasons, review_pairs, store_candidates
 from matching.scoring import (
     active_model,
-    explanation,
     frame_with_frequencies,
     level_labels,
     score_pairs,
 )
 from matching.specs import SPECS, MatchSpec, Thresholds, thresholds_for
+from mdm.db.conflicts import lost_race
 from mdm.db.ids import ids_in
-from mdm.db.update import update_rows
 from mdm.errors import InvalidResolution
-from mdm.models import LinkMethod, SourceRecord
+from mdm.models import GoldenRecord, LinkMethod, SourceRecord
 from mdm.services.audit import Actor
 from mdm.services.resolution import merge_many
 
 logger = logging.getLogger(__name__)
 
-ATTEMPTS = 3  # a concurrent merge can make a plan stale; re-plan from fresh membership
+ATTEMPTS = 5  # a record moved before the locks were taken: plan again from fresh membership
+OPEN_CANDIDATE = "uniq_open_candidate_goldens"  # a batch run stored the same pair meanwhile
+
+
+class _Moved(Exception):
+    """A record to cluster moved to a golden record not locked: plan again."""
 
 
 @dataclass
@@ -101,6 +112,7 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     )
     live = sorted(tuple(record) for deleted, _, *record in fetched if not deleted)
     removed = [record[0] for deleted, _, *record in fetched if deleted]
+    removed_goldens = {golden for deleted, golden, *_ in fetched if deleted and golden}
     golden_of = {record[0]: golden for deleted, golden, *record in fetched if not deleted}
     summary.records, summary.removed = len(live), len(removed)
 
@@ -108,7 +120,7 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     changed_frame = frame_from_records(spec, live)
     record_keys = keys.key_rows(spec, changed_frame)
     step("read")
-    changed = _Changed(changed_frame, record_keys, removed, golden_of)
+    changed = _Changed(changed_frame, record_keys, removed, golden_of, removed_goldens)
     try:
         _match(spec, model, thresholds, changed, summary, actor=actor, step=step)
     finally:
@@ -126,6 +138,7 @@ class _Changed:
     keys: pa.Table  # their blocking keys (`keys.key_rows`)
     removed: list[int]  # the deleted ones
     golden_of: dict[int, str]  # record id -> golden ID, filled in as records are read
+    removed_goldens: set[str] = field(default_factory=set)  # the deleted ones' golden records
     writing: keys.BackgroundWrite | None = None
 
     def start_writing(self, entity_type: str) -> keys.BackgroundWrite:
@@ -155,10 +168,11 @@ def _match(
         changed.removed,
         changed.golden_of,
     )
-    if removed:
-        summary.superseded += _supersede(
-            MatchCandidate.objects.filter(Q(left_id__in=removed) | Q(right_id__in=removed))
-        )
+    if removed:  # their pairs leave the candidates of their golden records
+        with transaction.atomic():
+            summary.superseded += store_candidates(
+                entity_type=entity_type, rescored=removed, goldens=changed.removed_goldens
+            ).superseded
     if not changed_frame.num_rows:
         changed.start_writing(entity_type)
         return
@@ -203,10 +217,15 @@ def _match(
                 # read with the rows on the first attempt; a re-plan reads fresh membership
                 golden_of=golden_of if attempt == 1 else None,
             )
-        except InvalidResolution as error:
+        except (InvalidResolution, _Moved) as error:
             if attempt == ATTEMPTS:
                 raise
-            logger.info("incremental plan went stale (%s); re-planning", error)
+            logger.info("incremental plan went stale (%r); re-planning", error)
+            continue
+        except DatabaseError as error:
+            if attempt == ATTEMPTS or not lost_race(error, unique=(OPEN_CANDIDATE,)):
+                raise
+            logger.info("incremental apply lost a race (%s); re-planning", error)
             continue
         summary.merges, (summary.sent_to_review, superseded) = merges, review
         summary.superseded += superseded
@@ -214,15 +233,38 @@ def _match(
     step("apply")
 
 
-def _neighbourhood(golden_ids: set[str]) -> tuple[dict[int, str], dict[str, datetime]]:
-    """Every live member of `golden_ids` (so constraints on members not scored now hold)."""
-    membership: dict[int, str] = {}
-    created_at: dict[str, datetime] = {}
-    for pk, golden_id, golden_created in SourceRecord.objects.filter(
-        ids_in(SourceRecord, "golden", golden_ids), deleted=False
-    ).values_list("pk", "golden_id", "golden__created_at"):
-        membership[pk] = golden_id
-        created_at[golden_id] = golden_created
+def _locked_neighbourhood(
+    record_ids: set[int], golden_of: Mapping[int, str | None] | None
+) -> tuple[dict[int, str], dict[str, datetime]]:
+    """Lock the golden records of `record_ids` (ID order) and return every live member of
+    them (so constraints on members not scored now hold) with their creation times. Raises
+    `_Moved` when a record is no longer in one of the golden records locked (`golden_of`,
+    read before, is then out of date)."""
+    if golden_of is None:
+        golden_of = dict(
+            SourceRecord.objects.filter(
+                ids_in(SourceRecord, "id", record_ids), golden__isnull=False
+            ).values_list("pk", "golden_id")
+        )
+    wanted = {golden_of[pk] for pk in record_ids if golden_of.get(pk)}
+    created_at = dict(
+        GoldenRecord.objects.select_for_update()
+        .filter(ids_in(GoldenRecord, "id", wanted))
+        .order_by("id")
+        .values_list("id", "created_at")
+    )
+    membership: dict[int, str] = dict(
+        SourceRecord.objects.filter(
+            ids_in(SourceRecord, "golden", created_at), deleted=False
+        ).values_list("pk", "golden_id")
+    )
+    now = SourceRecord.objects.filter(
+        ids_in(SourceRecord, "id", set(record_ids) - set(membership)),
+        deleted=False,
+        golden__isnull=False,
+    ).values_list("pk", flat=True)
+    if set(record_ids) - set(membership) and list(now):
+        raise _Moved(f"records {sorted(set(record_ids) - set(membership))[:5]} moved")
     return membership, created_at
 
 
@@ -237,35 +279,25 @@ def _apply(
     golden_of: Mapping[int, str] | None = None,
 ) -> tuple[int, tuple[int, int]]:
     record_ids = set(changed_ids) | set(scored["unique_id_l"]) | set(scored["unique_id_r"])
-    if golden_of is None:
-        golden_of = dict(
-            SourceRecord.objects.filter(pk__in=list(record_ids), golden__isnull=False).values_list(
-                "pk", "golden_id"
-            )
-        )
-    else:
-        golden_of = {
-            pk: golden_of[pk] for pk in record_ids if pk in golden_of and golden_of[pk] is not None
-        }
-    membership, created_at = _neighbourhood(set(golden_of.values()))
-    reopen_stale_decisions(entity_type, record_ids=list(membership))
-    cannot_link = cannot_link_pairs(entity_type, record_ids=list(membership))
     pairs = [
         ScoredPair(int(left), int(right), float(p))
         for left, right, p in zip(
             scored["unique_id_l"], scored["unique_id_r"], scored["match_probability"], strict=True
         )
     ]
-    clustering = cluster(
-        pairs=pairs,
-        membership=membership,
-        created_at=created_at,
-        threshold=threshold,
-        cannot_link=cannot_link,
-    )
-    target = {m.loser: m.survivor for m in clustering.merges}
-    final = {pk: target.get(golden_id, golden_id) for pk, golden_id in membership.items()}
     with transaction.atomic():
+        membership, created_at = _locked_neighbourhood(record_ids, golden_of)
+        reopen_stale_decisions(entity_type, record_ids=list(membership))
+        cannot_link = cannot_link_pairs(
+            entity_type, record_ids=list(membership), membership=membership
+        )
+        clustering = cluster(
+            pairs=pairs,
+            membership=membership,
+            created_at=created_at,
+            threshold=threshold,
+            cannot_link=cannot_link,
+        )
         if clustering.merges:
             merge_many(
                 merges=[(m.survivor, m.loser, m.probability) for m in clustering.merges],
@@ -273,88 +305,16 @@ def _apply(
                 reason="incremental match: auto-link",
                 method=LinkMethod.AUTO,
             )
-        review = _store_candidates(entity_type, scored, final, changed_ids, model=model)
-    return len(clustering.merges), review
-
-
-def _supersede(candidates: QuerySet[MatchCandidate]) -> int:
-    return candidates.filter(status=CandidateStatus.OPEN).update(
-        status=CandidateStatus.SUPERSEDED, updated_at=timezone.now()
-    )
-
-
-def _store_candidates(
-    entity_type: str,
-    scored: pd.DataFrame,
-    final: Mapping[int, str],
-    changed_ids: Collection[int],
-    *,
-    model: MatchModel,
-) -> tuple[int, int]:
-    """Upsert open candidates for scored pairs still apart (the review band, and auto-link
-    pairs a constraint refused); supersede the changed records' other open candidates —
-    now in one golden record, or no longer in the band — unless a steward decision is behind
-    them. Returns (open candidates stored, candidates superseded)."""
-    labels = level_labels(model.settings)
-    apart = {}
-    for _, row in scored.iterrows():
-        left, right = sorted((int(row["unique_id_l"]), int(row["unique_id_r"])))
-        if final.get(left) is not None and final.get(left) != final.get(right):
-            apart[(left, right)] = row
-
-    def touching(model: type[Model]) -> Q:
-        return ids_in(model, "left", changed_ids) | ids_in(model, "right", changed_ids)
-
-    existing = {
-        (c.left_id, c.right_id): c
-        # every scored pair names a changed record, so `touching` covers them all
-        for c in MatchCandidate.objects.filter(touching(MatchCandidate), entity_type=entity_type)
-    }
-    decided = set(
-        MatchDecision.objects.filter(touching(MatchDecision), is_current=True).values_list(
-            "left_id", "right_id"
+        target = {m.loser: m.survivor for m in clustering.merges}
+        final = {pk: target.get(golden_id, golden_id) for pk, golden_id in membership.items()}
+        left_golden = scored["unique_id_l"].map(final)
+        right_golden = scored["unique_id_r"].map(final)
+        apart = scored[left_golden.notna() & right_golden.notna() & (left_golden != right_golden)]
+        reasons = refusal_reasons(clustering.refused)
+        stored = store_candidates(
+            entity_type=entity_type,
+            pairs=review_pairs(apart, level_labels(model.settings), reasons=reasons),
+            rescored=changed_ids,
+            model=model,
         )
-    )
-    now = timezone.now()
-    to_create, to_update, stored = [], [], 0
-    for (left, right), row in apart.items():
-        probability, weight = float(row["match_probability"]), float(row["match_weight"])
-        candidate = existing.get((left, right))
-        if candidate is None:
-            to_create.append(
-                MatchCandidate(
-                    entity_type=entity_type,
-                    left_id=left,
-                    right_id=right,
-                    probability=probability,
-                    match_weight=weight,
-                    explanation=explanation(row, labels),
-                    model=model,
-                )
-            )
-            stored += 1
-        elif candidate.status in (CandidateStatus.OPEN, CandidateStatus.SUPERSEDED) and (
-            (left, right) not in decided
-        ):
-            candidate.status = CandidateStatus.OPEN
-            candidate.probability, candidate.match_weight = probability, weight
-            candidate.explanation = explanation(row, labels)
-            candidate.model, candidate.updated_at = model, now
-            to_update.append(candidate)
-            stored += 1
-        elif candidate.status == CandidateStatus.OPEN:
-            stored += 1
-    superseded = 0
-    for key, candidate in existing.items():
-        if key in apart or candidate.status != CandidateStatus.OPEN or key in decided:
-            continue
-        candidate.status, candidate.updated_at = CandidateStatus.SUPERSEDED, now
-        to_update.append(candidate)
-        superseded += 1
-    MatchCandidate.objects.bulk_create(to_create, batch_size=1000)
-    update_rows(
-        MatchCandidate,
-        to_update,
-        ["probability", "match_weight", "explanation", "model", "status", "updated_at"],
-    )
-    return stored, superseded
+    return len(clustering.merges), (stored.open, stored.superseded)

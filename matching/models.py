@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from mdm.entities import ENTITY_CHOICES
-from mdm.models import SourceRecord, audited_history
+from mdm.models import GoldenRecord, SourceRecord, audited_history
 
 
 class MatchModel(models.Model):
@@ -87,12 +87,23 @@ class CandidateStatus(models.TextChoices):
 
 
 class MatchCandidate(models.Model):
-    """A pair of source records in the review band, for a steward to decide.
+    """A pair of golden records a steward should decide on: may they be one thing?
 
-    `left` always has the lower primary key, so a pair is stored once.
+    At most one open candidate per pair of golden records (`left_golden` has the lower ID).
+    The evidence is the best-scoring pair of their member records (`left` in `left_golden`,
+    `right` in `right_golden`) with its probability, match weight and explanation; `pairs`
+    lists every scored member pair, that one first. `reason` says why the pair needs a
+    person when the model alone would not send it (a constraint refused an auto-link).
+    `matching.review` is the one place that opens, updates, supersedes and reopens them.
     """
 
     entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    left_golden = models.ForeignKey(
+        GoldenRecord, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    right_golden = models.ForeignKey(
+        GoldenRecord, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     left = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
     right = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
     probability = models.FloatField()
@@ -100,6 +111,13 @@ class MatchCandidate(models.Model):
     explanation = models.JSONField(
         default=dict, blank=True, help_text="Per attribute: level, both values, match weight."
     )
+    pairs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Every scored member pair (records, probability, match weight, reason; "
+        "explanation but for the first), best first: the first is the evidence above.",
+    )
+    reason = models.CharField(max_length=255, blank=True)
     status = models.CharField(
         max_length=12, choices=CandidateStatus.choices, default=CandidateStatus.OPEN, db_index=True
     )
@@ -111,15 +129,32 @@ class MatchCandidate(models.Model):
     class Meta:
         ordering = ["-probability", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["left", "right"], name="uniq_candidate_pair"),
+            models.UniqueConstraint(
+                fields=["left_golden", "right_golden"],
+                condition=models.Q(status="open"),
+                name="uniq_open_candidate_goldens",
+            ),
             models.CheckConstraint(
-                condition=models.Q(left__lt=models.F("right")), name="candidate_left_lt_right"
+                condition=~models.Q(status="open")
+                | models.Q(left_golden__lt=models.F("right_golden")),
+                name="open_candidate_goldens_ordered",
             ),
         ]
-        indexes = [models.Index(fields=["entity_type", "status", "-probability"])]
+        indexes = [
+            models.Index(fields=["entity_type", "status", "-probability"]),
+            models.Index(fields=["left_golden", "right_golden"], name="candidate_goldens"),
+            models.Index(
+                fields=["right_golden"],
+                condition=models.Q(status="open"),
+                name="candidate_open_right_golden",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.entity_type} {self.left_id}~{self.right_id} p={self.probability:.3f}"
+        return (
+            f"{self.entity_type} {self.left_golden_id}~{self.right_golden_id} "
+            f"p={self.probability:.3f}"
+        )
 
 
 class Verdict(models.TextChoices):
@@ -127,22 +162,53 @@ class Verdict(models.TextChoices):
     NOT_A_MATCH = "not_a_match"
 
 
-class MatchDecision(models.Model):
-    """A steward's verdict on a pair of source records, with the evidence it was made on.
+class DecisionOrigin(models.TextChoices):
+    CANDIDATE = "candidate", "decided on a match candidate"
+    SPLIT = "split", "a steward split a golden record"
 
-    Decisions are hard constraints for matching: a "not a match" pair is never auto-linked,
-    even transitively; a "match" was applied as a steward merge, which matching never splits.
-    `evidence` fingerprints both records' match attributes; when it no longer matches the
-    records, the decision is stale and the pair returns to the review queue (still never
-    auto-linked) until a steward decides again.
+
+class MatchDecision(models.Model):
+    """A steward's verdict on two golden records, with the evidence it was made on.
+
+    The decision binds the members both golden records had when it was made (`records`,
+    each on its side): "not a match" keeps every left member apart from every right member,
+    in every later matching run and however the golden records change; a split records
+    such a decision between the two groups it creates. A "match" was applied as a steward
+    merge, which matching never splits. `left`/`right` name the record pair the steward
+    looked at (the candidate's best pair; for a split, one record of each group).
+    `evidence` fingerprints the match attributes of all those records; when it no longer
+    matches them, the decision is stale and the pair returns to the review queue (still
+    never auto-linked) until a steward decides again. A steward merge of records a decision
+    keeps apart retires that decision (`is_current` false).
     """
 
     entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
     left = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
     right = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+    left_golden = models.ForeignKey(
+        GoldenRecord,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        help_text="The left record's golden record when the decision was made.",
+    )
+    right_golden = models.ForeignKey(
+        GoldenRecord,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        help_text="The right record's golden record when the decision was made.",
+    )
     verdict = models.CharField(max_length=12, choices=Verdict.choices)
+    origin = models.CharField(
+        max_length=12, choices=DecisionOrigin.choices, default=DecisionOrigin.CANDIDATE
+    )
     evidence = models.CharField(
-        max_length=64, help_text="Fingerprint of both records' match attributes."
+        max_length=64, help_text="Fingerprint of the match attributes of both sides' records."
     )
     candidate = models.ForeignKey(
         MatchCandidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
@@ -157,7 +223,7 @@ class MatchDecision(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = audited_history()
+    history = audited_history(no_db_index=["left_golden", "right_golden"])
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -175,6 +241,28 @@ class MatchDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_type} {self.left_id}~{self.right_id}: {self.verdict}"
+
+
+class DecisionSide(models.TextChoices):
+    LEFT = "left"
+    RIGHT = "right"
+
+
+class MatchDecisionRecord(models.Model):
+    """A source record a decision binds, and on which side (its golden record's members
+    when the decision was made)."""
+
+    decision = models.ForeignKey(MatchDecision, on_delete=models.CASCADE, related_name="records")
+    record = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="+")
+    side = models.CharField(max_length=5, choices=DecisionSide.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "record"], name="uniq_decision_record")
+        ]
+
+    def __str__(self) -> str:
+        return f"decision {self.decision_id}: {self.side} {self.record_id}"
 
 
 class MatchKey(models.Model):

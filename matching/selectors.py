@@ -1,4 +1,5 @@
-"""Reads for the review queue: open match candidates, prioritised and filtered.
+"""Reads for the review queue: open match candidates (pairs of golden records), prioritised
+and filtered.
 
 Priority puts first the pairs where a steward's decision matters most:
 
@@ -72,7 +73,7 @@ class QueueFilters:
 
 def _related_count(side: str) -> Coalesce:
     """Active golden records whose relations point at the golden record of `side`."""
-    golden = OuterRef(f"{side}__golden_id")
+    golden = OuterRef(f"{side}_golden_id")
     related = (
         GoldenRecord.objects.filter(
             Q(customer_id=golden) | Q(contract_id=golden) | Q(parent_id=golden)
@@ -91,7 +92,7 @@ def _systems_count() -> Coalesce:
     """Distinct source systems among the live members of both golden records."""
     systems = (
         SourceRecord.objects.filter(
-            Q(golden_id=OuterRef("left__golden_id")) | Q(golden_id=OuterRef("right__golden_id")),
+            Q(golden_id=OuterRef("left_golden_id")) | Q(golden_id=OuterRef("right_golden_id")),
             deleted=False,
         )
         .order_by()
@@ -149,8 +150,8 @@ def _prioritised(queue: QuerySet[MatchCandidate]) -> QuerySet[MatchCandidate]:
 CANDIDATE_RELATIONS = (
     "left__source_system",
     "right__source_system",
-    "left__golden",
-    "right__golden",
+    "left_golden",
+    "right_golden",
 )
 PRIORITY_TERMS = ("uncertainty", "related", "systems", "priority")
 

@@ -9,7 +9,7 @@ no merges.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,19 +17,17 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from matching import frequencies, keys
 from matching.apply import apply_merges
-from matching.clustering import ScoredPair, cluster
+from matching.clustering import Clustering, ScoredPair, cluster
 from matching.decisions import cannot_link_pairs, reopen_stale_decisions
 from matching.engine import connection, linker_for
 from matching.frame import build_frame
 from matching.incremental import IncrementalSummary, match_records
 from matching.models import (
-    CandidateStatus,
-    MatchCandidate,
     MatchDecision,
     MatchKey,
     MatchModel,
@@ -39,9 +37,11 @@ from matching.models import (
     Verdict,
 )
 from matching.probe import ProbeMatch, probe_matches
-from matching.scoring import Explanation, active_model, explain_pair, explanation, level_labels
+from matching.review import refusal_reasons, review_pairs, store_candidates
+from matching.scoring import Explanation, active_model, explain_pair, level_labels
 from matching.specs import MatchSpec, get_spec, thresholds_for
 from matching.training import train
+from mdm.db.conflicts import lost_race
 from mdm.db.ids import narrowed
 from mdm.db.maintenance import analyze, vacuum
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
@@ -65,6 +65,10 @@ __all__ = [
     "run_batch_matching",
     "train_model",
 ]
+
+
+REVIEW_ATTEMPTS = 3  # storing candidates runs again when a concurrent run stored one first
+OPEN_CANDIDATE = "uniq_open_candidate_goldens"
 
 
 @dataclass
@@ -265,7 +269,7 @@ def run_batch_matching(
 
         membership = _membership(entity_type)
         reopen_stale_decisions(entity_type)
-        cannot_link = cannot_link_pairs(entity_type)
+        cannot_link = cannot_link_pairs(entity_type, membership=membership)
         pairs = [
             ScoredPair(int(left), int(right), float(p))
             for left, right, p in zip(
@@ -296,11 +300,7 @@ def run_batch_matching(
         mark = lap("apply", mark)
 
         _progress(run, summary, "review")
-        final = _membership(entity_type, record_ids=_review_records(entity_type, scored))
-        review_pairs = _apart(scored, final)
-        summary.sent_to_review = _store_candidates(
-            entity_type, review_pairs, final, level_labels(model.settings), model=model, run=run
-        )
+        summary.sent_to_review = _review(entity_type, scored, clustering, model=model, run=run)
         lap("review", mark)
         return _finish(run, summary, started)
     except Exception as error:
@@ -335,89 +335,42 @@ def _created_at(golden_ids: set[str]) -> dict[str, int]:
     return {golden_id: rank for rank, golden_id in enumerate(ordered)}
 
 
-def _review_records(entity_type: str, scored: pd.DataFrame) -> set[int]:
-    """The records storing candidates looks at: both sides of every scored pair and of
-    every open candidate (which is superseded when its records now share a golden record)."""
-    records = set(scored["unique_id_l"].tolist()) | set(scored["unique_id_r"].tolist())
-    for left, right in MatchCandidate.objects.filter(
-        entity_type=entity_type, status=CandidateStatus.OPEN
-    ).values_list("left_id", "right_id"):
-        records.update((left, right))
-    return records
+def _review(
+    entity_type: str,
+    scored: pd.DataFrame,
+    clustering: Clustering,
+    *,
+    model: MatchModel,
+    run: MatchRun,
+) -> int:
+    """Store the candidates of the run (`matching.review`): the scored pairs whose records
+    are still in two golden records after the merges — the review band, and auto-link pairs
+    a constraint refused (a steward decides those, never the model). Returns the open
+    candidates the run's pairs hold."""
+    scored_records = set(scored["unique_id_l"].tolist()) | set(scored["unique_id_r"].tolist())
+    final = _membership(entity_type, record_ids=scored_records)
+    reasons = refusal_reasons(clustering.refused)
+    pairs = review_pairs(_apart(scored, final), level_labels(model.settings), reasons=reasons)
+    for attempt in range(1, REVIEW_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return store_candidates(
+                    entity_type=entity_type, pairs=pairs, rescored=None, model=model, run=run
+                ).open
+        except DatabaseError as error:  # an incremental run stored one of the same pairs
+            if attempt == REVIEW_ATTEMPTS or not lost_race(error, unique=(OPEN_CANDIDATE,)):
+                raise
+    return 0
 
 
 def _apart(scored: pd.DataFrame, membership: dict[int, str]) -> pd.DataFrame:
-    """Pairs still in different golden records after the merges: the review band, plus
-    auto-link pairs a constraint refused (a steward decides those, never the model)."""
+    """Pairs still in different golden records after the merges."""
     if scored.empty:
         return scored
     left_golden = scored["unique_id_l"].map(membership)
     right_golden = scored["unique_id_r"].map(membership)
     apart = left_golden.notna() & right_golden.notna() & (left_golden != right_golden)
     return scored[apart]
-
-
-def _store_candidates(
-    entity_type: str,
-    rows: pd.DataFrame,
-    membership: Mapping[int, str],
-    labels: dict[str, dict[int, str]],
-    *,
-    model: MatchModel,
-    run: MatchRun,
-) -> int:
-    """Upsert open candidates for `rows` in bulk; pairs now in one golden record are superseded.
-
-    A pair a steward already decided keeps its decision.
-    """
-    existing = {
-        (c.left_id, c.right_id): c for c in MatchCandidate.objects.filter(entity_type=entity_type)
-    }
-    now = timezone.now()
-    to_create, to_update, seen, open_count = [], [], set(), 0
-    for _, row in rows.iterrows():
-        left, right = sorted((int(row["unique_id_l"]), int(row["unique_id_r"])))
-        seen.add((left, right))
-        probability = float(row["match_probability"])
-        weight = float(row["match_weight"])
-        candidate = existing.get((left, right))
-        if candidate is None or candidate.status == CandidateStatus.OPEN:
-            open_count += 1
-        if candidate is None:
-            to_create.append(
-                MatchCandidate(
-                    entity_type=entity_type,
-                    left_id=left,
-                    right_id=right,
-                    probability=probability,
-                    match_weight=weight,
-                    explanation=explanation(row, labels),
-                    model=model,
-                    run=run,
-                )
-            )
-        elif candidate.status == CandidateStatus.OPEN and (
-            abs(candidate.probability - probability) > 1e-9 or candidate.model_id != model.pk
-        ):
-            candidate.probability, candidate.match_weight = probability, weight
-            candidate.explanation = explanation(row, labels)
-            candidate.model, candidate.run, candidate.updated_at = model, run, now
-            to_update.append(candidate)
-    for key, candidate in existing.items():
-        if candidate.status != CandidateStatus.OPEN or key in seen:
-            continue
-        left_golden, right_golden = membership.get(key[0]), membership.get(key[1])
-        if left_golden is not None and left_golden == right_golden:
-            candidate.status, candidate.updated_at = CandidateStatus.SUPERSEDED, now
-            to_update.append(candidate)
-    with transaction.atomic():
-        MatchCandidate.objects.bulk_create(to_create, batch_size=1000)
-        MatchCandidate.objects.bulk_update(
-            to_update,
-            ["probability", "match_weight", "explanation", "model", "run", "status", "updated_at"],
-            batch_size=1000,
-        )
-    return open_count
 
 
 def _finish(run: MatchRun, summary: MatchRunSummary, started: float) -> MatchRunSummary:

@@ -355,6 +355,12 @@ def event_definitions(ref: Ref) -> dict[str, Schema]:
         {
             "original": {"type": "string"},
             "created": {"type": "array", "items": {"type": "string"}},
+            "redirected": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "IDs merged into the original earlier that now redirect to "
+                "the new golden record (most of the records they stood for moved there).",
+            },
             **xref_maps,
             "reason": {"type": "string"},
         },

@@ -6,18 +6,28 @@ golden IDs. Validation, normalization, survivorship, admin, export and later the
 matching read these declarations; adding an attribute touches this file only.
 
 An attribute's *kind* names its normalizer in `mdm.normalize.NORMALIZERS`.
+
+Sensitive attributes (personal data) are declared here too: an integration reads them only
+with the `golden:read_sensitive` scope. `ALWAYS` is sensitive on every record of the entity
+(a date of birth, a tax ID); `PERSONAL` only on a person's record — one whose
+`EntityType.organization` marker does not hold (for customers: any kind but "organization",
+an unknown kind included) — so an organization's switchboard e-mail and phone stay readable,
+a person's do not. `EntityType.withheld(values)` is the one place that decides.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 SOURCE_PRIORITY = "source_priority"
 MOST_RECENT = "most_recent"
 MOST_FREQUENT = "most_frequent"
 LONGEST = "longest"
 STRATEGIES = (SOURCE_PRIORITY, MOST_RECENT, MOST_FREQUENT, LONGEST)
+ALWAYS, PERSONAL = "always", "personal"  # Attribute.sensitive
 STRATEGY_LABELS = {
     SOURCE_PRIORITY: "Source priority",
     MOST_RECENT: "Most recent",
@@ -33,6 +43,7 @@ class Attribute:
     survivorship: str = SOURCE_PRIORITY
     choices: tuple[str, ...] = ()
     label: str = ""
+    sensitive: str = ""  # ALWAYS, PERSONAL or "" (see the module docstring)
 
     @property
     def verbose_name(self) -> str:
@@ -62,6 +73,9 @@ class EntityType:
     attributes: tuple[Attribute, ...]
     references: tuple[Reference, ...] = ()
     display: tuple[str, ...] = field(default=("name",))
+    # (attribute, value) that makes a record an organization's rather than a person's: while
+    # it does not hold, PERSONAL attributes are sensitive. None: every record is a person's.
+    organization: tuple[str, str] | None = None
 
     @cached_property
     def attribute_names(self) -> tuple[str, ...]:
@@ -80,6 +94,23 @@ class EntityType:
     def survived_fields(self) -> tuple[str, ...]:
         """Everything survivorship decides: attributes, then references."""
         return self.attribute_names + self.reference_columns
+
+    @cached_property
+    def sensitive_attributes(self) -> frozenset[str]:
+        """Every attribute that is sensitive on some record (ALWAYS or PERSONAL)."""
+        return frozenset(a.name for a in self.attributes if a.sensitive)
+
+    @cached_property
+    def _always_sensitive(self) -> frozenset[str]:
+        return frozenset(a.name for a in self.attributes if a.sensitive == ALWAYS)
+
+    def withheld(self, values: Mapping[str, Any]) -> frozenset[str]:
+        """The attributes that are sensitive on a record with these (survived) values."""
+        if self.organization is not None:
+            marker, organization = self.organization
+            if values.get(marker) == organization:
+                return self._always_sensitive
+        return self.sensitive_attributes
 
     def attribute(self, name: str) -> Attribute:
         for attribute in self.attributes:
@@ -110,10 +141,10 @@ CUSTOMER = EntityType(
         Attribute("name", "name", LONGEST),
         Attribute("given_name", "person_name"),
         Attribute("family_name", "person_name"),
-        Attribute("date_of_birth", "date"),
-        Attribute("tax_id", "tax_id"),
-        Attribute("email", "email", MOST_RECENT),
-        Attribute("phone", "phone", MOST_RECENT),
+        Attribute("date_of_birth", "date", sensitive=ALWAYS),
+        Attribute("tax_id", "tax_id", sensitive=ALWAYS),
+        Attribute("email", "email", MOST_RECENT, sensitive=PERSONAL),
+        Attribute("phone", "phone", MOST_RECENT, sensitive=PERSONAL),
         Attribute("website", "website", MOST_FREQUENT),
         Attribute("address_line1", "address"),
         Attribute("address_line2", "address"),
@@ -124,6 +155,7 @@ CUSTOMER = EntityType(
     ),
     references=(Reference("parent_key", "customer", "parent", inverse_label="child accounts"),),
     display=("name",),
+    organization=("kind", "organization"),
 )
 
 PRODUCT = EntityType(

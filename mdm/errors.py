@@ -33,6 +33,10 @@ class SourceRecordNotFound(MdmError):
         self.entity_type, self.system_code, self.source_key = entity_type, system_code, source_key
 
 
+class ConcurrentChange(MdmError):
+    """Other transactions kept changing the same records; nothing was written. Try again."""
+
+
 class IngestInterrupted(MdmError):
     """The database connection was lost while a chunk loaded, on every attempt. That chunk's
     transaction rolled back whole; the chunks before it are loaded, the rest were not tried."""

@@ -439,7 +439,10 @@ def golden_timeline(golden_id: str) -> list[HistoryEntry]:
     )
     entries += history_entries(
         MatchDecision.history.filter(
-            Q(left_id__in=member_ids) | Q(right_id__in=member_ids)
+            Q(left_id__in=member_ids)
+            | Q(right_id__in=member_ids)
+            | Q(left_golden_id=golden_id)
+            | Q(right_golden_id=golden_id)
         ).select_related("history_user"),
         "decision",
         lambda r: f"pair {r.left_id}~{r.right_id}: {r.verdict}",

@@ -1,9 +1,7 @@
 """Ingest: validate, normalize and upsert source records, idempotently and in bulk.
 
 Rows are processed in chunks; each chunk is one transaction (all or nothing) with a bounded
-number of queries whatever its size. A chunk whose database connection is lost mid-way is
-tried again on a new connection, and reported (`IngestInterrupted`) if that keeps failing.
-Per record:
+number of queries whatever its size. Per record:
 
 - unusable (no source_key, wrong entity or system, a non-scalar value, a bad timestamp)
   → an IngestRejection with the line and reason; the rest of the chunk loads;
@@ -12,6 +10,17 @@ Per record:
 - older `source_updated_at` than stored → ignored and counted as stale;
 - `deleted` → tombstone; the golden record is recomputed without it (retired when empty);
 - new → its own new golden record (matching links and merges later).
+
+Ingest changes what a record says, never which golden record it belongs to: only
+`mdm.services.resolution` writes an existing record's golden record, link method and link
+time. Concurrent writers are safe: the records a chunk updates are locked (their golden
+records first, in ID order, as the resolution services lock; then the source records, in key
+order) and classified again against what is stored under the lock, so an older update that
+waited never overwrites a newer one and a merge that committed meanwhile is kept. Two chunks
+inserting the same new key (or deadlocking) lose nothing either: the loser runs again from a
+fresh read and finds the winner's record (`CHUNK_ATTEMPTS`). A chunk whose PostgreSQL
+connection is lost mid-way rolled back whole as well: it runs again on a new connection, and
+is reported (`IngestInterrupted`, naming its lines) if that keeps happening.
 
 The chunk's transaction also writes a request to match the changed records
 (`mdm.services.match_requests`); after it commits, `mdm.signals.source_records_changed` fires.
@@ -23,23 +32,27 @@ import gc
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from itertools import islice
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from mdm.context import audit_context
+from mdm.db.conflicts import lost_race
 from mdm.db.connection import connection_lost
+from mdm.db.ids import ids_in
 from mdm.entities import EntityType, get_entity
-from mdm.errors import IngestInterrupted, UnknownSourceSystem
+from mdm.errors import ConcurrentChange, IngestInterrupted, UnknownSourceSystem
 from mdm.models import (
     GoldenRecord,
     IngestRejection,
@@ -58,6 +71,7 @@ from mdm.services.golden import (
     referrer_goldens,
 )
 from mdm.services.match_requests import request_matching
+from mdm.services.resolution import link_new_goldens
 from mdm.signals import source_records_changed
 from mdm.source_files import Unparseable
 
@@ -67,6 +81,7 @@ TRUE_WORDS = {"1", "true", "yes", "y", "t", "deleted"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "f"}
 SCALARS = (str, int, float, bool, date)
 _JSON_SCALARS = (str, int, bool)  # floats may be NaN/inf, which JSON cannot hold
+KEY_MAX_LENGTH = 255  # source keys and reference keys: what their columns hold
 
 LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED = (
     "loaded",
@@ -77,9 +92,6 @@ LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED = (
     "rejected",
 )
 OUTCOMES = (LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED)
-# A chunk whose database connection is lost is tried again on a new one, this many times in
-# all, waiting this long times the attempt number in between.
-CHUNK_ATTEMPTS, CHUNK_RETRY_SECONDS = 3, 0.5
 
 UPDATE_FIELDS = (
     "raw",
@@ -93,10 +105,10 @@ UPDATE_FIELDS = (
     "updated_at",
     "deleted",
     "deleted_at",
-    "golden",
-    "link_method",
-    "linked_at",
 )
+CHUNK_ATTEMPTS = 5  # a chunk that lost a race with a concurrent one runs again, this often
+CHUNK_RETRY_SECONDS = 0.2  # after a lost connection: this long times the attempt, then again
+UNIQUE_KEY = "uniq_source_record"  # (entity, system, key): what concurrent first inserts hit
 
 
 # Why a record was rejected, as a code a machine can branch on (the message says it to people).
@@ -109,6 +121,11 @@ REJECTION_CODES: dict[str, str] = {
     "source_key_too_long": "source_key over 255 characters",
     "not_a_single_value": "an attribute or reference holds a list or an object",
     "nul_character": "a value or column holds the NUL character",
+    "not_valid_unicode": "a value or column holds text that is not Unicode (bytes that are "
+    "not UTF-8, a lone surrogate)",
+    "nested_too_deep": "values nested deeper than KEYSTONE_INGEST_MAX_DEPTH levels",
+    "record_too_large": "the record is larger than KEYSTONE_INGEST_MAX_RECORD_BYTES as JSON",
+    "reference_too_long": "a reference key (parent_key, ...) over 255 characters",
     "invalid_deleted_flag": "deleted is not true or false",
     "invalid_timestamp": "source_updated_at is not an ISO 8601 date-time",
     "invalid_record": "anything else that makes the record unusable",
@@ -167,18 +184,16 @@ class IngestSummary:
     flagged: list[tuple[int | None, str, str]] = field(default_factory=list)
     results: list[RecordOutcome] = field(default_factory=list)
 
-    def mark(self) -> tuple:
-        """Where the summary stands, to `rewind` to if a chunk's transaction is lost."""
-        return dict(self.counts), len(self.rejections), len(self.flagged), len(self.results)
-
-    def rewind(self, mark: tuple) -> None:
-        counts, rejections, flagged, results = mark
-        self.counts = dict(counts)
-        del self.rejections[rejections:], self.flagged[flagged:], self.results[results:]
-
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def add(self, other: IngestSummary) -> None:
+        for name, count in other.counts.items():
+            self.counts[name] += count
+        self.rejections.extend(other.rejections)
+        self.flagged.extend(other.flagged)
+        self.results.extend(other.results)
 
     def line(self) -> str:
         return ", ".join(f"{name} {self.counts[name]}" for name in OUTCOMES)
@@ -224,42 +239,65 @@ def ingest_records(
     summary = IngestSummary()
     with audit_context(actor=actor_label(actor)), _collector_paused():
         for chunk in _chunks(rows, chunk_size):
-            for attempt in range(1, CHUNK_ATTEMPTS + 1):
-                mark = summary.mark()
-                try:
-                    with transaction.atomic():
-                        changed_ids = _ingest_chunk(
-                            entity,
-                            system,
-                            chunk,
-                            summary,
-                            actor=actor,
-                            reason=reason,
-                            origin=origin,
-                            collect_results=collect_results,
-                            store_rejections=store_rejections,
-                        )
-                        if changed_ids:
-                            _request_matching(entity, system, changed_ids)
-                    break
-                except (OperationalError, InterfaceError) as error:
-                    summary.rewind(mark)
-                    _retry_after_lost_connection(chunk, attempt, error)
+            summary.add(
+                _commit_chunk(
+                    entity,
+                    system,
+                    chunk,
+                    actor=actor,
+                    reason=reason,
+                    origin=origin,
+                    collect_results=collect_results,
+                    store_rejections=store_rejections,
+                )
+            )
             collect_chunk_garbage()
             if on_progress:
                 on_progress(len(chunk))
     return summary
 
 
-def _retry_after_lost_connection(chunk: list[Row], attempt: int, error: Exception) -> None:
-    """A chunk failed with a database error. If the connection was lost, its transaction is
-    gone whole (nothing half-written): wait a moment and let the chunk be tried again on a new
-    connection, up to CHUNK_ATTEMPTS times; then IngestInterrupted says which lines were not
-    loaded. Any other error, or a loss inside a caller's transaction (nothing left to retry
-    in), is raised as it is."""
+class _Raced(Exception):
+    """A record the chunk updates moved to another golden record between the chunk's read and
+    its locks (a merge committed meanwhile): the chunk runs again from a fresh read."""
+
+
+def _commit_chunk(
+    entity: EntityType, system: SourceSystem, chunk: list[Row], **options: Any
+) -> IngestSummary:
+    """One chunk in one transaction; run again from a fresh read when it lost a race with a
+    concurrent transaction (the same new key inserted, a deadlock, a record merged away under
+    it), or lost its connection. Returns what this chunk did."""
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        part = IngestSummary()
+        try:
+            with transaction.atomic():
+                changed_ids = _ingest_chunk(entity, system, chunk, part, **options)
+                if changed_ids:
+                    _request_matching(entity, system, changed_ids)
+        except _Raced:
+            continue
+        except DatabaseError as error:
+            if attempt < CHUNK_ATTEMPTS and lost_race(error, unique=(UNIQUE_KEY,)):
+                continue
+            if _connection_was_lost(chunk, attempt, error):
+                continue
+            raise
+        return part
+    raise ConcurrentChange(
+        f"{entity.name} records of {system.code} kept changing under this load "
+        f"({CHUNK_ATTEMPTS} attempts); nothing of this chunk was written"
+    )
+
+
+def _connection_was_lost(chunk: list[Row], attempt: int, error: DatabaseError) -> bool:
+    """True (after a short wait) when `error` means the PostgreSQL connection was lost, so the
+    chunk's transaction is gone whole and the chunk may run again on a new connection; then
+    IngestInterrupted, on the last attempt, says which lines were not loaded. False for any
+    other error, and inside a caller's transaction (nothing left to run again in)."""
     connection = transaction.get_connection()
     if connection.in_atomic_block or not connection_lost(error):
-        raise error
+        return False
     connection.close()
     if attempt == CHUNK_ATTEMPTS:
         lines = [line for line, _ in chunk if line is not None]
@@ -269,6 +307,7 @@ def _retry_after_lost_connection(chunk: list[Row], attempt: int, error: Exceptio
             attempts=attempt,
         ) from error
     time.sleep(CHUNK_RETRY_SECONDS * attempt)
+    return True
 
 
 def _request_matching(entity: EntityType, system: SourceSystem, record_ids: list[int]) -> None:
@@ -278,7 +317,8 @@ def _request_matching(entity: EntityType, system: SourceSystem, record_ids: list
         entity_type=entity.name, source_system=system, record_ids=record_ids
     )
     transaction.on_commit(
-        lambda: source_records_changed.send(
+        partial(
+            source_records_changed.send,
             sender=SourceRecord,
             entity_type=entity.name,
             source_record_ids=record_ids,
@@ -340,8 +380,7 @@ def _ingest_chunk(
         try:
             record = prepare_record(entity, system, row, line=line)
         except RecordRejected as rejected:
-            key = row.get("source_key") if isinstance(row, Mapping) else None
-            key = "" if key is None else _nul_free(str(key))[:255]
+            key = _rejected_key(row)
             rejections.append(
                 IngestRejection(
                     entity_type=entity.name,
@@ -350,7 +389,7 @@ def _ingest_chunk(
                     origin=origin[:255],
                     line_number=line,
                     reason=str(rejected),
-                    payload=_nul_free(_jsonable(row)),
+                    payload=_rejected_payload(row),
                 )
             )
             summary.rejections.append((line, str(rejected)))
@@ -371,32 +410,29 @@ def _ingest_chunk(
             source_key__in={r.source_key for _, r in incoming},
         ).values_list("source_key", "pk", "golden_id", "payload_hash", "source_updated_at")
     }
-    changes: list[IncomingRecord] = []
-    latest: dict[str, _Stored] = {}  # a key repeated in the chunk is compared with its last change
-    for position, record in incoming:
-        current = latest.get(record.source_key) or known.get(record.source_key)
-        outcome = _classify(current, record)
-        outcomes[position] = RecordOutcome(record.line, record.source_key, outcome)
-        if outcome in (UNCHANGED, STALE):
-            continue
-        latest[record.source_key] = _Stored(
-            None,
-            None,
-            record.payload_hash,
-            record.source_updated_at or (current.source_updated_at if current else None),
-        )
-        changes.append(record)
-
-    stored = SourceRecord.objects.in_bulk(
-        {known[r.source_key].pk for r in changes if r.source_key in known}
+    changes = _classify_chunk(incoming, known, outcomes)
+    # Lock what is about to change and classify again against what is stored under the lock:
+    # a concurrent update of the same key may have committed since the read above.
+    locking = [known[r.source_key] for r in changes if r.source_key in known]
+    stored = _lock_stored(
+        {s.pk for s in locking if s.pk is not None}, {s.golden_id for s in locking}
     )
+    now_stored = {
+        key: _Stored(r.pk, r.golden_id, r.payload_hash, r.source_updated_at)
+        for key, r in stored.items()
+    }
+    if any(known[key] != current for key, current in now_stored.items()):
+        known.update(now_stored)
+        changes = _classify_chunk(incoming, known, outcomes)
+        if any(r.source_key in known and r.source_key not in stored for r in changes):
+            raise _Raced  # a row that was unchanged now changes: lock it too, from the start
     to_create: dict[str, SourceRecord] = {}
     to_update: dict[str, SourceRecord] = {}
-    was_live = {pk: not record.deleted for pk, record in stored.items()}
+    was_live = {record.pk: not record.deleted for record in stored.values()}
     for record in changes:
         key = record.source_key
         if key in known:
-            target = to_update.setdefault(key, stored[known[key].pk])
+            target = to_update.setdefault(key, stored[key])
         else:
             target = to_create.get(key) or SourceRecord(
                 entity_type=entity.name, source_system=system, source_key=key
@@ -404,8 +440,11 @@ def _ingest_chunk(
             to_create[key] = target
         _apply(target, record, now)
 
-    # New live records get a new golden record each; a revived tombstone that never had one too.
+    # New live records get a new golden record each; a revived tombstone that never had one too
+    # (linked by the resolution service once the golden record exists: ingest writes no
+    # existing record's membership).
     new_goldens: dict[str, GoldenRecord] = {}
+    revived: dict[int, str] = {}
     for written in [*to_create.values(), *to_update.values()]:
         if not written.deleted and written.golden_id is None:
             golden = GoldenRecord(id=new_golden_id(entity.name), entity_type=entity.name)
@@ -413,6 +452,8 @@ def _ingest_chunk(
             written.golden_id = golden.id
             written.link_method = LinkMethod.NEW
             written.linked_at = now
+            if written.pk is not None:
+                revived[written.pk] = golden.id
     affected = {
         r.golden_id for r in to_update.values() if r.golden_id and r.source_key not in new_goldens
     }
@@ -441,6 +482,7 @@ def _ingest_chunk(
             actor=actor,
             reason=reason,
         )
+        link_new_goldens(links=revived, actor=actor, reason=reason)
         affected |= referrer_goldens(entity.name, system.pk, new_goldens) - {
             g.id for g in new_goldens.values()
         }
@@ -465,6 +507,56 @@ def _ingest_chunk(
             result.golden_id = golden_by_key.get(result.source_key)
         summary.results.extend(ordered)
     return [r.pk for r in [*to_create.values(), *to_update.values()]]
+
+
+def _classify_chunk(
+    incoming: list[tuple[int, IncomingRecord]],
+    known: Mapping[str, _Stored],
+    outcomes: dict[int, RecordOutcome],
+) -> list[IncomingRecord]:
+    """Set each row's outcome against `known`; return the rows that change something, in
+    order. A key repeated in the chunk is compared with its last change."""
+    changes: list[IncomingRecord] = []
+    latest: dict[str, _Stored] = {}
+    for position, record in incoming:
+        current = latest.get(record.source_key) or known.get(record.source_key)
+        outcome = _classify(current, record)
+        outcomes[position] = RecordOutcome(record.line, record.source_key, outcome)
+        if outcome in (UNCHANGED, STALE):
+            continue
+        latest[record.source_key] = _Stored(
+            None,
+            None,
+            record.payload_hash,
+            record.source_updated_at or (current.source_updated_at if current else None),
+        )
+        changes.append(record)
+    return changes
+
+
+def _lock_stored(pks: set[int], golden_ids: set[str | None]) -> dict[str, SourceRecord]:
+    """Lock the stored records a chunk updates, as the resolution services lock: their golden
+    records first (ID order), then the records (key order) — one statement each; returns them
+    by source key. Raises `_Raced` when a record's golden record is not among those locked (it
+    was merged away after the chunk read it)."""
+    if not pks:
+        return {}
+    wanted = {g for g in golden_ids if g}
+    locked = set(
+        GoldenRecord.objects.select_for_update()
+        .filter(ids_in(GoldenRecord, "id", wanted))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    records = {
+        record.source_key: record
+        for record in SourceRecord.objects.select_for_update()
+        .filter(ids_in(SourceRecord, "id", pks))
+        .order_by("source_key")
+    }
+    if any(r.golden_id is not None and r.golden_id not in locked for r in records.values()):
+        raise _Raced
+    return records
 
 
 def _not_yet_recorded(rejections: list[IngestRejection]) -> list[IngestRejection]:
@@ -555,7 +647,12 @@ def _store_references(
 def prepare_record(
     entity: EntityType, system: SourceSystem, row: Any, *, line: int | None = None
 ) -> IncomingRecord:
-    """Validate and normalize one row; raise RecordRejected with the reason if unusable."""
+    """Validate and normalize one row; raise RecordRejected with the reason if unusable.
+
+    Whatever a row holds, it is either prepared or rejected here, never left to fail its
+    chunk in the database: text PostgreSQL cannot store (NUL, lone surrogates), values nested
+    deeper than KEYSTONE_INGEST_MAX_DEPTH, records over KEYSTONE_INGEST_MAX_RECORD_BYTES,
+    keys and reference keys over 255 characters, timestamps outside years 1-9999 in UTC."""
     if isinstance(row, Unparseable):
         raise RecordRejected(row.reason, "unparseable")
     if not isinstance(row, Mapping):
@@ -565,7 +662,7 @@ def prepare_record(
     if None in row:
         raise RecordRejected("row has more cells than the header", "extra_cells")
     row = {str(k).strip(): v for k, v in row.items()}
-    _refuse_nul(row)
+    _refuse_unstorable(row)
     for column, expected in (("entity", entity.name), ("source_system", system.code)):
         given = _text(row.get(column))
         if given and given.lower() != expected:
@@ -575,8 +672,10 @@ def prepare_record(
     source_key = _text(row.get("source_key"))
     if not source_key:
         raise RecordRejected("source_key: missing", "missing_source_key")
-    if len(source_key) > 255:
-        raise RecordRejected("source_key: longer than 255 characters", "source_key_too_long")
+    if len(source_key) > KEY_MAX_LENGTH:
+        raise RecordRejected(
+            f"source_key: longer than {KEY_MAX_LENGTH} characters", "source_key_too_long"
+        )
     declared = entity.declared_columns
     for column in declared:
         value = row.get(column)
@@ -587,10 +686,13 @@ def prepare_record(
             )
     deleted = _flag(row.get("deleted"))
     source_updated_at = _timestamp(row.get("source_updated_at"))
-    normalized = normalize_record(entity, row)
     references = {}
     for column in entity.reference_columns:
         if text := _text(row.get(column)):
+            if len(text) > KEY_MAX_LENGTH:
+                raise RecordRejected(
+                    f"{column}: longer than {KEY_MAX_LENGTH} characters", "reference_too_long"
+                )
             references[column] = text
     not_extra = declared | _META
     extra = {k: v for k, v in row.items() if k not in not_extra and not _blank(v)}
@@ -609,7 +711,14 @@ def prepare_record(
         "extra": {k: _canonical(v) for k, v in extra.items()},
         "deleted": deleted,
     }
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    encoded = json.dumps(content, sort_keys=True, default=str)
+    if len(encoded) > settings.KEYSTONE_INGEST_MAX_RECORD_BYTES:
+        raise RecordRejected(
+            f"record larger than {settings.KEYSTONE_INGEST_MAX_RECORD_BYTES:,} bytes as JSON",
+            "record_too_large",
+        )
+    digest = hashlib.sha256(encoded.encode()).hexdigest()
+    normalized = normalize_record(entity, row)
     return IncomingRecord(
         line=line,
         source_key=source_key,
@@ -625,41 +734,104 @@ def prepare_record(
     )
 
 
-def _refuse_nul(row: dict[str, Any]) -> None:
-    """PostgreSQL text and JSON cannot hold the NUL character: say so instead of failing."""
+# What PostgreSQL text and JSON cannot hold: NUL, and lone surrogates (what a JSON "\ud800"
+# escape gives, and what bytes that are not UTF-8 become when a file is read).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NUL = ("contains a NUL character (\\u0000)", "nul_character")
+Problem = tuple[str, str]  # (reason, rejection code)
+
+
+def _refuse_unstorable(row: dict[str, Any]) -> None:
+    """Every column name and value, nested ones included, must be storable text, nested at
+    most KEYSTONE_INGEST_MAX_DEPTH levels: say which column is not, instead of failing."""
     try:  # a row of text (every CSV row): one search over all of it
-        if "\x00" not in "".join(row) and "\x00" not in "".join(row.values()):
+        if not _text_problem("".join(row) + "".join(row.values())):
             return
     except TypeError:  # numbers, lists, None: look at each value
         pass
+    levels = settings.KEYSTONE_INGEST_MAX_DEPTH
     for column, value in row.items():
-        if "\x00" in column:
-            raise RecordRejected(
-                f"column {_nul_free(column)!r}: contains a NUL character", "nul_character"
-            )
-        if _has_nul(value):
-            raise RecordRejected(f"{column}: contains a NUL character (\\u0000)", "nul_character")
+        if problem := _text_problem(column):
+            raise RecordRejected(f"column {_storable(column, levels)!r}: {problem[0]}", problem[1])
+        if problem := _value_problem(value, levels):
+            raise RecordRejected(f"{column}: {problem[0]}", problem[1])
 
 
-def _has_nul(value: Any) -> bool:
+def unstorable_reason(text: str) -> str | None:
+    """Why `text` cannot be stored (a NUL, a lone surrogate), or None when it can."""
+    problem = _text_problem(text)
+    return problem[0] if problem else None
+
+
+def _text_problem(text: str) -> Problem | None:
+    if text.isascii():
+        return _NUL if "\x00" in text else None
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return _NUL
+    return (
+        f"not valid Unicode: invalid UTF-8 or a lone surrogate (U+{ord(found.group()):04X})",
+        "not_valid_unicode",
+    )
+
+
+def _value_problem(value: Any, levels: int) -> Problem | None:
+    """What makes `value` unstorable, if anything; a list or object takes one of `levels`."""
     if isinstance(value, str):
-        return "\x00" in value
+        return _text_problem(value)
+    if not isinstance(value, dict | list):
+        return None
+    if levels == 0:
+        return f"nested deeper than {settings.KEYSTONE_INGEST_MAX_DEPTH} levels", "nested_too_deep"
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
+        for key, inner in value.items():
+            if problem := _text_problem(key) or _value_problem(inner, levels - 1):
+                return problem
+        return None
+    for inner in value:
+        if problem := _value_problem(inner, levels - 1):
+            return problem
+    return None
 
 
-def _nul_free(value: Any) -> Any:
-    """`value` with every NUL written out as the text \\u0000, so a rejection keeps it."""
+def _rejected_key(row: Any) -> str:
+    key = row.get("source_key") if isinstance(row, Mapping) else None
+    if key is None or isinstance(key, dict | list):
+        return ""
+    return _storable(str(key), 0)[:KEY_MAX_LENGTH]
+
+
+def _rejected_payload(row: Any) -> Any:
+    """The rejected row as it can be stored and shown: unstorable characters written out
+    (NUL as \\u0000, a lone surrogate as \\udXXX), nesting past the limit and the text of
+    an unreadable line past the record size cut (and said so)."""
+    if isinstance(row, Unparseable):
+        limit = settings.KEYSTONE_INGEST_MAX_RECORD_BYTES
+        text = row.text if len(row.text) <= limit else f"{row.text[:limit]}… (cut at {limit:,})"
+        return {"unparsed_line": _storable(text, 0)}
+    return _storable(row, settings.KEYSTONE_INGEST_MAX_DEPTH + 1)
+
+
+def _storable(value: Any, levels: int) -> Any:
+    """`value` as JSON a database can store, for a rejection: see `_rejected_payload`."""
     if isinstance(value, str):
-        return value.replace("\x00", "\\u0000")
-    if isinstance(value, dict):
-        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nul_free(v) for v in value]
-    return value
+        if value.isascii() and "\x00" not in value:
+            return value
+        value = value.replace("\x00", "\\u0000")
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bool | int | None):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict | list | tuple):
+        if levels <= 0:
+            return f"(nested deeper than {settings.KEYSTONE_INGEST_MAX_DEPTH} levels: not kept)"
+        if isinstance(value, dict):
+            return {_storable(str(k), 0): _storable(v, levels - 1) for k, v in value.items()}
+        return [_storable(v, levels - 1) for v in value]
+    return _storable(str(value), 0)
 
 
 def _text(value: Any) -> str:
@@ -707,6 +879,13 @@ def _timestamp(value: Any) -> datetime | None:
             )
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise RecordRejected(
+            f"source_updated_at: outside years 1-9999 once in UTC: {_text(value)!r}",
+            "invalid_timestamp",
+        ) from None
     return parsed
 
 

@@ -1,14 +1,20 @@
 """Resolution: link, merge and split — the only ways membership of a golden record changes.
 
-Each service locks the golden records it changes (in id order), moves source records,
-recomputes survivorship of every record involved and of the records whose relations point at
-them, writes history with actor and reason, and writes outbox events — all in one transaction.
-Matching and stewardship call these; nothing else changes a golden record's members.
+Only this module writes a source record's golden record, link method and link time (ingest
+sets them when it inserts a new record, and calls `link_new_goldens` for a revived tombstone
+that never had one). Each service locks the golden records it changes (in id order), moves
+source records, recomputes survivorship of every record involved and of the records whose
+relations point at them, writes history with actor and reason, and writes outbox events — all
+in one transaction. Before that transaction commits it sends `goldens_merged`, `golden_split`
+or `record_linked` (`mdm.signals`), so the rows other apps keep about golden records (match
+candidates, steward decisions) change in the same transaction. Matching and stewardship call
+these; nothing else changes a golden record's members.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from django.db import transaction
@@ -42,6 +48,7 @@ from mdm.services.golden import (
     referrer_goldens,
     update_with_history,
 )
+from mdm.signals import golden_split, goldens_merged, record_linked
 
 LINK_FIELDS = ("golden", "link_method", "link_probability", "linked_at", "updated_at")
 
@@ -157,6 +164,13 @@ def merge_many(
         recomputed = recompute(
             golden_ids=dependents_of(losers),
             members_changed=survivors,
+            actor=actor,
+            reason=reason,
+        )
+        goldens_merged.send(
+            sender=GoldenRecord,
+            merged={loser_id: final[loser_id] for loser_id in losers},
+            method=method,
             actor=actor,
             reason=reason,
         )
@@ -349,6 +363,16 @@ def link(
         touched = [i for i in (old_id, target.pk) if i]
         recompute_goldens(golden_ids=(), members_changed=touched, actor=actor, reason=reason)
         recompute_goldens(golden_ids=_referrers_of([record]), actor=actor, reason=reason)
+        record_linked.send(
+            sender=GoldenRecord,
+            entity_type=record.entity_type,
+            record_id=record.pk,
+            source=old_id,
+            target=target.pk,
+            method=method,
+            actor=actor,
+            reason=reason,
+        )
         target.refresh_from_db()
         events.emit(
             events.XREF_CHANGED,
@@ -374,7 +398,10 @@ def split(
 ) -> GoldenRecord:
     """Move `records` out of `golden` into a new golden record (a new ID); both recompute.
 
-    Pins stay with the original. Relations that now resolve to the new record follow.
+    Pins stay with the original. Relations that now resolve to the new record follow. An ID
+    merged into `golden` earlier redirects to the new record when most of the records it
+    stood for moved there. Matching is told (`golden_split`, in this transaction) and keeps
+    the two groups apart from now on: a split is a steward's decision.
     """
     if not records:
         raise InvalidResolution("choose at least one source record to split out")
@@ -414,6 +441,20 @@ def split(
             actor=actor,
             reason=reason,
         )
+        kept = [m.pk for m in members if m.pk not in ids]
+        redirected = _redirect_split_off(
+            original.pk, created.pk, moved=ids, kept=set(kept), actor=actor, reason=reason
+        )
+        golden_split.send(
+            sender=GoldenRecord,
+            entity_type=original.entity_type,
+            original=original.pk,
+            created=created.pk,
+            moved=sorted(ids),
+            kept=kept,
+            actor=actor,
+            reason=reason,
+        )
         original.refresh_from_db()
         events.emit(
             events.GOLDEN_SPLIT,
@@ -421,6 +462,7 @@ def split(
             {
                 "original": original.pk,
                 "created": [created.pk],
+                "redirected": {golden_id: created.pk for golden_id in redirected},
                 "xrefs_before": before,
                 "xrefs_after": _xref_snapshot(original.pk, created.pk),
                 "reason": reason,
@@ -429,6 +471,62 @@ def split(
         )
     created.refresh_from_db()
     return created
+
+
+def _redirect_split_off(
+    original_id: str, created_id: str, *, moved: set[int], kept: set[int], actor: Actor, reason: str
+) -> list[str]:
+    """Point the IDs merged into `original_id` whose records now mostly live in `created_id`
+    at it. The records an ID stood for are those that were ever its members (its members'
+    history says which), counted among the two sides of the split; a tie stays. Returns the
+    IDs redirected."""
+    merged = list(
+        GoldenRecord.objects.filter(merged_into_id=original_id, status=GoldenStatus.MERGED)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if not merged:
+        return []
+    history = SourceRecord.history.model
+    stood_for: dict[str, set[int]] = defaultdict(set)
+    rows = (
+        history.objects.filter(ids_in(history, "golden", merged))
+        .order_by()
+        .values_list("golden_id", "id")
+        .distinct()
+    )
+    for golden_id, record_id in rows:
+        stood_for[golden_id].add(record_id)
+    follow = [g for g in merged if len(stood_for[g] & moved) > len(stood_for[g] & kept)]
+    now = timezone.now()
+    update_with_history(
+        GoldenRecord,
+        ("merged_into", "updated_at"),
+        [(golden_id, created_id, now) for golden_id in follow],
+        actor=actor,
+        reason=reason,
+    )
+    return follow
+
+
+def link_new_goldens(*, links: Mapping[int, str], actor: Actor, reason: str) -> None:
+    """Make each source record (id -> golden ID) the first member of its new golden record:
+    for a tombstone that never had a golden record and is sent again live (ingest creates
+    the golden records and calls this inside its transaction, the rows already locked). A
+    record that has a golden record by now keeps it."""
+    if not links:
+        return
+    now = timezone.now()
+    unlinked = SourceRecord.objects.filter(
+        ids_in(SourceRecord, "id", list(links)), golden__isnull=True
+    ).values_list("pk", flat=True)
+    update_with_history(
+        SourceRecord,
+        LINK_FIELDS,
+        [(pk, links[pk], LinkMethod.NEW, None, now, now) for pk in unlinked],
+        actor=actor,
+        reason=reason,
+    )
 
 
 def _referrers_of(records: Sequence[SourceRecord]) -> set[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -19,6 +17,7 @@ from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.selectors import golden_as_of, resolve_golden, xrefs_as_of
 from mdm.services.pins import pin_value, unpin_value
 from mdm.services.resolution import merge, split
+from mdm.spreadsheets import csv_writer
 from stewardship.selectors import golden_page, golden_timeline, merge_targets, with_conflicts
 from stewardship.views.base import StewardView, reason_from
 
@@ -176,7 +175,7 @@ class GoldenHistoryCsvView(StewardView):
             raise Http404("no such golden record")
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{golden_id}-history.csv"'
-        writer = csv.writer(response)
+        writer = csv_writer(response)
         writer.writerow(
             [
                 "when",

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -158,6 +159,37 @@ def compare(candidate: MatchCandidate) -> list[ComparedAttribute]:
 
 
 @dataclass
+class ListedPair:
+    """One scored member pair of a candidate, as the page lists it."""
+
+    left: str
+    right: str
+    probability: float
+    match_weight: float
+    reason: str
+
+
+def listed_pairs(candidate: MatchCandidate, members: dict[str, list]) -> list[ListedPair]:
+    """The candidate's scored member pairs, each record as system:key (read from the members
+    already loaded: no query)."""
+    label = {
+        record.pk: f"{record.source_system.code}:{record.source_key}"
+        for records in members.values()
+        for record in records
+    }
+    return [
+        ListedPair(
+            label.get(pair["left"], f"record {pair['left']}"),
+            label.get(pair["right"], f"record {pair['right']}"),
+            float(pair["probability"]),
+            float(pair["match_weight"]),
+            pair.get("reason", ""),
+        )
+        for pair in candidate.pairs or []
+    ]
+
+
+@dataclass
 class WeightBar:
     name: str
     level: str
@@ -192,6 +224,8 @@ class CandidateView(StewardView):
                 "right__source_system",
                 "left__golden",
                 "right__golden",
+                "left_golden",
+                "right_golden",
                 "model",
                 "run",
             ),
@@ -210,9 +244,10 @@ class CandidateView(StewardView):
         }
         members = golden_members(golden_ids)
         bars, scale = weight_bars(candidate.explanation or {})
+        pair = sorted((candidate.left_id, candidate.right_id))
         decisions = list(
             MatchDecision.objects.filter(
-                left_id=candidate.left_id, right_id=candidate.right_id
+                Q(candidate=candidate) | Q(left_id=pair[0], right_id=pair[1])
             ).select_related("decided_by")[:5]
         )
         context.update(
@@ -224,6 +259,7 @@ class CandidateView(StewardView):
             left_members=members.get(candidate.left.golden_id or "", []),
             right_members=members.get(candidate.right.golden_id or "", []),
             same_golden=candidate.left.golden_id == candidate.right.golden_id,
+            pairs=listed_pairs(candidate, members),
             decisions=decisions,
             filters=filters,
             filter_query=urlencode(filters.as_query()),

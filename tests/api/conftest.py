@@ -3,6 +3,7 @@ from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from api.models import IntegrationToken
+from api.scopes import SCOPES
 from mdm.services.ingest import get_source_system, ingest_records
 
 ACME = {
@@ -35,6 +36,18 @@ def crm_token(db) -> str:
 @pytest.fixture
 def crm(crm_token) -> APIClient:
     return bearer(crm_token)
+
+
+@pytest.fixture
+def crm_all_scopes_token(db) -> str:
+    """A token of crm with every scope, golden:read_sensitive included."""
+    _, token = IntegrationToken.issue(get_source_system("crm", create=True), scopes=SCOPES)
+    return token
+
+
+@pytest.fixture
+def crm_all_scopes(crm_all_scopes_token) -> APIClient:
+    return bearer(crm_all_scopes_token)
 
 
 @pytest.fixture

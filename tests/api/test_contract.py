@@ -115,10 +115,10 @@ class Driver:
 
 @pytest.mark.usefixtures("private_targets")  # its webhook URLs are on 127.0.0.1
 def test_generated_client_reaches_every_operation_and_every_answer_matches_the_schema(
-    generated, crm_token, in_process_wsgi
+    generated, crm_all_scopes_token, in_process_wsgi
 ):
     schema, package, _ = generated
-    call = Driver(package, schema, in_process_wsgi, crm_token)
+    call = Driver(package, schema, in_process_wsgi, crm_all_scopes_token)
     models = package.models
 
     # health

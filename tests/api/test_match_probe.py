@@ -52,3 +52,38 @@ def test_probe_needs_attributes(crm):
 
 def test_auditor_may_probe(auditor_api):
     assert probe(auditor_api, {"name": "ACME"}).status_code == 409
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"attributes": {"name": "A\\ud800", "tax_id": "DE1\\ud800", "email": "a\\ud800@b.de",'
+        ' "phone": "+49\\ud800 30", "city": "B\\ud800", "postal_code": "1\\ud800",'
+        ' "given_name": "J\\ud800", "family_name": "S\\ud800", "date_of_birth": "1\\ud800"}}',
+        '{"attributes": {"name": "Ber\\u0000lin"}}',
+        '{"attributes": {"name": {"nested": ["x"]}}}',
+    ],
+    ids=["lone surrogate", "NUL", "nested value"],
+)
+def test_probe_attributes_that_no_record_can_hold_are_422_not_500(crm, matched, body):
+    response = crm.post("/api/v1/match/customer", body, content_type="application/json")
+
+    assert response.status_code == 422
+    assert "attributes" in response.json()["error"]["fields"]
+
+
+def test_probe_explanations_leave_out_sensitive_values_without_the_scope(
+    crm, crm_all_scopes, matched
+):
+    record = SourceRecord.objects.filter(attributes__has_key="date_of_birth").first()
+    attributes = {k: v for k, v in record.raw.items() if k != "source_key"}
+
+    withheld = probe(crm, attributes, limit=1).json()["candidates"][0]["explanation"]
+    full = probe(crm_all_scopes, attributes, limit=1).json()["candidates"][0]["explanation"]
+
+    assert full["date_of_birth"]["right"] == record.attributes["date_of_birth"]
+    assert withheld["date_of_birth"]["left"] is withheld["date_of_birth"]["right"] is None
+    assert withheld["date_of_birth"]["level"] == full["date_of_birth"]["level"]
+    sensitive = [c for c in full if c.startswith(("date_of_birth", "tax_id", "email", "phone"))]
+    assert all(withheld[c]["right"] is None for c in sensitive)
+    assert withheld["given_name_key"] == full["given_name_key"]

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from mdm.models import GoldenRecord, SourceRecord
-from mdm.services.resolution import merge
+from mdm.services.resolution import merge, split
 from tests.api.conftest import ACME, load
 
 pytestmark = pytest.mark.django_db
@@ -142,10 +142,10 @@ def test_bad_as_of_is_422(crm):
     assert "as_of" in response.json()["error"]["fields"]
 
 
-def test_golden_record_has_values_lineage_members_and_relations(crm):
+def test_golden_record_has_values_lineage_members_and_relations(crm_all_scopes):
     survivor, loser = merged_pair()
 
-    body = crm.get(f"/api/v1/golden/customer/{survivor}").json()
+    body = crm_all_scopes.get(f"/api/v1/golden/customer/{survivor}").json()
 
     assert body["values"]["tax_id"] == "DE123456789"
     assert body["lineage"]["name"]["rule"]
@@ -167,6 +167,24 @@ def test_merged_id_answers_308_to_the_survivor_following_chains(crm):
     assert response.json()["merged_into"] == third.pk
 
 
+def test_after_a_split_the_merged_away_id_answers_308_to_the_record_holding_its_records(crm):
+    survivor, loser = merged_pair()
+    created = split(
+        golden=GoldenRecord.objects.get(pk=survivor),
+        records=[SourceRecord.objects.get(source_key="A")],
+        actor="test",
+        reason="two companies",
+    )
+
+    moved = crm.get(f"/api/v1/golden/customer/{loser}")
+    kept = crm.get(f"/api/v1/golden/customer/{survivor}")
+
+    assert moved.status_code == 308
+    assert moved["Location"].endswith(f"/api/v1/golden/customer/{created.pk}")
+    assert kept.status_code == 200
+    assert crm.get("/api/v1/xref/customer/erp/A").json()["golden_id"] == created.pk
+
+
 def test_golden_of_another_entity_type_is_404(crm):
     survivor, _ = merged_pair()
 
@@ -174,7 +192,7 @@ def test_golden_of_another_entity_type_is_404(crm):
     assert crm.get("/api/v1/golden/customer/CUS-NOPE").status_code == 404
 
 
-def test_golden_list_filters_and_paginates_by_cursor(crm):
+def test_golden_list_filters_and_paginates_by_cursor(crm_all_scopes):
     load(
         "crm",
         [
@@ -187,7 +205,8 @@ def test_golden_list_filters_and_paginates_by_cursor(crm):
 
     def ids(**params):
         return [
-            g["display_name"] for g in crm.get("/api/v1/golden/customer", params).json()["results"]
+            g["display_name"]
+            for g in crm_all_scopes.get("/api/v1/golden/customer", params).json()["results"]
         ]
 
     assert ids(name="glob") == ["Globex"]
@@ -196,8 +215,10 @@ def test_golden_list_filters_and_paginates_by_cursor(crm):
     assert sorted(ids(country="Germany")) == ["ACME Inc.", "Umbrella"]
     assert ids(system="erp") == ["Umbrella"]
     assert len(ids(updated_since="2000-01-01T00:00:00Z")) == 4
-    first = crm.get("/api/v1/golden/customer", {"limit": 3})
-    second = crm.get("/api/v1/golden/customer", {"limit": 3, "cursor": first.json()["next_cursor"]})
+    first = crm_all_scopes.get("/api/v1/golden/customer", {"limit": 3})
+    second = crm_all_scopes.get(
+        "/api/v1/golden/customer", {"limit": 3, "cursor": first.json()["next_cursor"]}
+    )
     assert len(first.json()["results"]) == 3
     assert first["Link"].endswith('; rel="next"')
     assert len(second.json()["results"]) == 1

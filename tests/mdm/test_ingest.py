@@ -10,6 +10,7 @@ from mdm.models import (
     GoldenRecord,
     GoldenStatus,
     IngestRejection,
+    LinkMethod,
     OutboxEvent,
     SourceRecord,
     SourceSystem,
@@ -128,6 +129,19 @@ def test_delete_that_arrives_before_the_record_keeps_a_tombstone_that_wins_over_
     assert summary.counts["stale"] == 1
     assert SourceRecord.objects.get(source_key="9").deleted
     assert not GoldenRecord.objects.exists()
+
+
+def test_a_tombstone_that_never_had_a_golden_record_gets_one_when_sent_live_again():
+    load([{"source_key": "9", "deleted": True, "source_updated_at": "2026-01-01"}])
+
+    summary = load([{**ACME, "source_key": "9", "source_updated_at": "2026-02-01"}])
+
+    record = SourceRecord.objects.get(source_key="9")
+    assert summary.counts["updated"] == 1
+    assert record.golden.status == GoldenStatus.ACTIVE
+    assert record.golden.values["name"] == "ACME Inc."
+    assert (record.link_method, record.linked_at is not None) == (LinkMethod.NEW, True)
+    assert record.history.first().golden_id == record.golden_id
 
 
 def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_load():

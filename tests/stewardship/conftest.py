@@ -10,7 +10,11 @@ from matching.models import MatchCandidate
 from mdm.models import SourceRecord
 from mdm.services.ingest import ingest_records
 from stewardship.roles import setup_roles
-from tests.matching.conftest import febrl_sample, load_febrl  # noqa: F401 - shared fixtures
+from tests.matching.conftest import (  # noqa: F401 - shared fixtures
+    febrl_sample,
+    load_febrl,
+    open_candidate,
+)
 
 PASSWORD = "pw-keystone-123"
 _keys = itertools.count(1)
@@ -46,13 +50,10 @@ def ingest(system: str, **row) -> SourceRecord:
 
 def make_candidate(left: dict, right: dict, probability: float = 0.7) -> MatchCandidate:
     first, second = ingest("crm", **left), ingest("erp", **right)
-    first, second = sorted((first, second), key=lambda r: r.pk)
-    return MatchCandidate.objects.create(
-        entity_type="customer",
-        left=first,
-        right=second,
+    return open_candidate(
+        first,
+        second,
         probability=probability,
-        match_weight=1.5,
         explanation=explanation(first.attributes, second.attributes),
     )
 

@@ -137,6 +137,16 @@ def test_history_exports_as_csv(steward_client, acme):
     assert any(r["field"] == "golden_id" and r["why"] == "same" for r in rows)
 
 
+def test_the_history_csv_escapes_formulas(steward_client):
+    golden = ingest("crm", source_key="a1", name='=HYPERLINK("http://evil.example")').golden
+
+    response = steward_client.get(reverse("stewardship:golden_history_csv", args=[golden.pk]))
+
+    cells = [cell for row in csv.reader(io.StringIO(response.content.decode())) for cell in row]
+    assert '\'=HYPERLINK("http://evil.example")' in cells
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+
+
 def test_as_of_shows_values_and_xrefs_at_a_past_moment(steward_client, acme):
     before_pin = timezone.now()
     steward_client.post(

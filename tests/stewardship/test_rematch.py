@@ -6,8 +6,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from matching.models import CandidateStatus, MatchCandidate
+from matching.models import CandidateStatus
 from mdm.models import SourceRecord
+from tests.matching.conftest import open_candidate
 
 pytestmark = pytest.mark.django_db
 
@@ -19,10 +20,7 @@ def record(system: str, key: str) -> SourceRecord:
 def test_not_a_match_from_the_ui_holds_after_run_matching(load_febrl, steward_client):
     load_febrl()
     original, duplicate = record("crm", "rec-5-org"), record("erp", "rec-5-dup-0")
-    left, right = sorted((original, duplicate), key=lambda r: r.pk)
-    candidate = MatchCandidate.objects.create(
-        entity_type="customer", left=left, right=right, probability=0.9, match_weight=3.0
-    )
+    candidate = open_candidate(original, duplicate, probability=0.9, match_weight=3.0)
 
     steward_client.post(
         reverse("stewardship:candidate", args=[candidate.pk]),

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from matching.models import CandidateStatus
+from mdm.models import SourceRecord
 from stewardship.roles import ACTION_PERMISSIONS
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +38,10 @@ def test_setup_roles_creates_both_groups_and_is_idempotent(django_user_model):
 def test_auditor_sees_pages_without_action_buttons(auditor_client, acme_pair):
     candidate = auditor_client.get(reverse("stewardship:candidate", args=[acme_pair.pk]))
     queue = auditor_client.get(reverse("stewardship:queue"))
-    golden = auditor_client.get(reverse("stewardship:golden", args=[acme_pair.left.golden_id]))
+    crm = SourceRecord.objects.get(
+        pk__in=[acme_pair.left_id, acme_pair.right_id], source_system__code="crm"
+    )
+    golden = auditor_client.get(reverse("stewardship:golden", args=[crm.golden_id]))
 
     assert candidate.status_code == queue.status_code == golden.status_code == 200
     for response in (candidate, queue, golden):

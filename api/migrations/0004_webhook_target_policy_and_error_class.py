@@ -13,7 +13,7 @@ def forget_response_bodies(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('api', '0002_idempotency_claimed_before_running'),
+        ('api', '0003_integration_token_scopes'),
     ]
 
     operations = [
