@@ -11,7 +11,7 @@ from django.db import connection
 
 from mdm.errors import IngestInterrupted
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
-from mdm.services.ingest import ingest_records
+from mdm.services.ingest import CHUNK_ATTEMPTS, ingest_records
 from tests.faults import FAULT_SUITE_NEEDS
 
 pytestmark = [
@@ -93,7 +93,7 @@ def test_a_chunk_that_keeps_losing_its_connection_is_reported_and_not_half_writt
         ingest(ROWS)
 
     keys = sorted(SourceRecord.objects.values_list("source_key", flat=True))
-    assert len(drops) == 3  # every attempt
+    assert len(drops) == CHUNK_ATTEMPTS  # every attempt
     assert "lines 11–20 not loaded" in str(e.value)
     assert keys == [row["source_key"] for row in ROWS[:10]]  # chunk 1 whole, chunk 2 nothing
     assert GoldenRecord.objects.count() == OutboxEvent.objects.count() == 10
