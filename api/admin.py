@@ -9,7 +9,7 @@ from django.utils import timezone
 from api.authentication import revoke_tokens
 from api.models import IntegrationToken, WebhookDelivery, WebhookSubscription
 from api.scopes import SCOPES
-from api.webhooks import replay
+from api.webhooks import replay, starting_cursor
 
 
 class IntegrationTokenForm(forms.ModelForm):
@@ -68,15 +68,20 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     readonly_fields = ["last_event_id", "created_at", "updated_at"]
     actions = ["replay_from_sequence"]
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.last_event_id = starting_cursor()  # from now, as through the API
+        super().save_model(request, obj, form, change)
+
     @admin.action(description="Replay from a sequence number…")
     def replay_from_sequence(self, request, queryset):
         form = ReplayForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            from api.tasks import retry_due_deliveries
+            from api.tasks import nudge_deliveries
 
             after = form.cleaned_data["after"]
             total = sum(replay(subscription=s, after=after) for s in queryset)
-            transaction.on_commit(lambda: retry_due_deliveries.delay())
+            transaction.on_commit(nudge_deliveries)
             self.message_user(request, f"Replaying {total} deliveries after #{after}.")
             return None
         return render(
@@ -106,8 +111,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Deliver selected again")
     def redeliver(self, request, queryset):
-        from api.tasks import retry_due_deliveries
+        from api.tasks import nudge_deliveries
 
         count = queryset.update(status="pending", attempts=0, next_attempt_at=timezone.now())
-        transaction.on_commit(lambda: retry_due_deliveries.delay())
+        transaction.on_commit(nudge_deliveries)
         self.message_user(request, f"{count} deliveries queued again.", messages.SUCCESS)

@@ -10,3 +10,7 @@ class ApiConfig(AppConfig):
             authentication,  # connects the receivers that publish token changes
             schema,  # registers the OpenAPI auth extension
         )
+        from api.receivers import dispatch_in_process
+        from mdm.signals import events_committed
+
+        events_committed.connect(dispatch_in_process, dispatch_uid="api.webhooks.in_process")

@@ -13,6 +13,7 @@ from functools import cached_property
 from django.db import models
 from django.utils import timezone
 
+from api.outbound import validate_webhook_url
 from api.scopes import SCOPES, default_scopes
 from mdm.models import OutboxEvent, SourceSystem
 
@@ -114,11 +115,14 @@ class WebhookSubscription(models.Model):
     """A platform's webhook: which event types go to which URL, signed with `secret`.
 
     `last_event_id` is the dispatch cursor: every event up to it has a delivery row (or did not
-    match `event_types`). Replaying moves deliveries back to pending, not this cursor.
+    match `event_types`, or came before the subscription: it starts from the events committed
+    after it was created, or from `from_event`). Replaying moves deliveries back to pending,
+    not this cursor. The URL is checked against the target policy (`api.outbound`) when saved
+    and again before every delivery.
     """
 
     name = models.CharField(max_length=100, blank=True)
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, validators=[validate_webhook_url])
     event_types = models.JSONField(
         default=list, blank=True, help_text="Event types to send; empty means all."
     )
@@ -169,7 +173,12 @@ class WebhookDelivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     response_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    last_error = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="What went wrong, as a class (timeout, connect_failed, http_status, …); "
+        "a receiver's response body is never stored.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,12 +11,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db import OperationalError, connection, transaction
-from django.db.models import Max, Q
+from django.db import connection
+from django.db.models import Q
 
 from mdm.db.prepared import prepared_cursor
+from mdm.db.watermark import id_high_water_mark
 from mdm.entities import get_entity
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord, SourceSystem
 
@@ -245,40 +244,11 @@ def lookup_xrefs_as_of(entity_type: str, keys: Sequence[Key], when: datetime) ->
     return results
 
 
-HWM_CACHE_KEY = "keystone-events-high-water-mark"
-
-
 def event_high_water_mark() -> int:
-    """The highest event sequence number below which no event can still appear.
-
-    Event IDs come from a sequence when the row is inserted, but transactions commit in any
-    order: a reader can see #12 while #11 is still uncommitted, and would skip #11 forever if
-    it moved its cursor past 12. On PostgreSQL we therefore take a SHARE lock on the outbox
-    table for an instant: it conflicts with the ROW EXCLUSIVE lock every inserting
-    transaction holds until it ends, so once granted, every ID handed out so far is committed
-    or rolled back, and max(id) is a safe high-water mark. Writers need no change (the outbox
-    is written by `mdm`), and the cost falls on the reader: it waits for in-flight writers
-    (at most KEYSTONE_EVENTS_LOCK_TIMEOUT_MS, while new writers queue behind it). On timeout
-    it answers with the last mark it computed — possibly behind, never ahead.
-
-    SQLite has one writer at a time and readers see only committed rows in commit order, so
-    max(id) is already safe there.
-    """
-    if connection.vendor != "postgresql":
-        return OutboxEvent.objects.aggregate(top=Max("id"))["top"] or 0
-    table = connection.ops.quote_name(OutboxEvent._meta.db_table)
-    timeout_ms = int(settings.KEYSTONE_EVENTS_LOCK_TIMEOUT_MS)
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL lock_timeout = '{timeout_ms}ms'")
-            cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
-            cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
-            mark = cursor.fetchone()[0]
-    except OperationalError:
-        return cache.get(HWM_CACHE_KEY, 0)
-    if mark > cache.get(HWM_CACHE_KEY, 0):
-        cache.set(HWM_CACHE_KEY, mark, timeout=None)
-    return mark
+    """The highest event sequence number below which no event can still appear: the feed and
+    the webhook dispatcher never pass it, so they never skip an event that commits late
+    (`mdm.db.watermark`: no lock taken, writers never wait for a reader)."""
+    return id_high_water_mark(OutboxEvent)
 
 
 def events_after(after: int, limit: int, *, event_types: Sequence[str] = ()) -> tuple[list, int]:

@@ -403,10 +403,17 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         help_text="HMAC key; generated when omitted and then returned once, on creation.",
     )
     owner = serializers.CharField(source="owner.code", read_only=True, allow_null=True)
+    from_event = serializers.IntegerField(
+        write_only=True,
+        required=False,
+        min_value=1,
+        help_text="On creation: the first event sequence number to send (1: every event kept). "
+        "Without it the subscription starts from now.",
+    )
 
     class Meta:
         model = WebhookSubscription
-        fields = ["id", "name", "url", "event_types", "secret", "active", "owner"]
+        fields = ["id", "name", "url", "event_types", "secret", "active", "owner", "from_event"]
         fields += ["last_event_id", "created_at", "updated_at"]
         read_only_fields = ["last_event_id", "created_at", "updated_at"]
 

@@ -38,8 +38,9 @@ from api.pagination import PAGE_PARAMETERS, KeystonePagination, next_cursor
 from api.parsers import JSONParser, NDJSONParser, RecordRows
 from api.permissions import INTEGRATION, actor_for, role_of, visible_subscriptions
 from api.selectors import events_after, lookup_xref, lookup_xrefs, lookup_xrefs_as_of
+from api.tasks import nudge_deliveries
 from api.throttling import rate_limit_headers
-from api.webhooks import replay
+from api.webhooks import create_subscription, replay
 from mdm.contracts import COMPATIBILITY_RULE, EVENT_TYPES, EVENT_VERSIONS, event_schemas
 from mdm.entities import ENTITIES, get_entity
 from mdm.errors import GoldenRecordNotFound, SourceRecordNotFound
@@ -852,7 +853,7 @@ class WebhookSubscriptionsView(KeystoneView):
 
     def _create(self, request: Request, serializer: s.WebhookSubscriptionSerializer) -> Response:
         owner = request.auth.source_system if role_of(request) == INTEGRATION else None  # type: ignore[union-attr]
-        subscription = serializer.save(owner=owner)
+        subscription = create_subscription(owner=owner, **serializer.validated_data)
         body = s.WebhookSubscriptionCreatedSerializer(subscription).data
         location = request.build_absolute_uri(f"{request.path}/{subscription.pk}")
         return Response(
@@ -980,9 +981,7 @@ class WebhookReplayView(KeystoneView):
     @staticmethod
     def _replay(subscription: WebhookSubscription, after: int) -> Response:
         count = replay(subscription=subscription, after=after)
-        from api.tasks import retry_due_deliveries
-
-        connection.on_commit(lambda: retry_due_deliveries.delay())
+        connection.on_commit(nudge_deliveries)
         return Response(s.ReplayResultSerializer({"replayed": count}).data)
 
 

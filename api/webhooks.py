@@ -17,20 +17,29 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
-import requests
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from api import outbound
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from api.scopes import subscription_reads_sensitive
 from api.selectors import event_high_water_mark
-from mdm.models import OutboxEvent
+from mdm.models import OutboxEvent, SourceSystem
 
 DISPATCH_BATCH = 1000
 USER_AGENT = "Keystone-Webhooks/1"
+
+
+def claim_seconds(timeout: float) -> float:
+    """How long a claim keeps a delivery from other workers: the call's deadline and as much
+    again (at least 5 s) for the writes around it. A worker that dies mid-call leaves the
+    delivery due again after this."""
+    return timeout + max(timeout, 5.0)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -52,15 +61,51 @@ def event_body(event: OutboxEvent, *, sensitive: bool) -> bytes:
     ).encode()
 
 
+def starting_cursor(*, from_event: int | None = None) -> int:
+    """A new subscription's dispatch cursor: from now (every event that can no longer appear
+    below the high-water mark was committed before it), or just before `from_event`."""
+    return max(from_event - 1, 0) if from_event is not None else event_high_water_mark()
+
+
+def create_subscription(
+    *,
+    url: str,
+    owner: SourceSystem | None,
+    event_types: Sequence[str] = (),
+    name: str = "",
+    active: bool = True,
+    secret: str | None = None,
+    from_event: int | None = None,
+) -> WebhookSubscription:
+    """A new subscription (its URL already checked by the model field's validator). It starts
+    from now — events committed before it are not sent — unless `from_event` names the first
+    event sequence number to send (1: everything kept)."""
+    subscription = WebhookSubscription(
+        url=url,
+        owner=owner,
+        event_types=list(event_types),
+        name=name,
+        active=active,
+        last_event_id=starting_cursor(from_event=from_event),
+    )
+    if secret:
+        subscription.secret = secret
+    subscription.save()
+    return subscription
+
+
 def dispatch_new_events() -> list[int]:
     """Create a pending delivery per (active subscription, new matching event) up to the
     events high-water mark; returns the new delivery IDs. Safe to run concurrently and twice:
     each subscription's cursor is advanced under its row lock, deliveries are unique."""
+    subscription_ids = list(
+        WebhookSubscription.objects.filter(active=True).values_list("id", flat=True)
+    )
+    if not subscription_ids:
+        return []
     mark = event_high_water_mark()
     created: list[int] = []
-    for subscription_id in WebhookSubscription.objects.filter(active=True).values_list(
-        "id", flat=True
-    ):
+    for subscription_id in subscription_ids:
         with transaction.atomic():
             subscription = (
                 WebhookSubscription.objects.select_for_update(skip_locked=True)
@@ -97,59 +142,75 @@ def deliver(delivery_id: int) -> str | None:
     """Attempt one delivery if it is due; returns its new status, or None if there was
     nothing to do (already delivered, dead, not yet due, or being sent by someone else).
 
-    The row stays locked during the HTTP call, so two workers never send the same delivery
-    at once; if the worker dies mid-call, the lock goes with its connection and the row is
-    still pending.
+    Claim, commit, then send: the claim is one conditional UPDATE (due and not delivered →
+    attempt counted, next attempt pushed past this call's deadline), committed before the
+    HTTP call, so no transaction or row lock is held while a receiver answers. Another worker
+    cannot claim it meanwhile; a worker that dies mid-call leaves it due again when that time
+    comes (at least once). The target is checked again and the call goes to the checked
+    address; only the status code and an error class are stored, never the response body.
     """
-    with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("subscription", "event")
-            .filter(pk=delivery_id, status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED])
-            .first()
+    timeout = settings.KEYSTONE_WEBHOOK_TIMEOUT_SECONDS
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        claimed = WebhookDelivery.objects.filter(
+            pk=delivery_id,
+            status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED],
+            next_attempt_at__lte=now,
+        ).update(
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            next_attempt_at=now + timedelta(seconds=claim_seconds(timeout)),
         )
-        if delivery is None or delivery.next_attempt_at > timezone.now():
-            return None
-        subscription = delivery.subscription
-        body = event_body(
-            delivery.event, sensitive=subscription_reads_sensitive(delivery.subscription)
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("subscription", "event").get(pk=delivery_id)
+    response_code, error = _send(delivery)
+    if response_code is not None and 200 <= response_code < 300:
+        status, next_attempt_at, error = DeliveryStatus.DELIVERED, delivery.next_attempt_at, ""
+    elif delivery.attempts >= settings.KEYSTONE_WEBHOOK_MAX_ATTEMPTS:
+        status, next_attempt_at = DeliveryStatus.DEAD, delivery.next_attempt_at
+    else:
+        status, next_attempt_at = DeliveryStatus.FAILED, timezone.now() + backoff(delivery.attempts)
+    with transaction.atomic(durable=True):
+        WebhookDelivery.objects.filter(pk=delivery_id, attempts=delivery.attempts).update(
+            status=status,
+            response_code=response_code,
+            last_error=error,
+            next_attempt_at=next_attempt_at,
+            delivered_at=timezone.now() if status == DeliveryStatus.DELIVERED else None,
         )
-        timestamp = str(int(time.time()))
-        delivery.attempts += 1
-        delivery.last_attempt_at = timezone.now()
-        try:
-            response = requests.post(
-                subscription.url,
-                data=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "User-Agent": USER_AGENT,
-                    "X-Keystone-Event-Id": str(delivery.event_id),
-                    "X-Keystone-Event-Type": delivery.event.event_type,
-                    "X-Keystone-Delivery-Attempt": str(delivery.attempts),
-                    "X-Keystone-Timestamp": timestamp,
-                    "X-Keystone-Signature": sign(subscription.secret, timestamp, body),
-                },
-                timeout=settings.KEYSTONE_WEBHOOK_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
-        except requests.RequestException as error:
-            delivery.response_code = None
-            delivery.last_error = f"{type(error).__name__}: {error}"[:2000]
-        else:
-            delivery.response_code = response.status_code
-            delivery.last_error = "" if response.ok else response.text[:2000]
-            if 200 <= response.status_code < 300:
-                delivery.status = DeliveryStatus.DELIVERED
-                delivery.delivered_at = timezone.now()
-        if delivery.status != DeliveryStatus.DELIVERED:
-            if delivery.attempts >= settings.KEYSTONE_WEBHOOK_MAX_ATTEMPTS:
-                delivery.status = DeliveryStatus.DEAD
-            else:
-                delivery.status = DeliveryStatus.FAILED
-                delivery.next_attempt_at = timezone.now() + backoff(delivery.attempts)
-        delivery.save()
-        return delivery.status
+    return status
+
+
+def _send(delivery: WebhookDelivery) -> tuple[int | None, str]:
+    """POST the delivery's event to its subscription: (status code or None, error class)."""
+    subscription = delivery.subscription
+    body = event_body(delivery.event, sensitive=subscription_reads_sensitive(subscription))
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Keystone-Event-Id": str(delivery.event_id),
+        "X-Keystone-Event-Type": delivery.event.event_type,
+        "X-Keystone-Delivery-Attempt": str(delivery.attempts),
+        "X-Keystone-Timestamp": timestamp,
+        "X-Keystone-Signature": sign(subscription.secret, timestamp, body),
+    }
+    try:
+        target = outbound.webhook_target(subscription.url)
+    except outbound.TargetRefused:
+        return None, outbound.REFUSED_TARGET
+    try:
+        code = outbound.post(
+            target,
+            body,
+            headers,
+            deadline_seconds=settings.KEYSTONE_WEBHOOK_TIMEOUT_SECONDS,
+            max_response_bytes=settings.KEYSTONE_WEBHOOK_MAX_RESPONSE_BYTES,
+        )
+    except outbound.CallFailed as failed:
+        return None, failed.error_class
+    return code, "" if 200 <= code < 300 else outbound.HTTP_STATUS
 
 
 def due_deliveries(limit: int = 1000) -> list[int]:

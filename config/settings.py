@@ -171,7 +171,24 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
+# Sending a task gives up fast when the broker is down (one retry, a 2 s connect timeout)
+# instead of holding the sender ~6 s per message: what must happen is a row (match requests,
+# deliveries) that a periodic sweep sends again, so a sender only needs to know it failed.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+    "socket_connect_timeout": 2,
+}
 CELERY_ACCEPT_CONTENT = ["json"]
+# Safety net for long-lived workers (prefork pool): a child process whose resident memory is
+# above this many KiB after a task is replaced (a batch run's peak is given back to the system
+# that way), and every child is replaced after this many tasks. 0 turns either off.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
+    env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 1_048_576) or None
+)
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 10_000) or None
 
 # The shared cache: API throttling counters, the tokens version that makes a revocation
 # effective at once in every process (api.authentication, with Redis), the events mark. Redis when
@@ -224,6 +241,11 @@ KEYSTONE_MATCH_KEY_CAP = env_int("KEYSTONE_MATCH_KEY_CAP", 1000)
 KEYSTONE_MATCH_THRESHOLDS: dict[str, dict[str, float]] = env_json("KEYSTONE_MATCH_THRESHOLDS", {})
 # Celery queue for incremental matching tasks (empty: the default queue).
 KEYSTONE_MATCH_QUEUE = os.environ.get("KEYSTONE_MATCH_QUEUE") or None
+# Match requests (mdm.models.MatchRequest, written with each ingest): how long a worker holds
+# one it claimed before another may take it (a dead worker's), and how often the sweep sends
+# again the requests no task picked up for that long (a lost message, a broker outage).
+KEYSTONE_MATCH_REQUEST_LEASE_SECONDS = env_float("KEYSTONE_MATCH_REQUEST_LEASE_SECONDS", 600)
+KEYSTONE_MATCH_REQUEST_SWEEP_SECONDS = env_float("KEYSTONE_MATCH_REQUEST_SWEEP_SECONDS", 30)
 # Share of auto-links sampled for the stewards' accuracy check (stewardship dashboard).
 KEYSTONE_ACCURACY_SAMPLE_RATE = env_float("KEYSTONE_ACCURACY_SAMPLE_RATE", 0.01)
 # Teamwork on the review queue: how long a steward's claim on a candidate holds (others skip
@@ -301,20 +323,38 @@ KEYSTONE_API_TOKEN_TOUCH_SECONDS = 60
 KEYSTONE_API_TOKEN_CACHE_SECONDS = env_float("KEYSTONE_API_TOKEN_CACHE_SECONDS", 60)
 # Where the tokens version lives without Redis (with REDIS_URL: the shared cache).
 KEYSTONE_TOKENS_VERSION_FILE = None if REDIS_URL else VAR_DIR / "tokens-version"
-# Events feed: how long a reader waits for in-flight event writers before answering with the
-# last known high-water mark (see api/selectors.event_high_water_mark).
-KEYSTONE_EVENTS_LOCK_TIMEOUT_MS = int(os.environ.get("KEYSTONE_EVENTS_LOCK_TIMEOUT_MS", "2000"))
-# Webhooks.
-KEYSTONE_WEBHOOK_QUEUE = os.environ.get("KEYSTONE_WEBHOOK_QUEUE", "celery")
-KEYSTONE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("KEYSTONE_WEBHOOK_TIMEOUT_SECONDS", "10"))
-KEYSTONE_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("KEYSTONE_WEBHOOK_MAX_ATTEMPTS", "8"))
-KEYSTONE_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("KEYSTONE_WEBHOOK_BACKOFF_SECONDS", "30"))
+# Webhooks (api/webhooks.py, api/outbound.py). Their tasks run on a queue of their own, so a
+# backlog of matching never holds deliveries up: workers must consume it
+# (`celery -A config worker -Q celery,webhooks`, or a worker of its own with `-Q webhooks`).
+KEYSTONE_WEBHOOK_QUEUE = os.environ.get("KEYSTONE_WEBHOOK_QUEUE") or "webhooks"
+# Wall-clock deadline of one delivery call (connect, TLS, send, answer), and the most bytes of
+# an answer read (only its status line is kept).
+KEYSTONE_WEBHOOK_TIMEOUT_SECONDS = env_float("KEYSTONE_WEBHOOK_TIMEOUT_SECONDS", 10)
+KEYSTONE_WEBHOOK_MAX_RESPONSE_BYTES = env_int("KEYSTONE_WEBHOOK_MAX_RESPONSE_BYTES", 8192)
+KEYSTONE_WEBHOOK_MAX_ATTEMPTS = env_int("KEYSTONE_WEBHOOK_MAX_ATTEMPTS", 8)
+KEYSTONE_WEBHOOK_BACKOFF_SECONDS = env_float("KEYSTONE_WEBHOOK_BACKOFF_SECONDS", 30)
 KEYSTONE_WEBHOOK_BACKOFF_MAX_SECONDS = 6 * 3600
+# Loopback and private targets (127.0.0.1, 10/8, 192.168/16, …) are refused unless this is on:
+# for development and tests only. Link-local (cloud metadata), multicast and reserved
+# addresses are always refused.
+KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS")
+# Embedded mode (no broker, no beat): after each commit that wrote events, dispatch and
+# deliver in process, so `make demo` delivers. Off with a broker (beat dispatches).
+KEYSTONE_WEBHOOK_DISPATCH_ON_COMMIT = env_bool("KEYSTONE_WEBHOOK_DISPATCH_ON_COMMIT", not REDIS_URL)
+CELERY_TASK_ROUTES = {
+    f"api.tasks.{name}": {"queue": KEYSTONE_WEBHOOK_QUEUE}
+    for name in ("dispatch_events", "deliver_webhook", "retry_due_deliveries")
+}
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "api-dispatch-webhooks": {"task": "api.tasks.dispatch_events", "schedule": 5.0},
     "api-retry-due-deliveries": {"task": "api.tasks.retry_due_deliveries", "schedule": 15.0},
     "api-purge-idempotency-keys": {"task": "api.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "matching-sweep-match-requests": {
+        "task": "matching.tasks.sweep_match_requests",
+        "schedule": KEYSTONE_MATCH_REQUEST_SWEEP_SECONDS,
+        "options": {"queue": KEYSTONE_MATCH_QUEUE} if KEYSTONE_MATCH_QUEUE else {},
+    },
 }
 # Bench only: exposes /bench/bare-xref/… (one indexed query, no DRF) for bench/api_lookup.py.
 KEYSTONE_BENCH_VIEWS = env_bool("KEYSTONE_BENCH_VIEWS")

@@ -1,7 +1,7 @@
 """Reactions to `mdm` signals.
 
-- A committed ingest enqueues incremental matching (on commit: a broker that is down loses
-  nothing that the next batch run would not redo).
+- A committed ingest starts matching its match requests (rows written with the change: a
+  broker that is down delays matching, the sweep sends them later).
 - A membership change (merge, split, link; inside its transaction) keeps candidates and
   decisions consistent in the same transaction: the candidates naming the golden records
   involved are planned again (`matching.review.replan`), a split is recorded as a keep-apart
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-
 from matching.decisions import record_split, retire_contradicted
 from matching.models import CandidateStatus
 from matching.review import replan
@@ -22,29 +20,17 @@ from mdm.models import LinkMethod
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 1000  # record ids per task
 
-
-def enqueue_incremental_matching(sender, *, entity_type: str, source_record_ids, **kwargs) -> None:
+def enqueue_incremental_matching(sender, *, match_request_ids=(), **kwargs) -> None:
     """Connected to `mdm.signals.source_records_changed` (sent on commit of each ingest chunk).
 
-    A broker that is down must not fail an ingest that already committed: the error is logged
-    and the records are matched by the next batch run.
+    Only a nudge: the requests are rows written with the change, so a broker that is down
+    loses nothing — the sweep (`matching.tasks.sweep_match_requests`) sends them later. In
+    eager mode (no broker) the task runs here, in process, right after the commit.
     """
-    from matching.tasks import match_records_task
+    from matching.tasks import enqueue_match_requests
 
-    if entity_type not in SPECS:
-        return
-    ids = sorted(set(source_record_ids))
-    queue = settings.KEYSTONE_MATCH_QUEUE
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        try:
-            match_records_task.apply_async(args=[entity_type, chunk], queue=queue)
-        except Exception:
-            if match_records_task.app.conf.task_always_eager:
-                raise
-            logger.exception("matching not enqueued for %d %s records", len(chunk), entity_type)
+    enqueue_match_requests(list(match_request_ids))
 
 
 def candidates_follow_merge(sender, *, merged, method, actor, reason, **kwargs) -> None:

@@ -239,8 +239,12 @@ def _sql_for(model: MatchModel, left: pa.Table, right: pa.Table) -> str:
 # The pairs are loaded into two temp tables of this thread's connection and the compare SQL is
 # a prepared statement over them: parsing, binding and planning Splink's SQL (tens of
 # milliseconds) happen once per model and thread, not once per call.
+# DuckDB keeps what a DELETE removed from a table for as long as the table lives (about 1 KiB
+# a call, found by bench/soak.py: a worker grew without bound), so the two tables are created
+# anew, and the statement prepared again, every RECREATE_AFTER calls.
 LEFT_TABLE, RIGHT_TABLE = "__keystone_score_left_t", "__keystone_score_right_t"
 SOURCE_VIEW = "__keystone_score_source"
+RECREATE_AFTER = 1000
 
 
 @dataclass
@@ -249,13 +253,15 @@ class _Prepared:
     con: duckdb.DuckDBPyConnection
     statement: str
     columns: list[str] = field(default_factory=list)
+    uses: int = 0
 
 
 def _prepared(model: MatchModel, left: pa.Table, right: pa.Table) -> _Prepared:
     con = local_connection()
     key = (model.pk, model.version, left.schema)
     state = getattr(_compiled, "prepared", None)
-    if state is not None and state.key == key and state.con is con:
+    if state is not None and state.key == key and state.con is con and state.uses < RECREATE_AFTER:
+        state.uses += 1
         return state
     sql = _sql_for(model, left, right)
     for table, sample in ((LEFT_TABLE, left), (RIGHT_TABLE, right)):

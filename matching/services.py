@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -49,6 +50,11 @@ from mdm.db.ids import narrowed
 from mdm.db.maintenance import analyze, vacuum
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.services.audit import Actor, actor_label
+from mdm.services.match_requests import (
+    claim_match_request,
+    complete_match_request,
+    fail_match_request,
+)
 
 __all__ = [
     "Explanation",
@@ -58,6 +64,7 @@ __all__ = [
     "active_model",
     "explain_pair",
     "match_records",
+    "match_request",
     "probe_matches",
     "run_batch_matching",
     "train_model",
@@ -82,6 +89,30 @@ class MatchRunSummary:
     model_version: int | None = None
     staged_model_version: int | None = None  # a retrain staged this version, applied nothing
     timings: dict[str, float] = field(default_factory=dict)
+
+
+# -------------------------------------------------------------------------- match requests
+
+
+def match_request(*, request_id: int, actor: Actor) -> IncrementalSummary | None:
+    """Match the records of one `MatchRequest` (written by ingest with the change): claim it,
+    match, then delete it — no transaction held open across the matching. None when it is
+    done already, or another worker holds it. On an error the request is kept (with the
+    error's class) for another attempt after a backoff, and the error is raised."""
+    request = claim_match_request(
+        request_id=request_id, lease_seconds=settings.KEYSTONE_MATCH_REQUEST_LEASE_SECONDS
+    )
+    if request is None:
+        return None
+    try:
+        summary = match_records(
+            entity_type=request.entity_type, record_ids=request.record_ids, actor=actor
+        )
+    except Exception as error:
+        fail_match_request(request=request, error=error)
+        raise
+    complete_match_request(request=request)
+    return summary
 
 
 # ----------------------------------------------------------------------------------- models

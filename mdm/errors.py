@@ -46,3 +46,16 @@ class CandidateClaimed(MdmError):
 
 class ConcurrentChange(MdmError):
     """Other transactions kept changing the same records; nothing was written. Try again."""
+
+
+class IngestInterrupted(MdmError):
+    """The database connection was lost while a chunk loaded, on every attempt. That chunk's
+    transaction rolled back whole; the chunks before it are loaded, the rest were not tried."""
+
+    def __init__(self, *, first_line: int | None, last_line: int | None, attempts: int) -> None:
+        where = f"lines {first_line}–{last_line}" if first_line is not None else "a chunk"
+        super().__init__(
+            f"{where} not loaded: the database connection was lost ({attempts} attempts); "
+            "the lines before are loaded, the ones after were not tried"
+        )
+        self.first_line, self.last_line, self.attempts = first_line, last_line, attempts

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from mdm.entities import ENTITIES, ENTITY_CHOICES, RELATIONS, STRATEGY_LABELS, get_entity
@@ -431,7 +432,8 @@ class IngestRejection(models.Model):
 
 class OutboxEvent(models.Model):
     """An event written in the same transaction as the change it describes; the feed and
-    webhooks read it in sequence (`id`) order."""
+    webhooks read it in sequence (`id`) order. Written only by `mdm.services.events`
+    (`emit_many`), which keeps the ids gap-free for readers (`mdm.db.watermark`)."""
 
     event_type = models.CharField(max_length=40, db_index=True)
     entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
@@ -446,3 +448,30 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.event_type} {self.golden_id}"
+
+
+class MatchRequest(models.Model):
+    """A request to match changed source records, written in the transaction that changed
+    them (the transactional outbox of matching): a broker that is down when the change
+    commits delays matching, it never skips it. Drained by `matching` (a task per request,
+    and a periodic sweep for those no task picked up); a request is deleted once its records
+    are matched, so what is here is what waits.
+
+    `available_at` is when it may next be claimed: a worker claims it by moving it forward by
+    a lease (conditional UPDATE), so a worker that dies mid-match leaves it to be claimed again
+    when the lease runs out; a failed attempt moves it forward by a backoff."""
+
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    source_system = models.ForeignKey(SourceSystem, on_delete=models.CASCADE, related_name="+")
+    record_ids = models.JSONField()
+    record_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField(default=timezone.now, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"match {self.record_count} {self.entity_type} records from {self.source_system}"

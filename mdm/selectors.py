@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Count, Min, Sum
+
 from mdm.entities import get_entity
 from mdm.errors import GoldenRecordNotFound, InvalidResolution
-from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
+from mdm.models import GoldenRecord, GoldenStatus, MatchRequest, SourceRecord
 from mdm.services.golden import (
     SurvivorshipInputs,
     load_live_candidates,
@@ -162,3 +164,33 @@ def split_preview(golden: GoldenRecord, record_ids: Iterable[int]) -> tuple[Prev
 
 def _record_id(candidate: Candidate) -> int:
     return candidate.record_id
+
+
+@dataclass(frozen=True)
+class PendingMatching:
+    """Records waiting to be matched, per entity type and source system."""
+
+    entity_type: str
+    source_system: str
+    requests: int
+    records: int
+    oldest: datetime
+
+
+def pending_matching() -> list[PendingMatching]:
+    """What waits to be matched (one grouped query), for metrics and the integrations page."""
+    rows = (
+        MatchRequest.objects.values("entity_type", "source_system__code")
+        .annotate(requests=Count("id"), records=Sum("record_count"), oldest=Min("created_at"))
+        .order_by("entity_type", "source_system__code")
+    )
+    return [
+        PendingMatching(
+            entity_type=row["entity_type"],
+            source_system=row["source_system__code"],
+            requests=row["requests"],
+            records=row["records"],
+            oldest=row["oldest"],
+        )
+        for row in rows
+    ]

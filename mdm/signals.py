@@ -18,9 +18,14 @@ from simple_history.signals import pre_create_historical_record
 from mdm.context import correlation_id, current_actor
 
 # Sent after the transaction that created or changed source records commits.
-# kwargs: entity_type (str), source_record_ids (list[int]). Matching connects here, so `mdm`
-# never imports `matching`.
+# kwargs: entity_type (str), source_record_ids (list[int]), match_request_ids (list[int]: the
+# `MatchRequest` rows written with the change). Matching connects here, so `mdm` never imports
+# `matching`; the rows, not this signal, guarantee the records get matched.
 source_records_changed = Signal()
+
+# Sent after a transaction that wrote outbox events commits (no kwargs). The API connects
+# here to deliver webhooks in process in embedded mode; with a broker, beat dispatches.
+events_committed = Signal()
 
 # Sent inside `mdm.services.resolution.merge_many`'s transaction. kwargs: merged
 # (dict loser golden ID -> survivor golden ID), method (LinkMethod), actor, reason.

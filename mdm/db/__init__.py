@@ -9,6 +9,8 @@ One helper per job, each with its vendor rule in one place:
 - `ids`: id lists as one array parameter (PostgreSQL) or in bounded chunks (SQLite).
 - `maintenance`: ANALYZE / VACUUM after bulk rewrites.
 - `prepared`: server-side prepared statements for hot reads.
+- `watermark`: the gap-free high-water mark of a table read in id order (the outbox).
+- `connection`: telling a lost connection from other database errors (to retry a chunk).
 - `pool`: the fork-safe worker pool (parallel loading, batch apply).
 
 Table and column names are always quoted. Nothing here imports a model or a service.

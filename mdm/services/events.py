@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from django.db import transaction
+
 from mdm.context import correlation_id
 from mdm.contracts import (
     EVENT_VERSIONS,
@@ -20,8 +22,10 @@ from mdm.contracts import (
     XREF_CHANGED,
 )
 from mdm.db.copy import insert_rows
+from mdm.db.watermark import hold_id_floor
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
 from mdm.services.audit import Actor, actor_label
+from mdm.signals import events_committed
 
 __all__ = [
     "GOLDEN_CREATED",
@@ -79,12 +83,21 @@ def golden_updated(golden: GoldenRecord, *, before: dict) -> OutboxEvent:
 
 
 def emit_many(outbox: Sequence[OutboxEvent], *, actor: Actor) -> None:
+    """Write events in the caller's transaction. The only writer of the outbox: it holds the
+    id floor (`mdm.db.watermark`) before taking ids, which is what lets the feed and the
+    webhook dispatcher serve every committed event exactly once, in order, without a lock."""
     if not outbox:
         return
     label, correlation = actor_label(actor), correlation_id()
     for item in outbox:
         item.actor, item.correlation_id = label, correlation
+    hold_id_floor(OutboxEvent)
     insert_rows(OutboxEvent, outbox)
+    transaction.on_commit(_events_committed)
+
+
+def _events_committed() -> None:
+    events_committed.send(sender=OutboxEvent)
 
 
 def emit(event_type: str, golden: GoldenRecord, payload: dict, *, actor: Actor) -> None:

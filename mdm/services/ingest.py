@@ -18,9 +18,12 @@ records first, in ID order, as the resolution services lock; then the source rec
 order) and classified again against what is stored under the lock, so an older update that
 waited never overwrites a newer one and a merge that committed meanwhile is kept. Two chunks
 inserting the same new key (or deadlocking) lose nothing either: the loser runs again from a
-fresh read and finds the winner's record (`CHUNK_ATTEMPTS`).
+fresh read and finds the winner's record (`CHUNK_ATTEMPTS`). A chunk whose PostgreSQL
+connection is lost mid-way rolled back whole as well: it runs again on a new connection, and
+is reported (`IngestInterrupted`, naming its lines) if that keeps happening.
 
-After the chunk commits, `mdm.signals.source_records_changed` fires for the changed records.
+The chunk's transaction also writes a request to match the changed records
+(`mdm.services.match_requests`); after it commits, `mdm.signals.source_records_changed` fires.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import hashlib
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,9 +49,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from mdm.context import audit_context
 from mdm.db.conflicts import lost_race
+from mdm.db.connection import connection_lost
 from mdm.db.ids import ids_in
 from mdm.entities import EntityType, get_entity
-from mdm.errors import ConcurrentChange, UnknownSourceSystem
+from mdm.errors import ConcurrentChange, IngestInterrupted, UnknownSourceSystem
 from mdm.models import (
     GoldenRecord,
     IngestRejection,
@@ -65,6 +70,7 @@ from mdm.services.golden import (
     recompute_goldens,
     referrer_goldens,
 )
+from mdm.services.match_requests import request_matching
 from mdm.services.resolution import link_new_goldens
 from mdm.signals import source_records_changed
 from mdm.source_files import Unparseable
@@ -101,6 +107,7 @@ UPDATE_FIELDS = (
     "deleted_at",
 )
 CHUNK_ATTEMPTS = 5  # a chunk that lost a race with a concurrent one runs again, this often
+CHUNK_RETRY_SECONDS = 0.2  # after a lost connection: this long times the attempt, then again
 UNIQUE_KEY = "uniq_source_record"  # (entity, system, key): what concurrent first inserts hit
 
 
@@ -260,31 +267,63 @@ def _commit_chunk(
 ) -> IngestSummary:
     """One chunk in one transaction; run again from a fresh read when it lost a race with a
     concurrent transaction (the same new key inserted, a deadlock, a record merged away under
-    it). Returns what this chunk did."""
+    it), or lost its connection. Returns what this chunk did."""
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         part = IngestSummary()
         try:
             with transaction.atomic():
                 changed_ids = _ingest_chunk(entity, system, chunk, part, **options)
                 if changed_ids:
-                    transaction.on_commit(
-                        partial(
-                            source_records_changed.send,
-                            sender=SourceRecord,
-                            entity_type=entity.name,
-                            source_record_ids=changed_ids,
-                        )
-                    )
+                    _request_matching(entity, system, changed_ids)
         except _Raced:
             continue
         except DatabaseError as error:
             if attempt < CHUNK_ATTEMPTS and lost_race(error, unique=(UNIQUE_KEY,)):
+                continue
+            if _connection_was_lost(chunk, attempt, error):
                 continue
             raise
         return part
     raise ConcurrentChange(
         f"{entity.name} records of {system.code} kept changing under this load "
         f"({CHUNK_ATTEMPTS} attempts); nothing of this chunk was written"
+    )
+
+
+def _connection_was_lost(chunk: list[Row], attempt: int, error: DatabaseError) -> bool:
+    """True (after a short wait) when `error` means the PostgreSQL connection was lost, so the
+    chunk's transaction is gone whole and the chunk may run again on a new connection; then
+    IngestInterrupted, on the last attempt, says which lines were not loaded. False for any
+    other error, and inside a caller's transaction (nothing left to run again in)."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block or not connection_lost(error):
+        return False
+    connection.close()
+    if attempt == CHUNK_ATTEMPTS:
+        lines = [line for line, _ in chunk if line is not None]
+        raise IngestInterrupted(
+            first_line=lines[0] if lines else None,
+            last_line=lines[-1] if lines else None,
+            attempts=attempt,
+        ) from error
+    time.sleep(CHUNK_RETRY_SECONDS * attempt)
+    return True
+
+
+def _request_matching(entity: EntityType, system: SourceSystem, record_ids: list[int]) -> None:
+    """Matching of the changed records is requested in the chunk's transaction (a row, so a
+    broker outage cannot lose it); on commit, the signal lets `matching` start on it now."""
+    requests = request_matching(
+        entity_type=entity.name, source_system=system, record_ids=record_ids
+    )
+    transaction.on_commit(
+        partial(
+            source_records_changed.send,
+            sender=SourceRecord,
+            entity_type=entity.name,
+            source_record_ids=record_ids,
+            match_request_ids=requests,
+        )
     )
 
 

@@ -22,6 +22,12 @@ def bearer(token: str) -> APIClient:
 
 
 @pytest.fixture
+def private_targets(settings):
+    """The test receivers listen on 127.0.0.1: allow loopback and private webhook targets."""
+    settings.KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+
+
+@pytest.fixture
 def crm_token(db) -> str:
     _, token = IntegrationToken.issue(get_source_system("crm", create=True))
     return token

@@ -76,6 +76,7 @@ def test_a_failed_request_gives_its_key_back(crm, monkeypatch):
     assert not retried.has_header("Idempotent-Replayed")
 
 
+@pytest.mark.usefixtures("private_targets")
 def test_subscription_create_with_one_key_creates_one_subscription(crm):
     body = {"url": "http://127.0.0.1:9/hook", "event_types": ["golden.merged"]}
 
@@ -104,6 +105,7 @@ def test_batch_with_one_key_loads_once(crm):
     assert second["Idempotent-Replayed"] == "true"
 
 
+@pytest.mark.usefixtures("private_targets")
 def test_replay_with_one_key_is_answered_once(crm):
     subscription = crm.post(
         "/api/v1/webhooks/subscriptions", {"url": "http://127.0.0.1:9/hook"}, format="json"

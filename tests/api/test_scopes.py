@@ -179,6 +179,7 @@ def test_filtering_by_a_sensitive_attribute_needs_the_scope(crm, crm_all_scopes,
 
 
 @pytest.mark.parametrize("sensitive", [False, True], ids=["default scopes", "sensitive scope"])
+@pytest.mark.usefixtures("private_targets")  # the receiver is on 127.0.0.1
 def test_webhooks_carry_sensitive_attributes_only_for_a_subscriber_with_the_scope(
     sensitive, django_capture_on_commit_callbacks
 ):

@@ -7,15 +7,9 @@ test database (pytest-django's `test_<name>`) and the broker.
 
 import os
 import signal
-import subprocess
-import sys
-import time
-import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from api import webhooks
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
@@ -23,8 +17,7 @@ from api.tasks import enqueue_deliveries
 from config.celery import app
 from tests.api.conftest import ACME, load
 from tests.api.receiver import Receiver
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.celery_worker import forget_queue, new_queue, start_worker, stop_worker, wait_for
 
 
 def _redis_reachable() -> bool:
@@ -47,40 +40,30 @@ pytestmark = [
 ]
 
 
-def start_worker(queue: str) -> subprocess.Popen:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "KEYSTONE_WEBHOOK_QUEUE": queue,
-        "CELERY_EAGER": "0",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue]
-        + ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def start(queue: str):
+    """A solo worker on the test's queue (webhooks, and the match requests the test's ingest
+    sends); a 1 s deadline, so a killed worker's claim lapses after 6 s."""
+    return start_worker(
+        [queue],
+        redis_url=settings.REDIS_URL,
+        env={
+            "KEYSTONE_WEBHOOK_QUEUE": queue,
+            "KEYSTONE_MATCH_QUEUE": queue,
+            "KEYSTONE_WEBHOOK_TIMEOUT_SECONDS": "1",
+        },
     )
-
-
-def wait_for(condition, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture
 def real_broker(settings):
-    settings.KEYSTONE_WEBHOOK_QUEUE = f"keystone-test-{uuid.uuid4().hex[:8]}"
+    queue = new_queue("keystone-test")
+    settings.KEYSTONE_WEBHOOK_QUEUE = settings.KEYSTONE_MATCH_QUEUE = queue
+    settings.KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     app.conf.task_always_eager = False
-    yield settings.KEYSTONE_WEBHOOK_QUEUE
+    yield queue
     app.conf.task_always_eager = True
+    stranded = forget_queue(settings.REDIS_URL, queue)
+    assert stranded <= 1, f"{stranded} messages left in Redis"  # a killed worker's one
 
 
 @pytest.mark.django_db(transaction=True)
@@ -88,27 +71,28 @@ def test_worker_killed_mid_delivery_loses_nothing(real_broker):
     with Receiver(delay_first=4) as receiver:
         WebhookSubscription.objects.create(url=receiver.url, event_types=["golden.created"])
         load("crm", [{**ACME, "source_key": "1"}])
-        worker = start_worker(real_broker)
+        worker = start(real_broker)
         try:
             enqueue_deliveries(webhooks.dispatch_new_events())
             assert receiver.arrived.wait(30), "the worker never called the receiver"
-            worker.send_signal(signal.SIGKILL)  # mid-delivery: the receiver is still answering
+            os.killpg(worker.pid, signal.SIGKILL)  # mid-delivery: the receiver still answers
             worker.wait(10)
             delivery = WebhookDelivery.objects.get()
-            assert delivery.status == DeliveryStatus.PENDING  # its transaction died with it
+            assert delivery.status == DeliveryStatus.PENDING  # claimed, never finished
 
-            worker = start_worker(real_broker)
-            enqueue_deliveries(webhooks.due_deliveries())  # the periodic sweep's job
-            assert wait_for(
-                lambda: WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
-            )
+            worker = start(real_broker)
+
+            def swept_and_delivered() -> bool:  # the periodic sweep's job
+                enqueue_deliveries(webhooks.due_deliveries())
+                return WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
+
+            assert wait_for(swept_and_delivered, timeout=30)
         finally:
-            worker.kill()
-            worker.wait(10)
+            stop_worker(worker)
 
-    event_ids = {r["headers"]["X-Keystone-Event-Id"] for r in receiver.requests}
-    assert event_ids == {str(delivery.event_id)}  # at least once, same event ID to de-duplicate
-    assert WebhookDelivery.objects.get().attempts == 1
+    event_ids = [r["headers"]["X-Keystone-Event-Id"] for r in receiver.requests]
+    assert event_ids == [str(delivery.event_id)] * 2  # at least once, one ID to de-duplicate on
+    assert WebhookDelivery.objects.get().attempts == 2  # the killed attempt counts
 
 
 @pytest.mark.django_db(transaction=True)
@@ -116,13 +100,12 @@ def test_worker_delivers_a_webhook(real_broker):
     with Receiver() as receiver:
         WebhookSubscription.objects.create(url=receiver.url)
         load("crm", [{**ACME, "source_key": "1"}])
-        worker = start_worker(real_broker)
+        worker = start(real_broker)
         try:
             enqueue_deliveries(webhooks.dispatch_new_events())
             assert wait_for(
                 lambda: WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
             )
         finally:
-            worker.kill()
-            worker.wait(10)
+            stop_worker(worker)
     assert len(receiver.requests) == 1

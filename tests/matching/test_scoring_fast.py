@@ -3,6 +3,8 @@ prepared once per thread, give what the plain path gives."""
 
 import pytest
 
+from matching import scoring
+from matching.engine import local_connection
 from matching.frame import RECORD_FIELDS, build_frame
 from matching.frequencies import tf_columns, with_frequencies
 from matching.scoring import frame_with_frequencies, score_pairs, scoring_frame
@@ -45,3 +47,27 @@ def test_prepared_scoring_is_reused_across_calls_and_stays_exact(matched):
             scored["unique_id_l"], scored["unique_id_r"], scored["match_probability"], strict=True
         ):
             assert probability == pytest.approx(expected[(left, right)], abs=1e-6)
+
+
+def test_the_scoring_tables_do_not_grow_with_the_calls(matched, monkeypatch):
+    """DuckDB keeps the rows a DELETE removed for as long as a table lives: the pair tables
+    are created anew every RECREATE_AFTER calls, so a worker's memory stays bounded."""
+    monkeypatch.setattr(scoring, "RECREATE_AFTER", 10, raising=False)
+    spec = get_spec("customer")
+    predicted = predict_pairs(build_frame(spec), dict(matched.settings), min_probability=0.0)
+    pairs = list(zip(predicted["unique_id_l"], predicted["unique_id_r"], strict=True))[:20]
+    frame = scoring_frame(spec, matched, sorted(SourceRecord.objects.values_list(*RECORD_FIELDS)))
+
+    for _ in range(45):
+        scored = score_pairs(matched, frame, pairs)
+    ((rows_kept,),) = (
+        local_connection()
+        .execute(
+            "select estimated_size from duckdb_tables() where table_name = ?",
+            [scoring.LEFT_TABLE],
+        )
+        .fetchall()  # the whole result: the connection is free again
+    )
+
+    assert len(scored) == len(pairs)
+    assert rows_kept <= 10 * len(pairs)  # not 45 calls' worth
