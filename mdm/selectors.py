@@ -194,3 +194,46 @@ def pending_matching() -> list[PendingMatching]:
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class ConflictingGolden:
+    """An active golden record whose live members hold two different valid identifiers of
+    one kind (kind → the values, sorted): from before the constraint, or a steward's merge."""
+
+    golden_id: str
+    conflicts: dict[str, tuple[str, ...]]
+
+
+def conflicting_identifier_goldens(entity: str) -> list[ConflictingGolden]:
+    """Every active golden record of `entity` holding conflicting hard identifiers, by ID.
+    One pass over the live members that carry an identifier attribute."""
+    from mdm import identifiers
+
+    declared = get_entity(entity).identifiers
+    if not declared:
+        return []
+    names = sorted({i.attribute for i in declared})
+    rows = (
+        SourceRecord.objects.filter(
+            entity_type=entity,
+            deleted=False,
+            golden__status=GoldenStatus.ACTIVE,
+            attributes__has_any_keys=names,
+        )
+        .values_list("golden_id", "source_system__code", "attributes")
+        .order_by()
+        .iterator(chunk_size=5000)
+    )
+    held: dict[str, dict[str, set[str]]] = {}
+    for golden_id, system, attributes in rows:
+        for kind, value in identifiers.identifiers(
+            entity, attributes, source_system=system
+        ).items():
+            held.setdefault(golden_id, {}).setdefault(kind, set()).add(value)
+    found = []
+    for golden_id in sorted(held):
+        conflicts = {k: tuple(sorted(v)) for k, v in held[golden_id].items() if len(v) > 1}
+        if conflicts:
+            found.append(ConflictingGolden(golden_id, conflicts))
+    return found
