@@ -3,7 +3,7 @@ previews of a merge or a split (what survivorship would produce; nothing written
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -237,3 +237,51 @@ def conflicting_identifier_goldens(entity: str) -> list[ConflictingGolden]:
         if conflicts:
             found.append(ConflictingGolden(golden_id, conflicts))
     return found
+
+
+def held_identifiers(
+    entity: str, membership: Mapping[int, str], golden_ids: Collection[str]
+) -> dict[str, dict[str, set[str]]]:
+    """Golden ID → identifier kind → the valid values its records hold, for the golden
+    records `golden_ids` and their members as `membership` (record id → golden ID) says —
+    what clustering's identifier constraint reads. One query over the members carrying an
+    identifier attribute, only those attributes read."""
+    from django.db.models.fields.json import KT
+
+    from mdm import identifiers
+    from mdm.db.ids import narrowed
+
+    declared = get_entity(entity).identifiers
+    if not declared or not golden_ids:
+        return {}
+    wanted = set(golden_ids)
+    members = [pk for pk, golden_id in membership.items() if golden_id in wanted]
+    names = sorted({i.attribute for i in declared} | {i.country for i in declared if i.country})
+    records, keep = narrowed(
+        SourceRecord.objects.filter(
+            entity_type=entity,
+            attributes__has_any_keys=sorted({i.attribute for i in declared}),
+        ),
+        "id",
+        members,
+    )
+    columns = {f"identifier_{name}": KT(f"attributes__{name}") for name in names}
+    rows = (
+        records.annotate(**columns)
+        .values_list("pk", "source_system__code", *columns)
+        .order_by()
+        .iterator(chunk_size=10_000)
+    )
+    held: dict[str, dict[str, set[str]]] = {}
+    for pk, system, *values in rows:
+        if keep is not None and pk not in keep:
+            continue
+        golden_id = membership.get(pk)
+        if golden_id not in wanted:
+            continue
+        attributes = dict(zip(names, values, strict=True))
+        for kind, value in identifiers.identifiers(
+            entity, attributes, source_system=system
+        ).items():
+            held.setdefault(golden_id, {}).setdefault(kind, set()).add(value)
+    return held
