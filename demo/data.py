@@ -184,6 +184,38 @@ class Country:
     tax_prefix: str
 
 
+def _de_checked(digits: str) -> str:
+    """Nine digits whose last is the ISO 7064 mod 11,10 check digit of the first eight."""
+    product = 10
+    for d in digits[:8]:
+        total = (int(d) + product) % 10 or 10
+        product = (2 * total) % 11
+    return digits[:8] + str((11 - product) % 10)
+
+
+def _fr_checked(digits: str) -> str:
+    """Eleven digits: the two-digit key of the nine-digit SIREN that follows it."""
+    siren = digits[2:]
+    return f"{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
+
+
+def _gb_checked(digits: str) -> str:
+    """Nine digits whose last two make the HMRC weighted sum a multiple of 97."""
+    total = sum(int(d) * w for d, w in zip(digits[:7], range(8, 1, -1), strict=True))
+    return f"{digits[:7]}{-total % 97:02d}"
+
+
+def _abn_checked(digits: str) -> str:
+    """Eleven digits whose first two make a valid ABN (mod 89) with the nine that follow."""
+    weights = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
+    for prefix in range(10, 100):
+        values = [int(d) for d in f"{prefix}{digits[2:]}"]
+        values[0] -= 1
+        if sum(v * w for v, w in zip(values, weights, strict=True)) % 89 == 0:
+            return f"{prefix}{digits[2:]}"
+    raise AssertionError("every ABN body has a check prefix")
+
+
 COUNTRIES: dict[str, Country] = {
     country.code: country
     for country in (
@@ -934,19 +966,23 @@ class _Truths:
     def tax_id(self, country: Country) -> str:
         rng = self.rng
         while True:
+            # Check digits where the country has well-known ones (`mdm.identifiers`), so
+            # every generated tax ID is a valid hard identifier.
             if country.code == "US":
                 tax_id = f"{rng.randint(10, 99)}-{_digits(rng, 7)}"
             elif country.code == "DE":
-                tax_id = f"DE{rng.randint(1, 9)}{_digits(rng, 8)}"
+                tax_id = "DE" + _de_checked(f"{rng.randint(1, 9)}{_digits(rng, 8)}")
             elif country.code == "FR":
-                tax_id = f"FR{_digits(rng, 11)}"
+                tax_id = "FR" + _fr_checked(_digits(rng, 11))
             elif country.code == "NL":
                 tax_id = f"NL{rng.randint(1, 9)}{_digits(rng, 8)}B01"
             elif country.code == "CA":
                 tax_id = f"{rng.randint(1, 9)}{_digits(rng, 8)}RT0001"
             elif country.code == "AU":
-                abn = f"{rng.randint(10, 99)}{_digits(rng, 9)}"
+                abn = _abn_checked(f"{rng.randint(10, 99)}{_digits(rng, 9)}")
                 tax_id = f"{abn[:2]} {abn[2:5]} {abn[5:8]} {abn[8:]}"
+            elif country.tax_prefix == "GB":
+                tax_id = "GB" + _gb_checked(f"{rng.randint(1, 9)}{_digits(rng, 8)}")
             else:
                 tax_id = f"{country.tax_prefix}{rng.randint(1, 9)}{_digits(rng, 8)}"
             if tax_id not in self.tax_ids:
