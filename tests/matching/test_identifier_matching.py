@@ -127,3 +127,28 @@ def test_wilson_capital_ca_and_wilson_capital_gmbh_de_are_never_one_golden_recor
 
     assert result.cluster_of(1).golden_id != result.cluster_of(2).golden_id
     assert {p.reason for p in result.refused} == {"conflicting tax IDs"}
+
+
+def test_golden_records_holding_conflicting_identifiers_are_listed_and_the_check_fails():
+    from django.core.management import CommandError, call_command
+
+    from mdm.models import GoldenRecord
+    from mdm.selectors import ConflictingGolden
+    from mdm.services.resolution import merge
+
+    _ingest("crm", {"source_key": "a", "name": "Acme", "tax_id": "DE123456788"})
+    _ingest("erp", {"source_key": "b", "name": "Acme", "tax_id": "de 811 200 006"})
+    _ingest("web", {"source_key": "c", "name": "Acme", "tax_id": "DE123456788"})  # the same
+    _ingest("old", {"source_key": "d", "name": "Acme", "tax_id": "N/A"})  # no identifier
+    first = GoldenRecord.objects.get(pk=golden_of("crm", "a"))
+    assert conflicting_identifier_goldens("customer") == []
+    call_command("check_identifiers")
+    for system, key in (("erp", "b"), ("web", "c"), ("old", "d")):
+        loser = GoldenRecord.objects.get(pk=golden_of(system, key))
+        merge(survivor=first, loser=loser, actor="steward", reason="from before")
+
+    assert conflicting_identifier_goldens("customer") == [
+        ConflictingGolden(first.pk, {"tax_id": ("DE123456788", "DE811200006")})
+    ]
+    with pytest.raises(CommandError, match="1 golden records with conflicting identifiers"):
+        call_command("check_identifiers", "--entity", "customer")
