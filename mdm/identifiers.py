@@ -267,8 +267,20 @@ def normalize(kind: str, value: str | None, *, country: str | None = None) -> st
     return _normalize(kind, value, country)
 
 
+# What some sources write before the number: "ABN 51 824 753 556", "VAT: GB980780684".
+_LABEL = re.compile(
+    r"^\s*(?:VAT|ABN|EIN|TIN|BN|UID|UST-?ID(?:NR)?|TVA|BTW|IVA|NIF|CIF)"
+    r"(?:\s*(?:NO|NR|NUMBER|ID))?(?![A-Z])[\s.:#-]*",
+    re.IGNORECASE,
+)
+
+
 @lru_cache(maxsize=1 << 16)
 def _normalize(kind: str, value: str, country: str | None) -> str | None:
+    if kind == "tax_id" and not value[:1].isdigit():
+        labelled = _LABEL.match(value)
+        if labelled and labelled.end() < len(value) and value[labelled.end()].isalnum():
+            value = value[labelled.end() :]
     compact = _compact(value)
     if _placeholder(compact):
         return None
