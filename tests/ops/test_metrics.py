@@ -1,0 +1,103 @@
+"""/metrics: Prometheus text, protected, and its figures move with what Keystone does."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from tests.ops.conftest import scrape, value
+
+
+@pytest.fixture
+def open_metrics(settings):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_NETWORKS = (__import__("ipaddress").ip_network("127.0.0.0/8"),)
+    settings.PROMETHEUS_MULTIPROC_DIR = ""
+
+
+@pytest.mark.django_db
+def test_metrics_answer_a_peer_in_the_allowed_networks_and_refuse_others(client, settings):
+    import ipaddress
+
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_NETWORKS = (ipaddress.ip_network("10.1.0.0/16"),)
+
+    inside = client.get("/metrics", REMOTE_ADDR="10.1.2.3")
+    outside = client.get("/metrics", REMOTE_ADDR="10.2.0.1")
+
+    assert inside.status_code == 200
+    assert inside["Content-Type"].startswith("text/plain")
+    assert b"keystone_review_queue_open" in inside.content
+    assert outside.status_code == 403
+
+
+@pytest.mark.django_db
+def test_metrics_with_a_token_need_it_as_bearer(client, settings):
+    settings.METRICS_TOKEN = "s3cret-metrics-token"
+    settings.METRICS_ALLOWED_NETWORKS = ()
+
+    missing = client.get("/metrics", REMOTE_ADDR="10.2.0.1")
+    wrong = client.get("/metrics", HTTP_AUTHORIZATION="Bearer nope", REMOTE_ADDR="10.2.0.1")
+    right = client.get(
+        "/metrics", HTTP_AUTHORIZATION="Bearer s3cret-metrics-token", REMOTE_ADDR="10.2.0.1"
+    )
+
+    assert missing.status_code == 401
+    assert missing["WWW-Authenticate"].startswith("Bearer")
+    assert wrong.status_code == 401
+    assert right.status_code == 200
+
+
+@pytest.mark.django_db
+def test_metrics_are_refused_when_nothing_allows_them(client, settings):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_NETWORKS = ()
+
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+    assert client.post("/metrics", REMOTE_ADDR="127.0.0.1").status_code in (403, 405)
+
+
+@pytest.mark.django_db(transaction=True)  # counters move when a chunk commits
+def test_figures_move_after_load_source_and_run_matching(client, open_metrics, febrl_files):
+    before = scrape(client)
+
+    call_command(
+        "load_source", febrl_files["crm"], system="crm", entity="customer", stdout=StringIO()
+    )
+    call_command(
+        "load_source", febrl_files["erp"], system="erp", entity="customer", stdout=StringIO()
+    )
+    loaded = scrape(client)
+    call_command("run_matching", "customer", stdout=StringIO())
+    matched = scrape(client)
+
+    def moved(figures, name, **labels):
+        return value(figures, name, **labels) - value(before, name, **labels)
+
+    crm = {"system": "crm", "entity": "customer"}
+    assert moved(loaded, "keystone_ingest_records_total", **crm, outcome="loaded") == 80
+    assert moved(loaded, "keystone_ingest_records_total", **crm, outcome="rejected") == 1
+    assert (
+        moved(
+            loaded,
+            "keystone_ingest_records_total",
+            system="erp",
+            entity="customer",
+            outcome="loaded",
+        )
+        > 80
+    )
+    assert moved(loaded, "keystone_ingest_chunk_seconds_count", **crm) >= 1
+    assert value(loaded, "keystone_rejections_open", **crm) == 1
+    assert value(loaded, "keystone_events_high_water_mark") > value(
+        before, "keystone_events_high_water_mark"
+    )
+    assert moved(loaded, "keystone_events_written_total", type="golden.created") > 160
+
+    merges = moved(matched, "keystone_match_auto_links_total", entity="customer", mode="batch")
+    assert merges > 0
+    assert moved(matched, "keystone_match_records_total", entity="customer", mode="batch") > 160
+    assert moved(matched, "keystone_match_seconds_count", entity="customer", mode="batch") == 1
+    assert value(matched, "keystone_match_run_auto_link_rate", entity="customer") > 0
+    assert value(matched, "keystone_match_run_records", entity="customer") > 160
+    assert moved(matched, "keystone_events_written_total", type="golden.merged") == merges
