@@ -294,7 +294,7 @@ def subscription_lags(*, now: datetime | None = None) -> list[SubscriptionLag]:
     mark = event_high_water_mark()
     subscriptions = list(WebhookSubscription.objects.select_related("owner").order_by("id"))
     undelivered: dict[int, dict[str, Any]] = {
-        row["subscription_id"]: row
+        row["subscription_id"]: dict(row)
         for row in WebhookDelivery.objects.filter(status__in=UNDELIVERED)
         .order_by()
         .values("subscription_id")

@@ -1,7 +1,7 @@
 """The Celery app. Without a broker (embedded mode) tasks run eagerly in-process.
 
 Correlation: a task sent while a correlation ID is set (a request, a file load, another
-task) carries it in its message headers (`correlation_id`); the worker runs the task under
+task) carries it in its message headers (`keystone_correlation_id`); the worker runs the task under
 it, so its history rows, events and log lines say what caused them. A task sent without one
 (beat) runs under a new ID of its own. Each task's ID is dropped when it ends.
 """
@@ -25,7 +25,8 @@ app = Celery("keystone")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-CORRELATION_HEADER = "correlation_id"
+# Not "correlation_id": Celery's own message property of that name is the task ID.
+CORRELATION_HEADER = "keystone_correlation_id"
 _task_correlations: dict[str, Token[str]] = {}
 
 
