@@ -277,3 +277,17 @@ def replay(*, subscription: WebhookSubscription, after: int) -> int:
         ]
         WebhookDelivery.objects.bulk_create(missing, ignore_conflicts=True)
     return count + len(missing)
+
+
+def replay_dead_letters(*, subscription: WebhookSubscription) -> int:
+    """Send again the subscription's dead-lettered deliveries (after its receiver was fixed):
+    back to pending with a fresh attempt count, due now. Returns how many."""
+    return WebhookDelivery.objects.filter(
+        subscription=subscription, status=DeliveryStatus.DEAD
+    ).update(
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        last_error="",
+        response_code=None,
+    )
