@@ -26,6 +26,7 @@ from mdm.models import (
     OutboxEvent,
     RejectionStatus,
     SourceRecord,
+    SourceSystem,
     StewardOverride,
     SurvivorshipRule,
 )
@@ -910,7 +911,7 @@ class IntegrationRow:
     subscriptions: list[SubscriptionLag] = field(default_factory=list)
 
     @property
-    def system(self):
+    def system(self) -> SourceSystem:
         return self.activity.system
 
     @property

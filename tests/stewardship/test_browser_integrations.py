@@ -39,7 +39,7 @@ def day_of_ingest():
 
 
 def test_steward_sees_integrations_and_replays_rejections(
-    browser,
+    browser,  # noqa: F811
     live_server,
     steward_account,
     auditor_account,
