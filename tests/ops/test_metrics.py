@@ -1,5 +1,6 @@
 """/metrics: Prometheus text, protected, and its figures move with what Keystone does."""
 
+import ipaddress
 from io import StringIO
 
 import pytest
@@ -17,8 +18,6 @@ def open_metrics(settings):
 
 @pytest.mark.django_db
 def test_metrics_answer_a_peer_in_the_allowed_networks_and_refuse_others(client, settings):
-    import ipaddress
-
     settings.METRICS_TOKEN = ""
     settings.METRICS_ALLOWED_NETWORKS = (ipaddress.ip_network("10.1.0.0/16"),)
 
@@ -101,3 +100,33 @@ def test_figures_move_after_load_source_and_run_matching(client, open_metrics, f
     assert value(matched, "keystone_match_run_auto_link_rate", entity="customer") > 0
     assert value(matched, "keystone_match_run_records", entity="customer") > 160
     assert moved(matched, "keystone_events_written_total", type="golden.merged") == merges
+
+
+def _ingest(system: str, count: int, start: int = 0) -> None:
+    from mdm.services.ingest import ingest_records
+
+    rows = [
+        {"source_key": f"{system}-{n}", "name": f"Company {n}"} for n in range(start, start + count)
+    ]
+    rows.append({"name": "no key"})
+    ingest_records(
+        entity_type="customer",
+        system_code=system,
+        rows=list(enumerate(rows, start=1)),
+        actor="test",
+        create_system=True,
+    )
+
+
+@pytest.mark.django_db
+def test_a_scrape_costs_the_same_queries_whatever_the_number_of_records(
+    client, open_metrics, django_assert_max_num_queries
+):
+    _ingest("crm", 3)
+    with django_assert_max_num_queries(30) as few:
+        scrape(client)
+
+    _ingest("crm", 300, start=3)
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        scrape(client)
