@@ -890,13 +890,19 @@ def audit_page(kind: str, page_rows: Sequence) -> list[HistoryEntry]:
 
 
 def mapping_versions() -> dict[str, str]:
-    """MAPPING VERSION SLOT: source system code -> the version of its canonical mapping, for
-    the Integrations page. Source mappings (issue 16, item 1) are built elsewhere; until
-    `mdm.selectors.mapping_versions()` exists every system shows "—". Wired here, one place."""
+    """MAPPING VERSION SLOT: source system code -> its active canonical mappings' versions in
+    words ("customer v3 · product v1"), for the Integrations page. Read from
+    `mdm.selectors.mapping_versions()` ({(system code, entity type): version}) once source
+    mappings (issue 16, item 1) are there; until then every system shows "—"."""
     from mdm import selectors as mdm_selectors
 
     reader = getattr(mdm_selectors, "mapping_versions", None)
-    return dict(reader()) if reader is not None else {}
+    if reader is None:
+        return {}
+    by_system: dict[str, list[str]] = defaultdict(list)
+    for (system_code, entity_type), version in sorted(reader().items()):
+        by_system[system_code].append(f"{entity_type} v{version}")
+    return {code: " · ".join(parts) for code, parts in by_system.items()}
 
 
 @dataclass

@@ -114,3 +114,19 @@ def test_auditor_reads_the_page_without_buttons_and_cannot_replay(auditor_client
     assert (replay.status_code, dead.status_code) == (403, 403)
     assert IngestRejection.objects.get().status == RejectionStatus.OPEN
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.DEAD).count() == 1
+
+
+def test_mapping_versions_show_once_source_mappings_say_them(
+    steward_client, integrations, monkeypatch
+):
+    from mdm import selectors
+
+    versions = {("crm", "customer"): 3, ("crm", "contract"): 1}
+    monkeypatch.setattr(selectors, "mapping_versions", lambda: versions, raising=False)
+
+    page = steward_client.get(URL)
+
+    crm = next(row for row, _ in page.context["rows"] if row.system.code == "crm")
+    erp = next(row for row, _ in page.context["rows"] if row.system.code == "erp")
+    assert crm.mapping_version == "contract v1 · customer v3"
+    assert erp.mapping_version is None
