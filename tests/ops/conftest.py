@@ -20,8 +20,8 @@ def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
     }
 
 
-def value(figures: dict, name: str, **labels) -> float:
-    return figures.get((name, tuple(sorted(labels.items()))), 0.0)
+def value(figures: dict, sample: str, /, **labels) -> float:
+    return figures.get((sample, tuple(sorted(labels.items()))), 0.0)
 
 
 @pytest.fixture

@@ -130,3 +130,49 @@ def test_a_scrape_costs_the_same_queries_whatever_the_number_of_records(
 
     with django_assert_max_num_queries(len(few.captured_queries)):
         scrape(client)
+
+
+@pytest.mark.django_db(transaction=True)  # deliveries commit their claim before sending
+def test_deliveries_dead_letters_and_subscription_lag(client, open_metrics, settings):
+    from api.webhooks import create_subscription, deliver, dispatch_new_events
+    from tests.api.receiver import Receiver
+
+    settings.KEYSTONE_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    settings.KEYSTONE_WEBHOOK_MAX_ATTEMPTS = 1
+    before = scrape(client)
+    with Receiver(status=500) as receiver:
+        subscription = create_subscription(url=receiver.url, owner=None, name="down", from_event=1)
+        _ingest("crm", 2)  # two golden.created events
+        waiting = scrape(client)
+        for delivery_id in dispatch_new_events():
+            deliver(delivery_id)
+    after = scrape(client)
+
+    labels = {"subscription": str(subscription.pk), "name": "down"}
+    assert value(waiting, "keystone_subscription_events_behind", **labels) == 2
+    assert value(waiting, "keystone_subscription_seconds_behind", **labels) >= 0
+    assert value(after, "keystone_subscription_events_behind", **labels) == 0
+    assert value(after, "keystone_webhook_dead_letters", **labels) == 2
+    dead = value(after, "keystone_webhook_deliveries_total", outcome="dead")
+    assert dead - value(before, "keystone_webhook_deliveries_total", outcome="dead") == 2
+
+
+@pytest.mark.django_db
+def test_celery_queue_lengths_are_read_from_the_broker(client, open_metrics, settings):
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (REDIS_URL)")
+    import redis
+
+    from tests.celery_worker import forget_queue, new_queue
+
+    queue = new_queue("test-metrics")
+    settings.CELERY_BROKER_URL = settings.REDIS_URL
+    settings.KEYSTONE_WEBHOOK_QUEUE = queue
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.rpush(queue, b"1", b"2", b"3")
+    try:
+        figures = scrape(client)
+    finally:
+        forget_queue(settings.REDIS_URL, queue)
+
+    assert value(figures, "keystone_celery_queue_length", queue=queue) == 3
