@@ -2,13 +2,17 @@
 and replays its rejections; an auditor sees the same page without a button."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from api.models import IntegrationToken
-from mdm.models import IngestRejection, RejectionStatus
+from api.models import DeliveryStatus, IntegrationToken, WebhookDelivery, WebhookSubscription
+from api.webhooks import create_subscription
+from mdm.models import IngestRejection, OutboxEvent, RejectionStatus
+from mdm.selectors import source_activity
 from mdm.services.ingest import get_source_system, ingest_records
+from mdm.services.ingest_volumes import record_volume
 from tests.stewardship.test_browser import (  # noqa: F401 - shared fixtures
     assert_screenshots_written,
     browser,
@@ -36,6 +40,27 @@ def day_of_ingest():
         )
     token, _ = IntegrationToken.issue(get_source_system("crm"))
     IntegrationToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    for back in range(1, 24):  # the rest of the day, as earlier loads left it
+        for system, base in (("crm", 40), ("erp", 15), ("billing", 6)):
+            rejected = 2 if system == "crm" and back % 7 == 0 else 0
+            record_volume(
+                system=get_source_system(system),
+                entity_type="customer",
+                counts={"loaded": base + (back * 7) % 13, "rejected": rejected},
+                at=now - timedelta(hours=back),
+            )
+    subscription = create_subscription(
+        url="http://127.0.0.1:9/hook",
+        owner=get_source_system("crm"),
+        name="crm-events",
+        from_event=1,
+    )
+    first = OutboxEvent.objects.order_by("id").first()
+    WebhookDelivery.objects.create(
+        subscription=subscription, event=first, status=DeliveryStatus.DEAD, attempts=8
+    )
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(last_event_id=first.pk)
 
 
 def test_steward_sees_integrations_and_replays_rejections(
@@ -51,9 +76,13 @@ def test_steward_sees_integrations_and_replays_rejections(
 
     page.goto(f"{live_server.url}/steward/integrations/")
     crm = page.locator("#system-crm")
-    assert "13 / 1" in crm.locator(".ks-volumes").inner_text()
-    assert crm.locator("svg.ks-chart rect").count() >= 2  # received and rejected bars
+    day = next(a for a in source_activity(now=timezone.now()) if a.system.code == "crm")
+    volumes = f"{day.received_total} / {day.rejected_total}"
+    assert crm.locator(".ks-volumes").inner_text() == volumes
+    assert crm.locator("svg.ks-chart rect").count() == 24 + 4  # every hour; 4 with rejections
     assert crm.locator(".ks-mapping").inner_text() == "—"
+    assert "1 dead" in crm.inner_text()
+    assert page.locator("button[value=replay_dead_letters]").count() == 1
     page.screenshot(path=str(screenshots / "integrations.png"), full_page=True)
     IngestRejection.objects.filter(status=RejectionStatus.OPEN).update(
         payload={"source_key": "crm-fixed", "name": "Fixed Company"}
@@ -67,5 +96,7 @@ def test_steward_sees_integrations_and_replays_rejections(
 
     auditor = log_in(browser, live_server, "audrey")
     auditor.goto(f"{live_server.url}/steward/integrations/")
-    assert "12" in auditor.locator("#system-crm").inner_text()
+    assert auditor.locator("#system-crm .ks-volumes").inner_text() == (
+        f"{day.received_total + 1} / {day.rejected_total}"  # the replayed record came in
+    )
     assert auditor.locator("[name=action]").count() == 0
