@@ -278,11 +278,12 @@ def _commit_chunk(
         try:
             with transaction.atomic():
                 changed_ids = _ingest_chunk(entity, system, chunk, part, **options)
-                if changed_ids:
-                    _request_matching(entity, system, changed_ids)
+                # before matching's: in eager mode matching runs in a later on-commit callback
                 transaction.on_commit(
                     partial(_chunk_committed, entity, system, part, started), robust=True
                 )
+                if changed_ids:
+                    _request_matching(entity, system, changed_ids)
         except _Raced:
             continue
         except DatabaseError as error:
