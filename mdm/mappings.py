@@ -545,3 +545,71 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return f"a {type(value).__name__}"
+
+
+def mapping_definitions(ref: Any) -> dict[str, dict[str, Any]]:
+    """The mapping language as JSON Schema definitions (published as API components)."""
+    scalar = {"type": ["string", "number", "boolean", "null"]}
+    return {
+        "MappingSpec": {
+            "type": "object",
+            "description": "A source mapping: target attribute → rule (docs/mappings.md).",
+            "properties": {
+                "system": {"type": "string", "description": "Optional: the system it is for."},
+                "entity": ref("Entity"),
+                "description": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "additionalProperties": ref("MappingRule"),
+                    "description": "source_key (required), the entity's attributes and "
+                    "reference columns, source_updated_at, deleted.",
+                },
+            },
+            "required": ["fields"],
+            "additionalProperties": False,
+        },
+        "MappingRule": {
+            "oneOf": [
+                {"type": "string", "description": "A path alone: `a.b[0].c`."},
+                ref("MappingRuleObject"),
+            ]
+        },
+        "MappingRuleObject": {
+            "type": "object",
+            "description": "One of path, const or concat; then split, map, date or datetime, "
+            "default, required, in that order.",
+            "properties": {
+                "path": {"type": "string", "description": "`a.b[0].c`, `a[\"odd.name\"]`"},
+                "const": scalar,
+                "concat": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+                "separator": {"type": "string", "description": "Between concat parts."},
+                "split": ref("MappingSplit"),
+                "map": {"type": "object", "additionalProperties": scalar},
+                "unmapped": {"type": "string", "enum": list(UNMAPPED)},
+                "date": {"type": "string", "description": "strptime format, or `iso`."},
+                "datetime": {
+                    "type": "string",
+                    "description": "strptime format, or `iso`, `unix`, `unix_ms`.",
+                },
+                "default": scalar,
+                "required": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+        },
+        "MappingSplit": {
+            "type": "object",
+            "properties": {
+                "separator": {"type": "string"},
+                "index": {"type": "integer"},
+                "maxsplit": {"type": "integer"},
+            },
+            "required": ["separator"],
+            "additionalProperties": False,
+        },
+        "MappedRecord": {
+            "type": "object",
+            "description": "What a mapping made of a payload: target → value.",
+            "additionalProperties": scalar,
+        },
+    }

@@ -4,16 +4,19 @@ be read back; ingest applies the active version (`mdm.selectors.active_mapping`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 
 from mdm.entities import get_entity
-from mdm.mappings import compile_mapping
+from mdm.mappings import CompiledMapping, UnmappableRecord, compile_mapping
 from mdm.models import SourceMapping, SourceSystem
 from mdm.services.audit import Actor, actor_label, save_with_history
-from mdm.services.ingest import get_source_system
+from mdm.services.ingest import RecordRejected, get_source_system, prepare_record
+
+PREVIEW_LIMIT = 100  # sample payloads one preview maps
 
 
 def save_mapping_version(
@@ -77,3 +80,39 @@ def _deactivate(system: SourceSystem, entity_type: str, *, actor: Actor, reason:
     ):
         current.active = False
         save_with_history(current, actor=actor, reason=reason, update_fields=["active"])
+
+
+def preview_mapping(
+    *, mapping: CompiledMapping, payloads: Sequence[Any], system_code: str = ""
+) -> list[dict[str, Any]]:
+    """What ingest would make of each sample payload under `mapping`, writing nothing: the
+    payload (before), the mapped record and its normalized attributes with the values
+    normalization would flag (after), or the rejection (code, target, path, reason) — the same
+    code path as a real load, so a preview that passes loads."""
+    entity = get_entity(mapping.entity_type)
+    system = SourceSystem(code=system_code)
+    results: list[dict[str, Any]] = []
+    for index, payload in enumerate(payloads[:PREVIEW_LIMIT]):
+        row: dict[str, Any] = {"index": index, "payload": payload, "mapped": None}
+        row.update(attributes=None, references=None, flagged=[], rejection=None)
+        try:
+            if isinstance(payload, dict):
+                row["mapped"] = mapping.apply(payload)
+            record = prepare_record(entity, system, payload, mapping=mapping)
+        except UnmappableRecord as error:
+            row["rejection"] = _rejection("unmappable", error.reason, error.target, error.path)
+        except RecordRejected as rejected:
+            row["rejection"] = _rejection(rejected.code, str(rejected), "", "")
+        else:
+            row["attributes"] = record.values
+            row["references"] = record.references
+            row["flagged"] = [
+                {"attribute": name, "reason": problem["reason"]}
+                for name, problem in record.invalid.items()
+            ]
+        results.append(row)
+    return results
+
+
+def _rejection(code: str, reason: str, target: str, path: str) -> dict[str, str]:
+    return {"code": code, "target": target, "path": path, "reason": reason}
