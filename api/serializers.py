@@ -472,7 +472,7 @@ class SourceMappingSerializer(serializers.ModelSerializer):
         fields += ["created_at"]
 
 
-class SourceMappingInputSerializer(serializers.Serializer):
+class NewMappingVersionSerializer(serializers.Serializer):
     """A new version: checked by the mapping language (422 naming `spec.<field>`)."""
 
     system = serializers.CharField(max_length=32)
@@ -484,7 +484,7 @@ class SourceMappingInputSerializer(serializers.Serializer):
     )
 
 
-class MappingPreviewRequestSerializer(serializers.Serializer):
+class MappingSamplesSerializer(serializers.Serializer):
     entity = EntityField(required=False, help_text="With `spec`: the entity it maps.")
     system = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     spec = MappingSpecField(required=False, help_text="A mapping to try (not stored).")

@@ -997,7 +997,7 @@ class WebhookReplayView(KeystoneView):
 
 
 # --- source mappings --------------------------------------------------------------------------
-MAPPING_ID = OpenApiParameter("pk", int, OpenApiParameter.PATH, description="Mapping version id.")
+MAPPING_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Mapping version id.")
 
 
 def mapping_pagination() -> KeystonePagination:
@@ -1068,11 +1068,11 @@ class SourceMappingsView(KeystoneView):
                 "Location", str, OpenApiParameter.HEADER, response=[201], description="Its URL."
             ),
         ],
-        request=s.SourceMappingInputSerializer,
+        request=s.NewMappingVersionSerializer,
         responses={201: s.SourceMappingSerializer, **errors(409)},
     )
     def post(self, request: Request) -> Response:
-        body = s.SourceMappingInputSerializer(data=request.data)
+        body = s.NewMappingVersionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         system = body.validated_data["system"].strip().lower()
         if role_of(request) == INTEGRATION and system != request.auth.source_system.code:  # type: ignore[union-attr]
@@ -1128,11 +1128,11 @@ class MappingPreviewView(KeystoneView):
         "and its normalized attributes (after), or the rejection ingest would make: `code` "
         "(`unmappable`: `target` and `path` say where the mapping failed) and `reason`. "
         "Nothing is written.",
-        request=s.MappingPreviewRequestSerializer,
+        request=s.MappingSamplesSerializer,
         responses={200: s.MappingPreviewSerializer},
     )
     def post(self, request: Request) -> Response:
-        body = s.MappingPreviewRequestSerializer(data=request.data)
+        body = s.MappingSamplesSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         if "mapping" in data:
