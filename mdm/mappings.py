@@ -580,7 +580,7 @@ def mapping_definitions(ref: Any) -> dict[str, dict[str, Any]]:
             "description": "One of path, const or concat; then split, map, date or datetime, "
             "default, required, in that order.",
             "properties": {
-                "path": {"type": "string", "description": "`a.b[0].c`, `a[\"odd.name\"]`"},
+                "path": {"type": "string", "description": '`a.b[0].c`, `a["odd.name"]`'},
                 "const": scalar,
                 "concat": {"type": "array", "items": {"type": "string"}, "minItems": 2},
                 "separator": {"type": "string", "description": "Between concat parts."},
