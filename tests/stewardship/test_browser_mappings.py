@@ -26,7 +26,8 @@ SPEC = """fields:
 """
 SAMPLES = [
     {"Id": "001A", "Name": "Acme Ltd", "RecordType": {"Name": "Business Account"},
-     "BillingAddress": {"countryCode": "UK"}, "Contacts": {"records": [{"Email": "Hi@Acme.co.uk"}]}},
+     "BillingAddress": {"countryCode": "UK"},
+     "Contacts": {"records": [{"Email": "Hi@Acme.co.uk"}]}},
     {"Id": "001B", "Name": "Globex", "RecordType": {"Name": "Business Account"},
      "BillingAddress": "10 Main St"},
 ]  # fmt: skip

@@ -15,8 +15,8 @@ from mdm.services.mappings import save_mapping_version
 pytestmark = pytest.mark.django_db
 
 URL = "/steward/mappings/crm/customer/"
-SPEC = {"fields": {"source_key": "Id", "name": "Name",
-                   "country": {"path": "Address.Country", "map": {"Deutschland": "DE"}}}}  # fmt: skip
+COUNTRY = {"path": "Address.Country", "map": {"Deutschland": "DE"}}
+SPEC = {"fields": {"source_key": "Id", "name": "Name", "country": COUNTRY}}
 
 
 def test_preview_shows_before_after_and_a_rejection_with_path_and_reason(steward_client):
@@ -69,8 +69,8 @@ def test_save_then_activate_an_earlier_version(steward_client):
 
 def test_the_page_offers_the_latest_payloads_as_samples(steward_client):
     save_mapping_version(system_code="crm", entity_type="customer", spec=SPEC, actor="t")
-    ingest_records(entity_type="customer", system_code="crm", actor="t",
-                   rows=[(1, {"Id": "7", "Name": "Initech", "Address": {"Country": "US"}})])  # fmt: skip
+    initech = {"Id": "7", "Name": "Initech", "Address": {"Country": "US"}}
+    ingest_records(entity_type="customer", system_code="crm", actor="t", rows=[(1, initech)])
 
     html = steward_client.get(URL).content.decode()
 
