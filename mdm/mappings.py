@@ -22,9 +22,11 @@ The language (docs/mappings.md has the full page):
         "source_updated_at": {"path": "updated", "datetime": "unix"},
         "region": {"path": "State", "default": "n/a", "required": true}}}
 
-One rule per target, applied in a fixed order: its source (path, const or concat), then
-split, map, date / datetime, default, required. Targets are the entity's attributes and
-reference columns, `source_key` (required), `source_updated_at` and `deleted`.
+One rule per target. Targets are the entity's attributes and reference columns, `source_key`
+(required), `source_updated_at` and `deleted`; rules apply in that (declaration) order, so
+the first failing one, which a rejection names, does not depend on the spec's key order.
+Each rule's steps run in a fixed order: its source (path, const or concat), then split, map,
+date / datetime, default, required.
 """
 
 from __future__ import annotations
@@ -378,9 +380,22 @@ def compile_mapping(
             problems.append(("fields.source_key", "required: which field holds the record's key"))
     if problems:
         raise InvalidMapping(problems)
+    order = {target: n for n, target in enumerate(_targets(entity))}
+    rules.sort(key=lambda rule: order[rule.target])  # not the spec's key order: JSONB drops it
     return CompiledMapping(
         entity_type=entity.name, rules=tuple(rules), spec=dict(spec), version=version
     )
+
+
+def in_target_order(spec: Mapping[str, Any], entity_type: str) -> dict[str, Any]:
+    """`spec` with its fields in the order rules apply (the entity's declaration order), for
+    showing a stored mapping: PostgreSQL's JSONB keeps no key order."""
+    fields = spec.get("fields")
+    if not isinstance(fields, Mapping):
+        return dict(spec)
+    order = {target: n for n, target in enumerate(_targets(get_entity(entity_type)))}
+    ordered = dict(sorted(fields.items(), key=lambda item: order.get(str(item[0]), len(order))))
+    return {**spec, "fields": ordered}
 
 
 def _targets(entity: EntityType) -> tuple[str, ...]:

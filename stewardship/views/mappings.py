@@ -12,7 +12,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 
 from mdm.entities import ENTITIES
-from mdm.mappings import InvalidMapping, compile_mapping
+from mdm.mappings import InvalidMapping, compile_mapping, in_target_order
 from mdm.models import IngestRejection, RejectionStatus, SourceMapping, SourceRecord
 from mdm.services.mappings import (
     activate_mapping_version,
@@ -95,7 +95,11 @@ class MappingEditView(StewardView):
             active=active,
             versions=versions,
             form_spec=kwargs.get("form_spec")
-            or (json.dumps(shown.spec, indent=2, ensure_ascii=False) if shown else ""),
+            or (
+                json.dumps(in_target_order(shown.spec, entity), indent=2, ensure_ascii=False)
+                if shown
+                else ""
+            ),
             form_samples=kwargs.get("form_samples") or self._default_samples(system, entity),
             form_note=kwargs.get("form_note", ""),
             problems=kwargs.get("problems"),

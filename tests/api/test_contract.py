@@ -316,6 +316,7 @@ def test_generated_client_reaches_every_operation_and_every_answer_matches_the_s
     first, second = preview.parsed.results
     assert first.attributes["country"] == "GB"
     assert second.rejection.path == "address.country"
+    assert call("mapping_get", version.parsed.id).parsed.version == 1
 
     every = {
         op["operationId"]

@@ -97,8 +97,8 @@ def test_preview_shows_before_after_and_the_rejection_with_path_and_reason(stewa
     assert second["mapped"] is None
     assert second["rejection"] == {
         "code": "unmappable",
-        "target": "country",
-        "path": "address.country",
+        "target": "city",  # the first failing target in the entity's declaration order
+        "path": "address.city",
         "reason": "expected an object at address, got a list",
     }
     assert third["rejection"]["target"] == "source_key"
@@ -182,7 +182,7 @@ def test_ingest_api_maps_native_payloads_with_the_active_mapping(crm):
     assert [r["outcome"] for r in batch.json()["results"]] == ["loaded", "rejected"]
     assert batch.json()["results"][1]["reason_code"] == "unmappable"
     assert batch.json()["results"][1]["reason"] == (
-        "mapping country from address.country: expected an object at address, got a str"
+        "mapping city from address.city: expected an object at address, got a str"
     )
     rejection = IngestRejection.objects.get(source_key="cus_3")
     assert rejection.payload == {**CUSTOMER, "id": "cus_3", "address": "x"}

@@ -227,3 +227,22 @@ def test_load_source_uses_the_active_mapping_unless_told_the_file_is_canonical(t
                  stdout=io.StringIO())  # fmt: skip
 
     assert set(SourceRecord.objects.values_list("source_key", flat=True)) == {"001A", "c1"}
+
+
+@pytest.mark.postgres(reason="parallel loading needs PostgreSQL (SQLite loads in-process)")
+@pytest.mark.django_db(transaction=True)
+def test_a_parallel_load_splits_native_rows_by_their_mapped_key(tmp_path):
+    from mdm.mappings import compile_mapping
+    from mdm.services.load import load_file
+
+    mapping = compile_mapping(CRM_ACCOUNT, entity_type="customer")
+    rows = [account(f"001{i:03d}", Name=f"Firma {i}") for i in range(40)]
+    rows.append(account("001007", Name="Firma 7 neu", LastModifiedDate="2025-07-01T00:00:00Z"))
+    data = write_ndjson(tmp_path / "accounts.ndjson", rows)
+
+    summary = load_file(data, entity_type="customer", system_code="crm", actor="t", reason="t",
+                        jobs=3, mapping=mapping)  # fmt: skip
+
+    assert summary.counts["loaded"] == 40
+    assert summary.counts["updated"] == 1
+    assert SourceRecord.objects.get(source_key="001007").attributes["name"] == "Firma 7 neu"
