@@ -45,7 +45,7 @@ from api.webhooks import create_subscription, replay
 from mdm.contracts import COMPATIBILITY_RULE, EVENT_TYPES, EVENT_VERSIONS, event_schemas
 from mdm.entities import ENTITIES, get_entity
 from mdm.errors import GoldenRecordNotFound, SourceRecordNotFound
-from mdm.mappings import compile_mapping
+from mdm.mappings import CompiledMapping, compile_mapping
 from mdm.models import GoldenRecord, SourceMapping, SourceRecord
 from mdm.selectors import active_mapping, find_source_record, resolve_golden
 from mdm.services.ingest import REJECTED, Addressed, ingest_records, unstorable_reason
@@ -214,10 +214,11 @@ class SourceRecordView(KeystoneView):
 
     def put(self, request: Request, system: str, source_key: str) -> Response:
         body = _record_body(request.data)
-        if active_mapping(system_code=system.lower(), entity_type=self.entity) is not None:
+        mapping = active_mapping(system_code=system.lower(), entity_type=self.entity)
+        if mapping is not None:
             # a native payload: its mapping finds the key (it must be the URL's) and attributes
             native = Addressed(body, source_key)
-            return idempotent(request, body, lambda: self._ingest(request, system, native))
+            return idempotent(request, body, lambda: self._ingest(request, system, native, mapping))
         given = body.get("source_key")
         if given not in (None, "") and str(given) != source_key:
             raise Invalid(
@@ -230,22 +231,26 @@ class SourceRecordView(KeystoneView):
                 fields={"body": [f"at least one of: {', '.join(sorted(declared))}"]},
             )
         row = {**body, "source_key": source_key}
-        return idempotent(request, body, lambda: self._ingest(request, system, row))
+        return idempotent(request, body, lambda: self._ingest(request, system, row, None))
 
     def delete(self, request: Request, system: str, source_key: str) -> Response:
         record = find_source_record(self.entity, system.lower(), source_key)
         if record is None:
             raise SourceRecordNotFound(self.entity, system.lower(), source_key)
         tombstone: Any
-        if active_mapping(system_code=system.lower(), entity_type=self.entity) is not None:
+        mapping = active_mapping(system_code=system.lower(), entity_type=self.entity)
+        if mapping is not None:
             tombstone = Addressed(record.raw, source_key, deleted=True)
         else:
             tombstone = {k: v for k, v in record.raw.items() if k != "source_updated_at"}
             tombstone.update(source_key=source_key, deleted=True)
-        return idempotent(request, None, lambda: self._ingest(request, system, tombstone))
+        return idempotent(request, None, lambda: self._ingest(request, system, tombstone, mapping))
 
-    def _ingest(self, request: Request, system: str, row: Any) -> Response:
+    def _ingest(
+        self, request: Request, system: str, row: Any, mapping: CompiledMapping | None
+    ) -> Response:
         summary = ingest_records(
+            mapping=mapping,
             entity_type=self.entity,
             system_code=system,
             rows=[(1, row)],

@@ -353,6 +353,9 @@ def compile_mapping(
     problems: list[tuple[str, str]] = []
     if not isinstance(spec, Mapping):
         raise InvalidMapping([("mapping", f"expected an object, got {_kind(spec)}")])
+    problems.extend(_unstorable(spec, ""))
+    if problems:
+        raise InvalidMapping(problems)
     for key in sorted(set(spec) - SPEC_KEYS):
         problems.append((str(key), f"unknown key (allowed: {', '.join(sorted(SPEC_KEYS))})"))
     if spec.get("entity") not in (None, entity.name):
@@ -396,6 +399,37 @@ def in_target_order(spec: Mapping[str, Any], entity_type: str) -> dict[str, Any]
     order = {target: n for n, target in enumerate(_targets(get_entity(entity_type)))}
     ordered = dict(sorted(fields.items(), key=lambda item: order.get(str(item[0]), len(order))))
     return {**spec, "fields": ordered}
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_SPEC_DEPTH = 8
+
+
+def _unstorable(value: Any, where: str, depth: int = 0) -> list[tuple[str, str]]:
+    """Text a database cannot store (NUL, lone surrogates) or nesting no mapping needs."""
+    if depth > MAX_SPEC_DEPTH:
+        return [(where or "mapping", f"nested deeper than {MAX_SPEC_DEPTH} levels")]
+    if isinstance(value, str):
+        return (
+            [(where, "contains a NUL character or a lone surrogate")]
+            if _UNSTORABLE.search(value)
+            else []
+        )
+    if isinstance(value, Mapping):
+        return [
+            problem
+            for key, inner in value.items()
+            for inside in [f"{where}.{key}" if where else str(key)]
+            for problem in _unstorable(str(key), inside, depth + 1)
+            + _unstorable(inner, inside, depth + 1)
+        ][:1]
+    if isinstance(value, list):
+        return [
+            problem
+            for n, inner in enumerate(value)
+            for problem in _unstorable(inner, f"{where}[{n}]", depth + 1)
+        ][:1]
+    return []
 
 
 def _targets(entity: EntityType) -> tuple[str, ...]:

@@ -210,3 +210,14 @@ def test_preview_gives_mapped_records_and_rejections_in_order():
 )  # fmt: skip
 def test_path_syntax(text, segments):
     assert parse_path(text).segments == segments
+
+
+def test_text_a_database_cannot_store_is_refused():
+    with pytest.raises(InvalidMapping) as raised:
+        compile_mapping(
+            {"fields": {"source_key": "Id", "name": "Na\x00me"}}, entity_type="customer"
+        )
+
+    assert raised.value.problems == [
+        ("fields.name", "contains a NUL character or a lone surrogate")
+    ]
