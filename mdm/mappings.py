@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from os import PathLike
@@ -297,31 +297,6 @@ class CompiledMapping:
             return _text(self.source_key_rule.apply(payload)).strip()
         except UnmappableRecord:
             return ""
-
-    def preview(self, payloads: Iterable[Any]) -> list[dict[str, Any]]:
-        """Each sample's mapped record or the reason it cannot be mapped, in order."""
-        results: list[dict[str, Any]] = []
-        for index, payload in enumerate(payloads):
-            if not isinstance(payload, Mapping):
-                results.append(
-                    {"index": index, "payload": payload, "mapped": None,
-                     "rejection": {"target": "", "path": "", "reason":
-                                   f"expected an object with named fields, got {_kind(payload)}"}}
-                )  # fmt: skip
-                continue
-            try:
-                mapped = self.apply(payload)
-            except UnmappableRecord as error:
-                results.append(
-                    {"index": index, "payload": payload, "mapped": None,
-                     "rejection": {"target": error.target, "path": error.path,
-                                   "reason": error.reason}}
-                )  # fmt: skip
-                continue
-            results.append(
-                {"index": index, "payload": payload, "mapped": mapped, "rejection": None}
-            )
-        return results
 
 
 def read_mapping_file(path: PathLike[str] | str) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mdm.mappings import InvalidMapping, UnmappableRecord, compile_mapping, parse_path
+from mdm.services.mappings import preview_mapping
 
 PAYLOAD = {
     "Id": "001A",
@@ -185,22 +186,33 @@ def test_references_and_meta_columns_are_targets():
     }
 
 
-def test_preview_gives_mapped_records_and_rejections_in_order():
+def test_preview_gives_before_after_and_rejections_in_order():
     mapping = compile_mapping(
-        {"fields": {"source_key": "Id", "name": {"path": "Name", "required": True}}},
+        {"fields": {"source_key": "Id", "name": {"path": "Name", "required": True},
+                    "email": "Mail"}},
         entity_type="customer",
-    )
+    )  # fmt: skip
 
-    results = mapping.preview([{"Id": "1", "Name": "A"}, {"Id": "2"}, {"Name": "B"}, "text"])
+    results = preview_mapping(
+        mapping=mapping,
+        payloads=[{"Id": "1", "Name": "A", "Mail": "A@B.DE"}, {"Id": "2"}, {"Name": "B"}, "x",
+                  {"Id": "3", "Name": "C", "Mail": "no mail"}],
+    )  # fmt: skip
 
-    assert [r["mapped"] for r in results] == [{"source_key": "1", "name": "A"}, None,
-                                              None, None]  # fmt: skip
-    assert [r["rejection"] for r in results] == [
+    assert [r["mapped"] for r in results] == [
+        {"source_key": "1", "name": "A", "email": "A@B.DE"}, None, None, None,
+        {"source_key": "3", "name": "C", "email": "no mail"}]  # fmt: skip
+    assert results[0]["attributes"] == {"name": "A", "email": "a@b.de"}
+    assert [r["rejection"] for r in results][:4] == [
         None,
-        {"target": "name", "path": "Name", "reason": "required, but missing or blank"},
-        {"target": "source_key", "path": "Id", "reason": "required, but missing or blank"},
-        {"target": "", "path": "", "reason": "expected an object with named fields, got a str"},
-    ]
+        {"code": "unmappable", "target": "name", "path": "Name",
+         "reason": "required, but missing or blank"},
+        {"code": "unmappable", "target": "source_key", "path": "Id",
+         "reason": "required, but missing or blank"},
+        {"code": "not_an_object", "target": "", "path": "",
+         "reason": "expected an object with named fields, got str"},
+    ]  # fmt: skip
+    assert results[4]["flagged"][0]["attribute"] == "email"
 
 
 @pytest.mark.parametrize(
