@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mdm.entities import ENTITIES, STRATEGIES, Attribute, EntityType
+from mdm.mappings import mapping_definitions
 from mdm.normalize import NORMALIZERS
 
 Schema = dict[str, Any]
@@ -445,6 +446,7 @@ def definitions(ref: Ref) -> dict[str, Schema]:
         found.update(entity_definitions(entity, ref))
         found.update(input_definitions(entity, ref))
     found.update(event_definitions(ref))
+    found.update(mapping_definitions(ref))
     return found
 
 

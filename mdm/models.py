@@ -509,3 +509,39 @@ class IngestVolume(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_system_id} {self.entity_type} {self.hour:%Y-%m-%d %H}h"
+
+
+class SourceMapping(models.Model):
+    """One version of a source system's mapping for one entity type: how its native payload
+    becomes the canonical record (`mdm.mappings`). Versions are never edited: a change is a
+    new version (`mdm.services.mappings`); at most one version per system and entity is
+    active, and ingest applies that one."""
+
+    source_system = models.ForeignKey(
+        SourceSystem, on_delete=models.PROTECT, related_name="mappings"
+    )
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    version = models.PositiveIntegerField()
+    spec = models.JSONField(help_text="The mapping: fields → rules (docs/mappings.md).")
+    active = models.BooleanField(default=False)
+    note = models.CharField(max_length=255, blank=True, help_text="What changed and why.")
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = audited_history()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_system", "entity_type", "version"], name="uniq_mapping_version"
+            ),
+            models.UniqueConstraint(
+                fields=["source_system", "entity_type"],
+                condition=Q(active=True),
+                name="one_active_mapping",
+            ),
+        ]
+        ordering = ["source_system__code", "entity_type", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.source_system.code} {self.entity_type} mapping v{self.version}"

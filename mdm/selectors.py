@@ -13,6 +13,7 @@ from django.db.models import Count, Max, Min, Sum
 
 from mdm.entities import get_entity
 from mdm.errors import GoldenRecordNotFound, InvalidResolution
+from mdm.mappings import CompiledMapping, compile_mapping
 from mdm.models import (
     GoldenRecord,
     GoldenStatus,
@@ -20,6 +21,7 @@ from mdm.models import (
     IngestVolume,
     MatchRequest,
     RejectionStatus,
+    SourceMapping,
     SourceRecord,
     SourceSystem,
 )
@@ -290,3 +292,28 @@ def source_activity(*, now: datetime, hours: int = 24) -> list[SourceActivity]:
         )
         for system in systems
     ]
+
+
+def active_mapping(*, system_code: str, entity_type: str) -> CompiledMapping | None:
+    """The mapping ingest applies to the system's records of this entity type, or None when
+    the system sends canonical records. A stored version was checked when it was saved."""
+    stored = (
+        SourceMapping.objects.filter(
+            source_system__code=system_code, entity_type=entity_type, active=True
+        )
+        .only("spec", "version", "entity_type")
+        .first()
+    )
+    if stored is None:
+        return None
+    return compile_mapping(stored.spec, entity_type=entity_type, version=stored.version)
+
+
+def mapping_versions() -> dict[tuple[str, str], int]:
+    """{(system code, entity type): active mapping version}, for the Integrations page."""
+    return {
+        (code, entity_type): version
+        for code, entity_type, version in SourceMapping.objects.filter(active=True).values_list(
+            "source_system__code", "entity_type", "version"
+        )
+    }

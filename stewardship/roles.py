@@ -29,6 +29,10 @@ ACTION_PERMISSIONS: dict[str, str] = {
     "unpin": "stewardship.pin_value",
     "preview_rule": "stewardship.edit_rules",
     "save_rule": "stewardship.edit_rules",
+    # source mappings are rules of the data flow: the same permission
+    "preview_mapping": "stewardship.edit_rules",
+    "save_mapping": "stewardship.edit_rules",
+    "activate_mapping": "stewardship.edit_rules",
     "draw_sample": "stewardship.review_sample",
     "confirm_sample": "stewardship.review_sample",
     "reject_sample": "stewardship.review_sample",

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from api.selectors import SubscriptionLag, subscription_lags, tokens_last_used
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, MatchRun
+from mdm import selectors as mdm_selectors
 from mdm.entities import ENTITIES, INVERSE_LABELS
 from mdm.models import (
     GoldenRecord,
@@ -890,17 +891,10 @@ def audit_page(kind: str, page_rows: Sequence) -> list[HistoryEntry]:
 
 
 def mapping_versions() -> dict[str, str]:
-    """MAPPING VERSION SLOT: source system code -> its active canonical mappings' versions in
-    words ("customer v3 · product v1"), for the Integrations page. Read from
-    `mdm.selectors.mapping_versions()` ({(system code, entity type): version}) once source
-    mappings (issue 16, item 1) are there; until then every system shows "—"."""
-    from mdm import selectors as mdm_selectors
-
-    reader = getattr(mdm_selectors, "mapping_versions", None)
-    if reader is None:
-        return {}
+    """Source system code -> its active mappings' versions in words ("customer v3 ·
+    product v1"), for the Integrations page (`mdm.selectors.mapping_versions`)."""
     by_system: dict[str, list[str]] = defaultdict(list)
-    for (system_code, entity_type), version in sorted(reader().items()):
+    for (system_code, entity_type), version in sorted(mdm_selectors.mapping_versions().items()):
         by_system[system_code].append(f"{entity_type} v{version}")
     return {code: " · ".join(parts) for code, parts in by_system.items()}
 

@@ -22,6 +22,7 @@ SECTIONS = (
     ("queue", "Review queue"),
     ("golden_list", "Golden records"),
     ("rules", "Survivorship rules"),
+    ("mappings", "Source mappings"),
     ("accuracy", "Live accuracy"),
     ("models", "Models & runs"),
     ("audit", "Audit log"),

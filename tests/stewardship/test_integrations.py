@@ -116,13 +116,15 @@ def test_auditor_reads_the_page_without_buttons_and_cannot_replay(auditor_client
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.DEAD).count() == 1
 
 
-def test_mapping_versions_show_once_source_mappings_say_them(
-    steward_client, integrations, monkeypatch
+def test_the_mapping_versions_column_shows_each_systems_active_mappings(
+    steward_client, integrations
 ):
-    from mdm import selectors
+    from mdm.services.mappings import save_mapping_version
 
-    versions = {("crm", "customer"): 3, ("crm", "contract"): 1}
-    monkeypatch.setattr(selectors, "mapping_versions", lambda: versions, raising=False)
+    spec = {"fields": {"source_key": "Id"}}
+    for entity_type, versions in (("customer", 3), ("contract", 1)):
+        for _ in range(versions):
+            save_mapping_version(system_code="crm", entity_type=entity_type, spec=spec, actor="t")
 
     page = steward_client.get(URL)
 
