@@ -29,6 +29,7 @@ from mdm.errors import (
     UnknownEntity,
     UnknownSourceSystem,
 )
+from mdm.mappings import InvalidMapping
 
 logger = logging.getLogger("api")
 
@@ -44,6 +45,7 @@ ERROR_CODES: dict[str, str] = {
     "golden_record_not_found": "404: no such golden record (or past the redirect limit).",
     "source_record_not_found": "404: no such source record.",
     "subscription_not_found": "404: no such webhook subscription (or not yours).",
+    "mapping_not_found": "404: no such source mapping version (or not your system's).",
     "method_not_allowed": "405: the endpoint does not take this method.",
     "not_acceptable": "406: the Accept header names nothing the endpoint renders.",
     "idempotency_key_reused": "409: the Idempotency-Key was used for a different request.",
@@ -121,6 +123,11 @@ def translate(exc: Exception) -> Exception:
         return Conflict(str(exc), code="invalid_resolution")
     if isinstance(exc, ConcurrentChange):
         return Conflict(str(exc), code="concurrent_change")
+    if isinstance(exc, InvalidMapping):
+        fields: dict[str, list[str]] = {}
+        for where, reason in exc.problems:
+            fields.setdefault(f"spec.{where}", []).append(reason)
+        return Invalid("The mapping cannot be used; `fields` says where and why.", fields=fields)
     if isinstance(exc, MdmError):
         return Invalid(str(exc))
     if isinstance(exc, Http404):

@@ -24,6 +24,7 @@ SOURCES_WRITE = "sources:write"
 EVENTS_READ = "events:read"
 MATCH_PROBE = "match:probe"
 WEBHOOKS_MANAGE = "webhooks:manage"
+MAPPINGS_MANAGE = "mappings:manage"
 # What a view declares when any token may call it: it reads and writes nothing (404 routes).
 NO_SCOPE = ""
 
@@ -36,10 +37,15 @@ SCOPES: dict[str, str] = {
     EVENTS_READ: "read the events feed",
     MATCH_PROBE: "ask whether a record already exists (match probe)",
     WEBHOOKS_MANAGE: "manage the token's own webhook subscriptions (and so receive events)",
+    MAPPINGS_MANAGE: "read, preview and add versions of the source mappings of the token's "
+    "own system",
 }
 # What `create_integration` grants unless told otherwise, and what tokens issued before scopes
-# existed were given (migration api.0003): everything except the sensitive attributes.
-DEFAULT_SCOPES: tuple[str, ...] = tuple(s for s in SCOPES if s != GOLDEN_READ_SENSITIVE)
+# existed were given (migration api.0003): everything except the sensitive attributes and
+# changing the system's own mapping (a steward's job unless granted).
+DEFAULT_SCOPES: tuple[str, ...] = tuple(
+    s for s in SCOPES if s not in (GOLDEN_READ_SENSITIVE, MAPPINGS_MANAGE)
+)
 
 
 def default_scopes() -> list[str]:

@@ -22,7 +22,7 @@ from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from api.scopes import reads_sensitive, visible_event_payload, withhold_sensitive
 from mdm.contracts import EVENT_TYPES, values_name
 from mdm.entities import ENTITIES, EntityType
-from mdm.models import GoldenRecord, LinkMethod, OutboxEvent, SourceRecord
+from mdm.models import GoldenRecord, LinkMethod, OutboxEvent, SourceMapping, SourceRecord
 from mdm.services.ingest import OUTCOMES, REJECTION_CODES
 
 
@@ -451,3 +451,74 @@ WebhookSubscriptionPageSerializer = page_of(
     WebhookSubscriptionSerializer, "WebhookSubscriptionPageSerializer"
 )
 WebhookDeliveryPageSerializer = page_of(WebhookDeliverySerializer, "WebhookDeliveryPageSerializer")
+
+
+# --- source mappings --------------------------------------------------------------------------
+MappingSpecField = documented_as(component("MappingSpec"))
+MappedRecordField = documented_as(component("MappedRecord"))
+PayloadField = documented_as(
+    {"type": "object", "description": "A source system's native payload, as sent."}
+)
+
+
+class SourceMappingSerializer(serializers.ModelSerializer):
+    system = serializers.CharField(source="source_system.code")
+    entity = EntityField(source="entity_type")
+    spec = MappingSpecField()
+
+    class Meta:
+        model = SourceMapping
+        fields = ["id", "system", "entity", "version", "active", "spec", "note", "created_by"]
+        fields += ["created_at"]
+
+
+class NewMappingVersionSerializer(serializers.Serializer):
+    """A new version: checked by the mapping language (422 naming `spec.<field>`)."""
+
+    system = serializers.CharField(max_length=32)
+    entity = EntityField()
+    spec = MappingSpecField()
+    note = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    activate = serializers.BooleanField(
+        required=False, default=True, help_text="Make it the version ingest applies (default)."
+    )
+
+
+class MappingSamplesSerializer(serializers.Serializer):
+    entity = EntityField(required=False, help_text="With `spec`: the entity it maps.")
+    system = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    spec = MappingSpecField(required=False, help_text="A mapping to try (not stored).")
+    mapping = serializers.IntegerField(
+        required=False, help_text="Or the id of a stored version to try instead of `spec`."
+    )
+    samples = serializers.ListField(
+        child=PayloadField(), min_length=1, max_length=100, help_text="1-100 native payloads."
+    )
+
+
+class MappingRejectionSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=list(REJECTION_CODES))
+    target = serializers.CharField(help_text="The target attribute, when the mapping failed.")
+    path = serializers.CharField(help_text="The source path it read, when the mapping failed.")
+    reason = serializers.CharField()
+
+
+class MappingPreviewRowSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    payload = PayloadField(help_text="Before: the sample as sent.")
+    mapped = MappedRecordField(allow_null=True, help_text="After: what the mapping made of it.")
+    attributes = MappedRecordField(
+        allow_null=True, help_text="The mapped record's attributes once normalized."
+    )
+    references = MappedRecordField(allow_null=True)
+    flagged = FlaggedValueSerializer(many=True, help_text="Values normalization would flag.")
+    rejection = MappingRejectionSerializer(allow_null=True)
+
+
+class MappingPreviewSerializer(serializers.Serializer):
+    entity = EntityField()
+    version = serializers.IntegerField(allow_null=True)
+    results = MappingPreviewRowSerializer(many=True)
+
+
+SourceMappingPageSerializer = page_of(SourceMappingSerializer, "SourceMappingPageSerializer")

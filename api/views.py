@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,9 +45,11 @@ from api.webhooks import create_subscription, replay
 from mdm.contracts import COMPATIBILITY_RULE, EVENT_TYPES, EVENT_VERSIONS, event_schemas
 from mdm.entities import ENTITIES, get_entity
 from mdm.errors import GoldenRecordNotFound, SourceRecordNotFound
-from mdm.models import GoldenRecord, SourceRecord
-from mdm.selectors import find_source_record, resolve_golden
-from mdm.services.ingest import REJECTED, ingest_records, unstorable_reason
+from mdm.mappings import CompiledMapping, compile_mapping
+from mdm.models import GoldenRecord, SourceMapping, SourceRecord
+from mdm.selectors import active_mapping, find_source_record, resolve_golden
+from mdm.services.ingest import REJECTED, Addressed, ingest_records, unstorable_reason
+from mdm.services.mappings import preview_mapping, save_mapping_version
 
 Schema = dict[str, dict[str, Any]]  # HTTP method -> extend_schema arguments
 
@@ -211,6 +214,11 @@ class SourceRecordView(KeystoneView):
 
     def put(self, request: Request, system: str, source_key: str) -> Response:
         body = _record_body(request.data)
+        mapping = active_mapping(system_code=system.lower(), entity_type=self.entity)
+        if mapping is not None:
+            # a native payload: its mapping finds the key (it must be the URL's) and attributes
+            native = Addressed(body, source_key)
+            return idempotent(request, body, lambda: self._ingest(request, system, native, mapping))
         given = body.get("source_key")
         if given not in (None, "") and str(given) != source_key:
             raise Invalid(
@@ -223,18 +231,26 @@ class SourceRecordView(KeystoneView):
                 fields={"body": [f"at least one of: {', '.join(sorted(declared))}"]},
             )
         row = {**body, "source_key": source_key}
-        return idempotent(request, body, lambda: self._ingest(request, system, row))
+        return idempotent(request, body, lambda: self._ingest(request, system, row, None))
 
     def delete(self, request: Request, system: str, source_key: str) -> Response:
         record = find_source_record(self.entity, system.lower(), source_key)
         if record is None:
             raise SourceRecordNotFound(self.entity, system.lower(), source_key)
-        row = {k: v for k, v in record.raw.items() if k != "source_updated_at"}
-        row.update(source_key=source_key, deleted=True)
-        return idempotent(request, None, lambda: self._ingest(request, system, row))
+        tombstone: Any
+        mapping = active_mapping(system_code=system.lower(), entity_type=self.entity)
+        if mapping is not None:
+            tombstone = Addressed(record.raw, source_key, deleted=True)
+        else:
+            tombstone = {k: v for k, v in record.raw.items() if k != "source_updated_at"}
+            tombstone.update(source_key=source_key, deleted=True)
+        return idempotent(request, None, lambda: self._ingest(request, system, tombstone, mapping))
 
-    def _ingest(self, request: Request, system: str, row: dict[str, Any]) -> Response:
+    def _ingest(
+        self, request: Request, system: str, row: Any, mapping: CompiledMapping | None
+    ) -> Response:
         summary = ingest_records(
+            mapping=mapping,
             entity_type=self.entity,
             system_code=system,
             rows=[(1, row)],
@@ -983,6 +999,169 @@ class WebhookReplayView(KeystoneView):
         count = replay(subscription=subscription, after=after)
         connection.on_commit(nudge_deliveries)
         return Response(s.ReplayResultSerializer({"replayed": count}).data)
+
+
+# --- source mappings --------------------------------------------------------------------------
+MAPPING_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Mapping version id.")
+
+
+def mapping_pagination() -> KeystonePagination:
+    return KeystonePagination(ordering=("id",), page_size=100, max_page_size=1000)
+
+
+def _visible_mappings(request: Request) -> Any:
+    queryset = SourceMapping.objects.select_related("source_system")
+    if role_of(request) == INTEGRATION:
+        return queryset.filter(source_system_id=request.auth.source_system_id)  # type: ignore[union-attr]
+    return queryset
+
+
+def _mapping(request: Request, pk: int) -> SourceMapping:
+    mapping = _visible_mappings(request).filter(pk=pk).first()
+    if mapping is None:
+        raise NotFound(f"no source mapping {pk}", code="mapping_not_found")
+    return mapping
+
+
+class SourceMappingsView(KeystoneView):
+    """Source mappings: every version, and a new version. An integration sees and adds only
+    its own system's (with `mappings:manage`)."""
+
+    required_scope = scopes.MAPPINGS_MANAGE
+    query_parameters = ("system", "entity", "active", *PAGE_PARAMETERS)
+
+    @extend_schema(
+        operation_id="mappings_list",
+        tags=["mappings"],
+        summary="Source mapping versions, oldest first",
+        parameters=[
+            OpenApiParameter("system", str, description="Only this source system's."),
+            OpenApiParameter("entity", component("Entity"), description="Only this entity's."),
+            OpenApiParameter("active", bool, description="Only the active (or inactive) ones."),
+            CURSOR,
+            limit_parameter(100, 1000),
+            LINK,
+        ],
+        responses={200: s.SourceMappingPageSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        queryset = _visible_mappings(request)
+        if system := request.query_params.get("system"):
+            queryset = queryset.filter(source_system__code=system.lower())
+        if entity := request.query_params.get("entity"):
+            queryset = queryset.filter(entity_type=get_entity(entity).name)
+        if (active := request.query_params.get("active")) is not None:
+            if active not in ("true", "false"):
+                raise Invalid(fields={"active": ["true or false"]})
+            queryset = queryset.filter(active=active == "true")
+        paginator = mapping_pagination()
+        page = paginator.page(queryset, request)
+        return paginator.respond(s.SourceMappingSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="mappings_create",
+        tags=["mappings"],
+        summary="Add a new version of a source mapping",
+        description="The mapping is checked first: a problem is 422 `invalid` naming each "
+        "`spec.<field>` and why (unknown target attribute, bad path, bad date format, unknown "
+        "transform), and nothing is stored. The new version is active unless `activate` is "
+        "false; ingest applies the active version to the system's records of the entity.",
+        parameters=[
+            IDEMPOTENCY_KEY,
+            REPLAYED,
+            OpenApiParameter(
+                "Location", str, OpenApiParameter.HEADER, response=[201], description="Its URL."
+            ),
+        ],
+        request=s.NewMappingVersionSerializer,
+        responses={201: s.SourceMappingSerializer, **errors(409)},
+    )
+    def post(self, request: Request) -> Response:
+        body = s.NewMappingVersionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        system = body.validated_data["system"].strip().lower()
+        if role_of(request) == INTEGRATION and system != request.auth.source_system.code:  # type: ignore[union-attr]
+            raise PermissionDenied(
+                f"This token manages only {request.auth.source_system.code!r} mappings."  # type: ignore[union-attr]
+            )
+        return idempotent(request, request.data, lambda: self._create(request, body, system))
+
+    @staticmethod
+    def _create(request: Request, body: Any, system: str) -> Response:
+        data = body.validated_data
+        mapping = save_mapping_version(
+            system_code=system,
+            entity_type=data["entity"],
+            spec=data["spec"],
+            actor=actor_for(request),
+            note=data["note"],
+            activate=data["activate"],
+        )
+        return Response(
+            s.SourceMappingSerializer(mapping).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(f"{request.path}/{mapping.pk}")},
+        )
+
+
+class SourceMappingView(KeystoneView):
+    required_scope = scopes.MAPPINGS_MANAGE
+
+    @extend_schema(
+        operation_id="mapping_get",
+        tags=["mappings"],
+        summary="One source mapping version",
+        parameters=[MAPPING_ID],
+        responses={200: s.SourceMappingSerializer},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(s.SourceMappingSerializer(_mapping(request, pk)).data)
+
+
+class MappingPreviewView(KeystoneView):
+    """What ingest would make of sample payloads under a mapping; nothing is written."""
+
+    required_scope = scopes.MAPPINGS_MANAGE
+    read_only_post = True
+
+    @extend_schema(
+        operation_id="mappings_preview",
+        tags=["mappings"],
+        summary="Try a mapping on sample payloads",
+        description="Give `entity` and a `spec` (not stored), or the id of a stored `mapping`, "
+        "and 1-100 `samples`. Each comes back with the payload (before), the mapped record "
+        "and its normalized attributes (after), or the rejection ingest would make: `code` "
+        "(`unmappable`: `target` and `path` say where the mapping failed) and `reason`. "
+        "Nothing is written.",
+        request=s.MappingSamplesSerializer,
+        responses={200: s.MappingPreviewSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        body = s.MappingSamplesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if "mapping" in data:
+            stored = _mapping(request, data["mapping"])
+            compiled = compile_mapping(
+                stored.spec, entity_type=stored.entity_type, version=stored.version
+            )
+            system = stored.source_system.code
+        elif "spec" in data and "entity" in data:
+            system = data["system"].strip().lower()
+            compiled = compile_mapping(
+                data["spec"], entity_type=data["entity"], system=system or None
+            )
+        else:
+            raise Invalid(
+                "Give `entity` and `spec`, or a stored `mapping`.",
+                fields={"spec": ["with entity, or give mapping"]},
+            )
+        results = preview_mapping(mapping=compiled, payloads=data["samples"], system_code=system)
+        return Response(
+            s.MappingPreviewSerializer(
+                {"entity": compiled.entity_type, "version": compiled.version, "results": results}
+            ).data
+        )
 
 
 PER_ENTITY: tuple[type[KeystoneView], ...] = (

@@ -34,6 +34,7 @@ from typing import TypeVar
 
 from faker import Faker
 
+from demo.native import NativeWriter, mapping_name
 from mdm.entities import ENTITIES
 
 __all__ = [
@@ -528,6 +529,8 @@ class DemoFile:
     system: str
     entity: str
     rows: int
+    native: str = ""  # the same rows in the system's native shape (NDJSON), and its mapping
+    mapping: str = ""
 
 
 @dataclass(frozen=True)
@@ -547,6 +550,7 @@ class DemoManifest:
             "seed": self.seed,
             "files": [
                 {"path": f.path, "system": f.system, "entity": f.entity, "rows": f.rows}
+                | ({"native": f.native, "mapping": f.mapping} if f.native else {})
                 for f in self.files
             ],
             "ground_truth": self.ground_truth,
@@ -1908,7 +1912,12 @@ def _write(
                 rows = tables[(system, entity)]
                 columns = file_columns(system, entity)
                 path = f"{system}__{entity}.csv"
-                with (output_dir / path).open("w", encoding="utf-8", newline="") as handle:
+                native_path = f"{system}__{entity}.ndjson"
+                native = NativeWriter(system, entity)
+                with (
+                    (output_dir / path).open("w", encoding="utf-8", newline="") as handle,
+                    (output_dir / native_path).open("w", encoding="utf-8") as native_handle,
+                ):
                     writer = csv.writer(handle)
                     writer.writerow(columns)
                     for row in rows:
@@ -1916,9 +1925,20 @@ def _write(
                         cells["source_key"] = row.source_key
                         cells["source_updated_at"] = _stamp(row.updated_at)
                         writer.writerow([cells.get(column, "") for column in columns])
+                        record = native.record({c: cells.get(c, "") for c in columns})
+                        native_handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                         if row.true_id is not None:
                             truth_writer.writerow((entity, system, row.source_key, row.true_id))
-                files.append(DemoFile(path=path, system=system, entity=entity, rows=len(rows)))
+                files.append(
+                    DemoFile(
+                        path=path,
+                        system=system,
+                        entity=entity,
+                        rows=len(rows),
+                        native=native_path,
+                        mapping=mapping_name(system, entity),
+                    )
+                )
     manifest = DemoManifest(seed=seed, files=tuple(files), ground_truth=GROUND_TRUTH_FILE)
     (output_dir / MANIFEST_FILE).write_text(
         json.dumps(manifest.as_json(), indent=2) + "\n", encoding="utf-8"

@@ -16,6 +16,7 @@ from mdm.models import (
     IngestRejection,
     OutboxEvent,
     RejectionStatus,
+    SourceMapping,
     SourceRecord,
     SourceSystem,
     StewardOverride,
@@ -202,6 +203,24 @@ class SourceRecordAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
 class SurvivorshipRuleAdmin(SimpleHistoryAdmin):
     list_display = ("entity_type", "attribute", "strategy", "system_order", "updated_at")
     list_filter = ("entity_type", "strategy")
+
+
+@admin.register(SourceMapping)
+class SourceMappingAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
+    """Versions are read here; a new version is written on the steward's mapping page (with
+    its preview) or through the API, both checked by the mapping language."""
+
+    list_display = (
+        "source_system",
+        "entity_type",
+        "version",
+        "active",
+        "note",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("entity_type", "active", "source_system")
+    list_select_related = ("source_system",)
 
 
 @admin.register(StewardOverride)

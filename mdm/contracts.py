@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mdm.entities import ENTITIES, STRATEGIES, Attribute, EntityType
+from mdm.mappings import mapping_definitions
 from mdm.normalize import NORMALIZERS
 
 Schema = dict[str, Any]
@@ -399,7 +400,12 @@ def event_definitions(ref: Ref) -> dict[str, Schema]:
                 "golden_id": {"type": "string"},
                 "payload": ref_placeholder(f"{_camel(event_type)}Payload"),
                 "actor": {"type": "string"},
-                "correlation_id": {"type": "string"},
+                "correlation_id": {
+                    "type": "string",
+                    "description": "The correlation ID of the request, file load or task that "
+                    "caused the change (also the X-Correlation-ID header of its webhook "
+                    "deliveries).",
+                },
                 "created_at": {"type": "string", "format": "date-time"},
             },
             ("id", "type", "entity", "golden_id", "payload", "actor", "correlation_id"),
@@ -442,6 +448,7 @@ def definitions(ref: Ref) -> dict[str, Schema]:
         found.update(entity_definitions(entity, ref))
         found.update(input_definitions(entity, ref))
     found.update(event_definitions(ref))
+    found.update(mapping_definitions(ref))
     return found
 
 

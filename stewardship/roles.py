@@ -29,6 +29,10 @@ ACTION_PERMISSIONS: dict[str, str] = {
     "unpin": "stewardship.pin_value",
     "preview_rule": "stewardship.edit_rules",
     "save_rule": "stewardship.edit_rules",
+    # source mappings are rules of the data flow: the same permission
+    "preview_mapping": "stewardship.edit_rules",
+    "save_mapping": "stewardship.edit_rules",
+    "activate_mapping": "stewardship.edit_rules",
     "draw_sample": "stewardship.review_sample",
     "confirm_sample": "stewardship.review_sample",
     "reject_sample": "stewardship.review_sample",
@@ -36,6 +40,8 @@ ACTION_PERMISSIONS: dict[str, str] = {
     "retrain": "stewardship.manage_models",
     "activate_model": "stewardship.manage_models",
     "discard_model": "stewardship.manage_models",
+    "replay_rejections": "stewardship.operate_integrations",
+    "replay_dead_letters": "stewardship.operate_integrations",
 }
 REFUSED = "stewardship.no_such_action"
 
@@ -54,6 +60,7 @@ STEWARD_PERMISSIONS = (
     "stewardship.edit_rules",
     "stewardship.review_sample",
     "stewardship.manage_models",
+    "stewardship.operate_integrations",
 )
 AUDITOR_PERMISSIONS = (BROWSE,)
 

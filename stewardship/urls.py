@@ -10,6 +10,8 @@ from stewardship.views.golden import (
     GoldenListView,
     GoldenView,
 )
+from stewardship.views.integrations import IntegrationsView
+from stewardship.views.mappings import MappingEditView, MappingListView
 from stewardship.views.models import ModelListView, ModelView, RunView
 from stewardship.views.queue import CandidateView, NextCandidateView, QueueView
 from stewardship.views.rules import RuleEditView, RuleListView
@@ -35,8 +37,11 @@ urlpatterns = [
     path("golden/<str:golden_id>/as-of/", GoldenAsOfView.as_admin_view(), name="golden_as_of"),
     path("rules/", RuleListView.as_admin_view(), name="rules"),
     path("rules/<str:entity>/<str:attribute>/", RuleEditView.as_admin_view(), name="rule"),
+    path("mappings/", MappingListView.as_admin_view(), name="mappings"),
+    path("mappings/<slug:system>/<str:entity>/", MappingEditView.as_admin_view(), name="mapping"),
     path("accuracy/", AccuracyView.as_admin_view(), name="accuracy"),
     path("audit/", AuditView.as_admin_view(), name="audit"),
+    path("integrations/", IntegrationsView.as_admin_view(), name="integrations"),
     path("models/", ModelListView.as_admin_view(), name="models"),
     path("models/<int:pk>/", ModelView.as_admin_view(), name="model"),
     path("runs/<int:pk>/", RunView.as_admin_view(), name="run"),

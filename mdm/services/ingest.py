@@ -47,12 +47,14 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from mdm import metrics
 from mdm.context import audit_context
 from mdm.db.conflicts import lost_race
 from mdm.db.connection import connection_lost
 from mdm.db.ids import ids_in
 from mdm.entities import EntityType, get_entity
 from mdm.errors import ConcurrentChange, IngestInterrupted, UnknownSourceSystem
+from mdm.mappings import CompiledMapping, UnmappableRecord
 from mdm.models import (
     GoldenRecord,
     IngestRejection,
@@ -70,6 +72,8 @@ from mdm.services.golden import (
     recompute_goldens,
     referrer_goldens,
 )
+from mdm.services.ingest_volumes import OUTCOMES as VOLUME_COLUMNS
+from mdm.services.ingest_volumes import record_volume
 from mdm.services.match_requests import request_matching
 from mdm.services.resolution import link_new_goldens
 from mdm.signals import source_records_changed
@@ -92,6 +96,7 @@ LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED = (
     "rejected",
 )
 OUTCOMES = (LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED)
+assert OUTCOMES == VOLUME_COLUMNS, "each outcome has its column in IngestVolume"
 
 UPDATE_FIELDS = (
     "raw",
@@ -128,6 +133,7 @@ REJECTION_CODES: dict[str, str] = {
     "reference_too_long": "a reference key (parent_key, ...) over 255 characters",
     "invalid_deleted_flag": "deleted is not true or false",
     "invalid_timestamp": "source_updated_at is not an ISO 8601 date-time",
+    "unmappable": "the system's source mapping cannot map the payload (target, path, reason)",
     "invalid_record": "anything else that makes the record unusable",
 }
 
@@ -202,6 +208,32 @@ class IngestSummary:
 Row = tuple[int | None, Any]  # (line number or None, the record as parsed)
 
 
+@dataclass(frozen=True)
+class Addressed:
+    """A record sent to its own URL: the payload, the source key the URL names, and whether it
+    is a tombstone. Without a mapping the key (and the flag) join the payload's columns; with
+    one, the mapped key must be the URL's (or blank) and the payload is kept as sent."""
+
+    payload: Any
+    source_key: str
+    deleted: bool = False
+
+    def as_row(self) -> Any:
+        if not isinstance(self.payload, Mapping):
+            return self.payload
+        row = {**self.payload, "source_key": self.source_key}
+        if self.deleted:
+            row["deleted"] = True
+        return row
+
+
+class _Active:
+    """`ingest_records(mapping=ACTIVE_MAPPING)`: the system's active mapping, if it has one."""
+
+
+ACTIVE_MAPPING: Any = _Active()
+
+
 def get_source_system(code: str, *, create: bool = False) -> SourceSystem:
     code = (code or "").strip().lower()
     if not code:
@@ -227,14 +259,24 @@ def ingest_records(
     collect_results: bool = False,
     store_rejections: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    mapping: CompiledMapping | None = ACTIVE_MAPPING,
 ) -> IngestSummary:
     """Upsert `rows` of one entity type from one source system; returns the counts.
 
     Raises UnknownEntity / UnknownSourceSystem before writing anything when the whole load is
     misaddressed; everything wrong with a single row becomes a rejection instead.
+
+    `mapping`: by default the system's active source mapping for the entity (none: rows are
+    canonical); a compiled mapping (`load_source --mapping`) or None (canonical) to choose.
+    A mapped row's payload is stored as sent (`raw`); the mapped record is what is
+    normalized; a payload the mapping cannot map is rejected (`unmappable`).
     """
     entity = get_entity(entity_type)
     system = get_source_system(system_code, create=create_system)
+    if mapping is ACTIVE_MAPPING:
+        from mdm.selectors import active_mapping  # selectors read services: imported late
+
+        mapping = active_mapping(system_code=system.code, entity_type=entity.name)
     chunk_size = chunk_size or settings.KEYSTONE_INGEST_CHUNK_SIZE
     summary = IngestSummary()
     with audit_context(actor=actor_label(actor)), _collector_paused():
@@ -249,6 +291,7 @@ def ingest_records(
                     origin=origin,
                     collect_results=collect_results,
                     store_rejections=store_rejections,
+                    mapping=mapping,
                 )
             )
             collect_chunk_garbage()
@@ -270,9 +313,14 @@ def _commit_chunk(
     it), or lost its connection. Returns what this chunk did."""
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         part = IngestSummary()
+        started = time.monotonic()
         try:
             with transaction.atomic():
                 changed_ids = _ingest_chunk(entity, system, chunk, part, **options)
+                # before matching's: in eager mode matching runs in a later on-commit callback
+                transaction.on_commit(
+                    partial(_chunk_committed, entity, system, part, started), robust=True
+                )
                 if changed_ids:
                     _request_matching(entity, system, changed_ids)
         except _Raced:
@@ -288,6 +336,21 @@ def _commit_chunk(
         f"{entity.name} records of {system.code} kept changing under this load "
         f"({CHUNK_ATTEMPTS} attempts); nothing of this chunk was written"
     )
+
+
+def _chunk_committed(
+    entity: EntityType, system: SourceSystem, part: IngestSummary, started: float
+) -> None:
+    """Telemetry of a committed chunk (never of an attempt that rolled back): the counters
+    and latency of `mdm.metrics`, and the hour's volumes. Robust on commit: a failure here is
+    logged, never raised into the load."""
+    metrics.record_ingest(
+        system=system.code,
+        entity=entity.name,
+        counts=part.counts,
+        seconds=time.monotonic() - started,
+    )
+    record_volume(system=system, entity_type=entity.name, counts=part.counts, at=timezone.now())
 
 
 def _connection_was_lost(chunk: list[Row], attempt: int, error: DatabaseError) -> bool:
@@ -371,6 +434,7 @@ def _ingest_chunk(
     origin: str,
     collect_results: bool,
     store_rejections: bool,
+    mapping: CompiledMapping | None,
 ) -> list[int]:
     now = timezone.now()
     incoming: list[tuple[int, IncomingRecord]] = []
@@ -378,9 +442,11 @@ def _ingest_chunk(
     outcomes: dict[int, RecordOutcome] = {}  # by position in the chunk: results in input order
     for position, (line, row) in enumerate(chunk):
         try:
-            record = prepare_record(entity, system, row, line=line)
+            record = prepare_record(entity, system, row, line=line, mapping=mapping)
         except RecordRejected as rejected:
-            key = _rejected_key(row)
+            if isinstance(row, Addressed):  # kept as it would be sent again for a replay
+                row = row.payload if mapping is not None else row.as_row()
+            key = _rejected_key(row, mapping)
             rejections.append(
                 IngestRejection(
                     entity_type=entity.name,
@@ -645,14 +711,27 @@ def _store_references(
 
 
 def prepare_record(
-    entity: EntityType, system: SourceSystem, row: Any, *, line: int | None = None
+    entity: EntityType,
+    system: SourceSystem,
+    row: Any,
+    *,
+    line: int | None = None,
+    mapping: CompiledMapping | None = None,
 ) -> IncomingRecord:
     """Validate and normalize one row; raise RecordRejected with the reason if unusable.
+
+    With a `mapping`, the row is the system's native payload: checked as storable, mapped
+    (UnmappableRecord → rejected `unmappable`, with target, path and reason), and the mapped
+    record goes on from here as a canonical row would; the payload is what `raw` keeps, and
+    its top-level fields no rule reads are kept as `extra`.
 
     Whatever a row holds, it is either prepared or rejected here, never left to fail its
     chunk in the database: text PostgreSQL cannot store (NUL, lone surrogates), values nested
     deeper than KEYSTONE_INGEST_MAX_DEPTH, records over KEYSTONE_INGEST_MAX_RECORD_BYTES,
     keys and reference keys over 255 characters, timestamps outside years 1-9999 in UTC."""
+    addressed = row if isinstance(row, Addressed) else None
+    if addressed is not None:
+        row = addressed.payload if mapping is not None else addressed.as_row()
     if isinstance(row, Unparseable):
         raise RecordRejected(row.reason, "unparseable")
     if not isinstance(row, Mapping):
@@ -663,6 +742,9 @@ def prepare_record(
         raise RecordRejected("row has more cells than the header", "extra_cells")
     row = {str(k).strip(): v for k, v in row.items()}
     _refuse_unstorable(row)
+    native: dict[str, Any] | None = None
+    if mapping is not None:
+        native, row = row, _mapped_row(entity, mapping, row, addressed)
     for column, expected in (("entity", entity.name), ("source_system", system.code)):
         given = _text(row.get(column))
         if given and given.lower() != expected:
@@ -711,6 +793,8 @@ def prepare_record(
         "extra": {k: _canonical(v) for k, v in extra.items()},
         "deleted": deleted,
     }
+    if native is not None:  # a change anywhere in the payload as sent is a change to keep
+        content["payload"] = native
     encoded = json.dumps(content, sort_keys=True, default=str)
     if len(encoded) > settings.KEYSTONE_INGEST_MAX_RECORD_BYTES:
         raise RecordRejected(
@@ -722,7 +806,7 @@ def prepare_record(
     return IncomingRecord(
         line=line,
         source_key=source_key,
-        raw=_jsonable(row),
+        raw=_jsonable(row if native is None else native),
         values=normalized.values,
         keys=normalized.keys,
         invalid=normalized.invalid,
@@ -732,6 +816,33 @@ def prepare_record(
         deleted=deleted,
         payload_hash=digest,
     )
+
+
+def _mapped_row(
+    entity: EntityType,
+    mapping: CompiledMapping,
+    payload: dict[str, Any],
+    addressed: Addressed | None,
+) -> dict[str, Any]:
+    """The canonical row `mapping` makes of `payload`, with the payload's unread top-level
+    fields as extra columns (those named like a canonical column stay in `raw` only)."""
+    try:
+        mapped = mapping.apply(payload)
+    except UnmappableRecord as error:
+        raise RecordRejected(str(error), "unmappable") from None
+    if addressed is not None:
+        given = _text(mapped.get("source_key"))
+        if given and given != addressed.source_key:
+            raise RecordRejected(
+                f"source_key: the payload says {given!r}, the URL {addressed.source_key!r}",
+                "misaddressed",
+            )
+        mapped["source_key"] = addressed.source_key
+        if addressed.deleted:
+            mapped["deleted"] = True
+    reserved = entity.declared_columns | _META
+    unread = {k: v for k, v in payload.items() if k not in mapping.read_roots and k not in reserved}
+    return {**unread, **mapped}
 
 
 # What PostgreSQL text and JSON cannot hold: NUL, and lone surrogates (what a JSON "\ud800"
@@ -796,7 +907,9 @@ def _value_problem(value: Any, levels: int) -> Problem | None:
     return None
 
 
-def _rejected_key(row: Any) -> str:
+def _rejected_key(row: Any, mapping: CompiledMapping | None = None) -> str:
+    if mapping is not None:
+        return _storable(mapping.source_key_of(row), 0)[:KEY_MAX_LENGTH]
     key = row.get("source_key") if isinstance(row, Mapping) else None
     if key is None or isinstance(key, dict | list):
         return ""

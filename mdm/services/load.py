@@ -28,13 +28,16 @@ from typing import Any
 
 from django.db import connection
 
+from mdm.context import correlated
 from mdm.db.pool import Worker, run_workers
 from mdm.entities import get_entity
 from mdm.errors import MdmError
+from mdm.mappings import CompiledMapping
 from mdm.models import GoldenRecord
 from mdm.services.audit import Actor
 from mdm.services.golden import recompute_goldens, referrer_goldens
 from mdm.services.ingest import (
+    ACTIVE_MAPPING,
     LOADED,
     IngestSummary,
     Row,
@@ -65,17 +68,19 @@ def load_jobs(requested: int | None, records: int) -> int:
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
 
 
-def partition_of(row: Any, jobs: int) -> int:
-    """The worker that handles `row`: a stable hash of its stripped source key. Rows without a
-    readable key (rejected anyway) go to worker 0."""
+def partition_of(row: Any, jobs: int, mapping: CompiledMapping | None = None) -> int:
+    """The worker that handles `row`: a stable hash of its stripped source key (where the
+    `mapping` reads it, for a native payload). Rows without a readable key (rejected anyway)
+    go to worker 0."""
     if not isinstance(row, Mapping):
         return 0
-    key = row.get("source_key")
+    key = mapping.source_key_of(row) if mapping is not None else row.get("source_key")
     if key is None or isinstance(key, dict | list):
         return 0
     return zlib.crc32(str(key).strip().encode()) % jobs
 
 
+@correlated
 def load_file(
     path: Path,
     *,
@@ -86,11 +91,17 @@ def load_file(
     jobs: int | None = None,
     chunk_size: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    mapping: CompiledMapping | None = ACTIVE_MAPPING,
 ) -> IngestSummary:
     """Load the CSV / NDJSON / JSON file at `path` (what `load_source` runs); the counts and
-    the rejected and flagged rows (in line order) come back as one summary."""
+    the rejected and flagged rows (in line order) come back as one summary. `mapping` as in
+    `ingest_records`: the system's active one by default, resolved once for every worker."""
     get_entity(entity_type)
     system = get_source_system(system_code, create=True)
+    if mapping is ACTIVE_MAPPING:
+        from mdm.selectors import active_mapping
+
+        mapping = active_mapping(system_code=system.code, entity_type=entity_type)
     options: dict[str, Any] = {
         "entity_type": entity_type,
         "system_code": system.code,
@@ -98,6 +109,7 @@ def load_file(
         "reason": reason,
         "origin": path.name,
         "chunk_size": chunk_size,
+        "mapping": mapping,
     }
     jobs = load_jobs(jobs, count_records(path) if jobs is None else 0)
     if jobs == 1:
@@ -107,8 +119,12 @@ def load_file(
     return summary
 
 
-def _rows_of(path: Path, part: int, jobs: int) -> Iterator[Row]:
-    return ((line, row) for line, row in read_rows(path) if partition_of(row, jobs) == part)
+def _rows_of(path: Path, part: int, jobs: int, options: dict[str, Any]) -> Iterator[Row]:
+    return (
+        (line, row)
+        for line, row in read_rows(path)
+        if partition_of(row, jobs, options["mapping"]) == part
+    )
 
 
 def _run_workers(
@@ -134,7 +150,7 @@ def _load_part(
         worker.checkpoint()
 
     summary = ingest_records(
-        rows=_rows_of(path, worker.index, worker.count),
+        rows=_rows_of(path, worker.index, worker.count, options),
         collect_results=True,
         on_progress=progress,
         **options,

@@ -22,9 +22,11 @@ SECTIONS = (
     ("queue", "Review queue"),
     ("golden_list", "Golden records"),
     ("rules", "Survivorship rules"),
+    ("mappings", "Source mappings"),
     ("accuracy", "Live accuracy"),
     ("models", "Models & runs"),
     ("audit", "Audit log"),
+    ("integrations", "Integrations"),
 )
 
 

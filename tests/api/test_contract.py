@@ -63,8 +63,9 @@ def test_the_generator_has_no_warnings(generated):
 
 
 def test_no_free_form_object_where_a_type_is_known(generated):
-    """Every object in a request or answer has properties or typed values; the one
-    free-form object is a JSON Schema document (the event schemas)."""
+    """Every object in a request or answer has properties or typed values; the free-form
+    objects are a JSON Schema document (the event schemas) and a source system's native
+    payload (a mapping preview's samples, before mapping)."""
     schema, _, _ = generated
     loose = [
         path
@@ -72,7 +73,11 @@ def test_no_free_form_object_where_a_type_is_known(generated):
         if _free_form(node)
     ]
 
-    assert loose == ["#/components/schemas/EventSchema/properties/schema"]
+    assert loose == [
+        "#/components/schemas/EventSchema/properties/schema",
+        "#/components/schemas/MappingPreviewRow/properties/payload",
+        "#/components/schemas/MappingSamplesRequest/properties/samples/items",
+    ]
 
 
 class Driver:
@@ -284,6 +289,34 @@ def test_generated_client_reaches_every_operation_and_every_answer_matches_the_s
     )
     assert replayed.parsed.replayed == len(events)
     assert call("webhook_subscription_delete", subscriptions[2].parsed.id).status_code == 204
+
+    # source mappings: a new version (and a refused one), list, read, preview
+    stripe = {"fields": {"source_key": "id", "name": "name",
+                         "country": {"path": "address.country", "map": {"UK": "GB"}},
+                         "source_updated_at": {"path": "created", "datetime": "unix"}}}  # fmt: skip
+    version = call(
+        "mappings_create",
+        body=call.model(
+            "NewMappingVersionRequest", {"system": "crm", "entity": "customer", "spec": stripe}
+        ),
+        idempotency_key="mapping-1",
+    )
+    assert version.status_code == 201, version.content
+    refused = call("mappings_create", body=call.model("NewMappingVersionRequest", {
+        "system": "crm", "entity": "customer", "spec": {"fields": {"colour": "c"}}}))  # fmt: skip
+    assert refused.status_code == 422
+    assert set(refused.parsed.error.fields.additional_properties) == {
+        "spec.fields.colour", "spec.fields.source_key"}  # fmt: skip
+    assert [m.version for m in call.pages("mappings_list", limit=1)] == [1]
+    assert call("mapping_get", version.parsed.id).parsed.spec.fields["name"] == "name"
+    preview = call("mappings_preview", body=call.model("MappingSamplesRequest", {
+        "mapping": version.parsed.id,
+        "samples": [{"id": "cus_1", "name": "Acme", "address": {"country": "UK"},
+                     "created": 1700000000}, {"id": "cus_2", "address": "x"}]}))  # fmt: skip
+    first, second = preview.parsed.results
+    assert first.attributes["country"] == "GB"
+    assert second.rejection.path == "address.country"
+    assert call("mapping_get", version.parsed.id).parsed.version == 1
 
     every = {
         op["operationId"]

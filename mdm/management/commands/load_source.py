@@ -7,6 +7,8 @@ from tqdm import tqdm
 
 from mdm.entities import ENTITIES
 from mdm.errors import MdmError
+from mdm.mappings import compile_mapping, read_mapping_file
+from mdm.services.ingest import ACTIVE_MAPPING
 from mdm.services.load import load_file
 from mdm.source_files import UnsupportedFile, count_records
 
@@ -16,7 +18,9 @@ SHOWN_PROBLEMS = 50
 class Command(BaseCommand):
     help = (
         "Load a CSV or NDJSON file of source records (columns: source_key, canonical attributes, "
-        "optional source_updated_at and reference keys). Bad rows become rejections."
+        "optional source_updated_at and reference keys), or of native records through a "
+        "source mapping (--mapping FILE, else the system's active mapping if it has one). "
+        "Bad rows become rejections."
     )
 
     def add_arguments(self, parser):
@@ -25,6 +29,18 @@ class Command(BaseCommand):
         parser.add_argument("--entity", required=True, choices=sorted(ENTITIES))
         parser.add_argument("--reason", default="", help="change reason written to history")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--mapping",
+            type=Path,
+            default=None,
+            help="a source mapping file (.json, .yaml) for this file's native records "
+            "(default: the system's active mapping, if any)",
+        )
+        parser.add_argument(
+            "--canonical",
+            action="store_true",
+            help="the file holds canonical records: apply no mapping",
+        )
         parser.add_argument(
             "--jobs",
             type=int,
@@ -38,7 +54,14 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file")
         if options["jobs"] is not None and options["jobs"] < 1:
             raise CommandError("--jobs must be 1 or more")
+        if options["mapping"] is not None and options["canonical"]:
+            raise CommandError("--mapping and --canonical exclude each other")
         try:
+            mapping = None if options["canonical"] else ACTIVE_MAPPING
+            if options["mapping"] is not None:
+                mapping = compile_mapping(
+                    read_mapping_file(options["mapping"]), entity_type=entity, system=system
+                )
             total = count_records(path)
             bar = tqdm(
                 total=total,
@@ -56,6 +79,7 @@ class Command(BaseCommand):
                     reason=reason or f"load_source {path.name}",
                     jobs=options["jobs"],
                     on_progress=bar.update,
+                    mapping=mapping,
                 )
         except (UnsupportedFile, MdmError) as error:
             raise CommandError(str(error)) from error

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stewardship', '0005_teamwork_claims_assignments_approvals'),
+        ('stewardship', '0006_operate_integrations_permission'),
     ]
 
     operations = [
