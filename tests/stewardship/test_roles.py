@@ -8,7 +8,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from matching.models import CandidateStatus
-from mdm.models import SourceRecord
+from mdm.models import IngestRejection, RejectionStatus, SourceRecord
+from mdm.services.ingest import ingest_records
 from stewardship.roles import ACTION_PERMISSIONS
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +105,42 @@ def test_anonymous_users_are_sent_to_the_login(client):
     response = client.get(reverse("stewardship:queue"))
 
     assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def test_auditor_cannot_run_admin_actions(auditor_client):
+    """Review 2026-12: an admin action without `permissions` ran for anyone who could view the
+    list — an auditor replayed rejections (writing source records) from the admin."""
+    ingest_records(
+        entity_type="customer",
+        system_code="crm",
+        rows=[(1, {"name": "no key"})],
+        actor="t",
+        create_system=True,
+    )
+    rejection = IngestRejection.objects.get()
+    IngestRejection.objects.filter(pk=rejection.pk).update(
+        payload={"source_key": "fixed-1", "name": "Fixed"}
+    )
+
+    auditor_client.post(
+        reverse("admin:mdm_ingestrejection_changelist"),
+        {"action": "replay", "_selected_action": [rejection.pk]},
+    )
+
+    rejection.refresh_from_db()
+    assert rejection.status == RejectionStatus.OPEN
+    assert not SourceRecord.objects.filter(source_key="fixed-1").exists()
+
+
+def test_every_admin_action_needs_a_permission_beyond_viewing():
+    """Django runs an action without `permissions` for whoever may view the list."""
+    from django.contrib import admin
+
+    unguarded = [
+        f"{model._meta.label}.{name}"
+        for model, model_admin in admin.site._registry.items()
+        for func, name, _ in model_admin._get_base_actions()
+        if not set(getattr(func, "allowed_permissions", ())) - {"view"}
+    ]
+
+    assert unguarded == []
