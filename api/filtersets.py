@@ -14,12 +14,11 @@ from datetime import UTC, datetime
 import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import QueryDict
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
 from api.errors import Invalid
-from api.scopes import GOLDEN_READ_SENSITIVE, reads_sensitive
-from mdm.entities import ALWAYS, ENTITIES
+from api.scopes import reads_sensitive, refuse_sensitive_query
+from mdm.entities import ENTITIES
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.normalize import normalizer_for
 
@@ -100,8 +99,8 @@ class GoldenRecordFilterSet(django_filters.FilterSet):
             return queryset
         if reads_sensitive(self.request):
             return queryset
-        if entity.attribute(name).sensitive == ALWAYS or entity.organization is None:
-            raise PermissionDenied(f"Filtering by {name} needs the {GOLDEN_READ_SENSITIVE} scope.")
+        refuse_sensitive_query(self.request, self.entity_type, [name], asking="Filtering")
+        assert entity.organization is not None  # else the attribute is sensitive on every record
         marker, organization = entity.organization
         return queryset.filter(**{f"values__{marker}": organization})
 

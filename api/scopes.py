@@ -12,10 +12,12 @@ payloads (feed and webhooks), match probe explanations; without it they are left
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mdm.entities import get_entity
+from rest_framework.exceptions import PermissionDenied
+
+from mdm.entities import EntityType, get_entity
 
 XREF_READ = "xref:read"
 GOLDEN_READ = "golden:read"
@@ -57,6 +59,30 @@ def reads_sensitive(request) -> bool:
         return GOLDEN_READ_SENSITIVE in request.auth.scope_set
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated)
+
+
+def sensitive_on_every_record(entity: EntityType) -> frozenset[str]:
+    """The attributes sensitive whatever the record (an organization's too): a date of birth,
+    a tax ID — and a person's e-mail and phone when the entity has no organizations."""
+    if entity.organization is None:
+        return entity.sensitive_attributes
+    marker, organization = entity.organization
+    return entity.withheld({marker: organization})
+
+
+def refuse_sensitive_query(request, entity_type: str, names: Iterable[str], *, asking: str) -> None:
+    """A query by a value the reader may not see is an oracle for it (a filter's hits, a
+    probe's "same date of birth"): without `golden:read_sensitive`, asking by an attribute
+    sensitive on every record is refused — 403 naming the attributes. (Asking by one sensitive
+    only on a person's record is the caller's to narrow to organizations, as the e-mail filter
+    does.)"""
+    if reads_sensitive(request):
+        return
+    refused = sorted(sensitive_on_every_record(get_entity(entity_type)) & set(names))
+    if refused:
+        raise PermissionDenied(
+            f"{asking} by {', '.join(refused)} needs the {GOLDEN_READ_SENSITIVE} scope."
+        )
 
 
 def subscription_reads_sensitive(subscription) -> bool:

@@ -460,6 +460,7 @@ class MatchProbeView(KeystoneView):
         from matching.services import probe_matches
 
         attributes, limit = self._body(request.data)
+        scopes.refuse_sensitive_query(request, self.entity, attributes, asking="Probing")
         matches = probe_matches(entity_type=self.entity, attributes=attributes, limit=limit)
         sensitive = scopes.reads_sensitive(request)
         candidates = [
