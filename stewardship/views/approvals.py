@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -45,7 +45,10 @@ class ApprovalsView(StewardView):
         return context
 
     def _request(self, request: HttpRequest) -> ApprovalRequest:
-        return get_object_or_404(ApprovalRequest, pk=request.POST.get("request"))
+        named = request.POST.get("request", "")
+        if not named.isdigit():
+            raise Http404("no such approval request")
+        return get_object_or_404(ApprovalRequest, pk=int(named))
 
     def do_approve(self, request: HttpRequest) -> HttpResponse:
         filed = self._request(request)

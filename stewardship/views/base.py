@@ -1,9 +1,10 @@
 """The one place that enforces roles for every stewardship page.
 
 Pages are admin views (`admin.site.admin_view`: staff login, the admin's look). Reading needs
-`stewardship.browse`; a POST names an `action`, and `roles.permission_for(action)` says which
-permission it needs — without it the answer is 403, whatever the action. Templates receive
-`can` (action -> allowed) so buttons appear only for those who may press them.
+`stewardship.browse`, checked before a page looks anything up; a POST names an `action`, and
+`roles.permission_for(action)` says which permission it needs — without it the answer is 403,
+whatever the action. Templates receive `can` (action -> allowed) so buttons appear only for
+those who may press them.
 """
 
 from __future__ import annotations
@@ -49,14 +50,16 @@ class StewardView(TemplateView):
     def as_admin_view(cls, **initkwargs):
         return admin.site.admin_view(cls.as_view(**initkwargs))
 
-    def dispatch(self, request, *args, **kwargs):
+    def setup(self, request, *args, **kwargs):
+        """The role check, before anything else a page does (a page that looks its object up
+        in `dispatch` would otherwise answer 404 or a redirect to someone without a role)."""
         if not request.user.has_perm(BROWSE):
             raise PermissionDenied
         if request.method == "POST" and not request.user.has_perm(
             permission_for(request.POST.get("action", ""))
         ):
             raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
+        super().setup(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
         action = request.POST.get("action", "")

@@ -144,3 +144,27 @@ def test_every_admin_action_needs_a_permission_beyond_viewing():
     ]
 
     assert unguarded == []
+
+
+def test_a_user_without_a_role_learns_nothing_from_a_steward_url(
+    client, django_user_model, steward_account
+):
+    """Review 2026-12: pages that look their object up first answered a signed-in user without
+    a role with a redirect to a merged record's survivor, or 404 for an unknown one — before
+    the role check said 403."""
+    from mdm.services.resolution import merge
+    from tests.stewardship.conftest import ingest
+
+    survivor, loser = ingest("crm", name="Acme").golden, ingest("erp", name="Acme Corp").golden
+    merge(survivor=survivor, loser=loser, actor=steward_account, reason="same")
+    client.force_login(django_user_model.objects.create_user("nobody", is_staff=True))
+    urls = (
+        reverse("stewardship:golden", args=[loser.pk]),
+        reverse("stewardship:golden", args=["CUS-NO-SUCH"]),
+        reverse("stewardship:rule", args=["customer", "no_such_attribute"]),
+        reverse("stewardship:golden_history_csv", args=[survivor.pk]),
+    )
+
+    statuses = {client.get(url).status_code for url in urls}
+
+    assert statuses == {403}

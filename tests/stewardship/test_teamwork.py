@@ -235,3 +235,12 @@ def test_two_stewards_pressing_next_at_once_get_different_candidates(roles, djan
     assert found["alice"] != found["bob"]
     holders = dict(CandidateClaim.objects.values_list("candidate_id", "steward__username"))
     assert holders == {found["alice"]: "alice", found["bob"]: "bob"}
+
+
+@pytest.mark.parametrize("named", ["", "abc", "999999"])
+def test_approving_a_request_that_is_no_request_is_404_not_500(bob_client, named):
+    response = bob_client.post(
+        reverse("stewardship:approvals"), {"action": "approve", "request": named}
+    )
+
+    assert response.status_code == 404
