@@ -70,6 +70,8 @@ SECURE_PROXY_SSL_HEADER = (
     else None
 )
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+# A steward's session ends after a working day (Django's default is two weeks).
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
@@ -253,6 +255,11 @@ KEYSTONE_ACCURACY_SAMPLE_RATE = env_float("KEYSTONE_ACCURACY_SAMPLE_RATE", 0.01)
 # steward's approval.
 KEYSTONE_CLAIM_MINUTES = env_int("KEYSTONE_CLAIM_MINUTES", 15)
 KEYSTONE_FOUR_EYES_BULK_SIZE = env_int("KEYSTONE_FOUR_EYES_BULK_SIZE", 25)
+# Signing in (stewardship.sign_in): failed attempts per (username, address) before that pair
+# is refused, and the minutes the refusal lasts after the last attempt.
+KEYSTONE_LOGIN_MAX_FAILURES = env_int("KEYSTONE_LOGIN_MAX_FAILURES", 10)
+KEYSTONE_LOGIN_LOCK_MINUTES = env_int("KEYSTONE_LOGIN_LOCK_MINUTES", 15)
+AUTHENTICATION_BACKENDS = ["stewardship.sign_in.LimitedModelBackend"]
 
 LOGGING = {
     "version": 1,
