@@ -10,7 +10,8 @@
   and a merge that overrides a hard-identifier conflict (its reason required), become an
   `ApprovalRequest`: nothing is decided until a second steward — not the one who asked —
   approves; the decisions are then made in the requester's name with the approver's in the
-  reason. Candidates waiting for approval are skipped by "next".
+  reason. Candidates waiting for approval are skipped by "next". "Merge with…" on the golden
+  record page refuses such a merge (`refuse_merge_over_a_conflict`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from matching.decisions import decide
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
 from matching.selectors import QueueFilters, next_candidate
 from mdm.errors import CandidateClaimed, InvalidResolution
+from mdm.models import GoldenRecord
 from mdm.services.audit import delete_with_history, save_with_history
 from stewardship.models import (
     ApprovalKind,
@@ -194,6 +196,23 @@ def request_approval(
         save_with_history(request, actor=steward, reason=f"asked: {reason}")
         request.candidates.set(candidates)
     return request
+
+
+def refuse_merge_over_a_conflict(*, survivor: GoldenRecord, loser: GoldenRecord) -> None:
+    """A steward's direct merge of two golden records ("Merge with…" on the golden record page)
+    is no way round four eyes: when matching recorded a hard-identifier conflict between them
+    (their open candidate's), the merge is refused — the candidate page files it for a second
+    steward's approval."""
+    low, high = sorted((survivor.pk, loser.pk))
+    between = MatchCandidate.objects.filter(
+        left_golden_id=low, right_golden_id=high, status=CandidateStatus.OPEN
+    )
+    for candidate in between:
+        if conflict := conflict_of(candidate):
+            raise InvalidResolution(
+                f"{conflict}: a merge over it needs a second steward's approval — "
+                f"merge them from candidate #{candidate.pk}, with your reason"
+            )
 
 
 def _locked_pending(request: ApprovalRequest, steward: User) -> ApprovalRequest:

@@ -31,6 +31,7 @@ from stewardship.selectors import (
     preview_rows,
     with_conflicts,
 )
+from stewardship.teamwork import refuse_merge_over_a_conflict
 from stewardship.views.base import StewardView, reason_from
 
 
@@ -214,6 +215,7 @@ class GoldenView(StewardView):
         other = GoldenRecord.objects.filter(pk=other_id).first()
         if other is None:
             raise InvalidResolution(f"no golden record {other_id!r}")
+        refuse_merge_over_a_conflict(survivor=self.golden, loser=other)
         merge(
             survivor=self.golden,
             loser=other,

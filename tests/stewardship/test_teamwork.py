@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision
 from mdm.errors import CandidateClaimed, InvalidResolution
+from mdm.models import GoldenRecord, GoldenStatus
 from stewardship.models import ApprovalRequest, ApprovalStatus, CandidateClaim
 from stewardship.teamwork import approve, claim, next_for
 from tests.stewardship.conftest import _account, make_candidate
@@ -244,3 +245,21 @@ def test_approving_a_request_that_is_no_request_is_404_not_500(bob_client, named
     )
 
     assert response.status_code == 404
+
+
+def test_merge_with_on_the_golden_page_is_no_way_round_four_eyes(steward_client, acme_pair):
+    """Review 2026-12: a merge over a hard-identifier conflict goes to a second steward from
+    the candidate page, but "Merge with…" on the golden record page merged the same two
+    records at once."""
+    acme_pair.explanation["constraint"] = {"level": "conflicting tax IDs", "match_weight": 0.0}
+    acme_pair.save()
+    left, right = acme_pair.left_golden_id, acme_pair.right_golden_id
+
+    response = steward_client.post(
+        reverse("stewardship:golden", args=[left]),
+        {"action": "merge_golden", "other": right, "reason": "same company"},
+        follow=True,
+    )
+
+    assert "second steward" in response.content.decode()
+    assert GoldenRecord.objects.get(pk=right).status == GoldenStatus.ACTIVE
