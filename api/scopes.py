@@ -125,10 +125,16 @@ def _attribute_of(name: str, entity) -> str:
 def visible_event_payload(
     entity_type: str, payload: Mapping[str, Any], *, sensitive: bool
 ) -> Mapping[str, Any]:
-    """An event's payload as this reader may see it: its golden `values` withheld."""
+    """An event's payload as this reader may see it: its golden `values` withheld, and the
+    withheld attributes left out of `changed` too (that a person's e-mail changed is theirs)."""
     if sensitive or not isinstance(payload.get("values"), Mapping):
         return payload
-    return {**payload, "values": withhold_sensitive(entity_type, payload["values"])}
+    values = payload["values"]
+    visible = {**payload, "values": withhold_sensitive(entity_type, values)}
+    if isinstance(payload.get("changed"), list):
+        withheld = get_entity(entity_type).withheld(values)
+        visible["changed"] = [name for name in payload["changed"] if name not in withheld]
+    return visible
 
 
 def visible_explanation(
