@@ -74,8 +74,7 @@ def refuse_sensitive_query(request, entity_type: str, names: Iterable[str], *, a
     """A query by a value the reader may not see is an oracle for it (a filter's hits, a
     probe's "same date of birth"): without `golden:read_sensitive`, asking by an attribute
     sensitive on every record is refused — 403 naming the attributes. (Asking by one sensitive
-    only on a person's record is the caller's to narrow to organizations, as the e-mail filter
-    does.)"""
+    only on a person's record finds organizations only: `only_organizations`.)"""
     if reads_sensitive(request):
         return
     refused = sorted(sensitive_on_every_record(get_entity(entity_type)) & set(names))
@@ -83,6 +82,17 @@ def refuse_sensitive_query(request, entity_type: str, names: Iterable[str], *, a
         raise PermissionDenied(
             f"{asking} by {', '.join(refused)} needs the {GOLDEN_READ_SENSITIVE} scope."
         )
+
+
+def only_organizations(request, entity_type: str, names: Iterable[str]) -> tuple[str, str] | None:
+    """When a query asks by an attribute sensitive only on a person's record (e-mail, phone)
+    and the reader may not see it there: the (attribute, value) every answer must hold — an
+    organization's — so the query is no oracle for a person's value. Else None."""
+    if reads_sensitive(request):
+        return None
+    entity = get_entity(entity_type)
+    personal = (entity.sensitive_attributes - sensitive_on_every_record(entity)) & set(names)
+    return entity.organization if personal else None
 
 
 def subscription_reads_sensitive(subscription) -> bool:

@@ -460,8 +460,14 @@ class MatchProbeView(KeystoneView):
         from matching.services import probe_matches
 
         attributes, limit = self._body(request.data)
-        scopes.refuse_sensitive_query(request, self.entity, attributes, asking="Probing")
-        matches = probe_matches(entity_type=self.entity, attributes=attributes, limit=limit)
+        asked = [name for name, value in attributes.items() if value not in (None, "")]
+        scopes.refuse_sensitive_query(request, self.entity, asked, asking="Probing")
+        narrowed = scopes.only_organizations(request, self.entity, asked)
+        matches = probe_matches(
+            entity_type=self.entity, attributes=attributes, limit=100 if narrowed else limit
+        )
+        if narrowed:
+            matches = self._holding(narrowed, matches)[:limit]
         sensitive = scopes.reads_sensitive(request)
         candidates = [
             {
@@ -474,6 +480,17 @@ class MatchProbeView(KeystoneView):
             for m in matches
         ]
         return Response(s.MatchProbeResultSerializer({"candidates": candidates}).data)
+
+    @staticmethod
+    def _holding(condition: tuple[str, str], matches: list[Any]) -> list[Any]:
+        """The matches whose golden records hold `condition` (attribute, value)."""
+        marker, value = condition
+        holding = set(
+            GoldenRecord.objects.filter(
+                pk__in=[m.golden_id for m in matches], **{f"values__{marker}": value}
+            ).values_list("pk", flat=True)
+        )
+        return [m for m in matches if m.golden_id in holding]
 
     @staticmethod
     def _body(body: Any) -> tuple[dict[str, Any], int]:

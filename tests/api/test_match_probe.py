@@ -3,10 +3,19 @@
 import pytest
 
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
+from tests.api.conftest import load
 from tests.api.contract import assert_matches_schema
 from tests.matching.conftest import customer_model, febrl_sample, load_febrl  # noqa: F401
 
 pytestmark = pytest.mark.django_db
+
+PERSON_WITH_EMAIL = {
+    "kind": "person",
+    "given_name": "Janet",
+    "family_name": "Roebuck",
+    "email": "janet.roebuck@example.org",
+    "city": "Bonn",
+}
 
 
 @pytest.fixture
@@ -129,3 +138,23 @@ def test_probing_by_an_always_sensitive_attribute_needs_the_scope(
     assert refused.status_code == 403
     assert attribute in refused.json()["error"]["message"]
     assert allowed.status_code == probe(auditor_api, guessed).status_code == 409  # no model yet
+
+
+def test_probing_by_a_persons_email_without_the_scope_finds_no_person(
+    crm, crm_all_scopes, matched, django_capture_on_commit_callbacks
+):
+    """Review 2026-12: "is jane.roe@example.org one of ours?" answered with her golden record
+    and "same e-mail address" to a token that may not read a person's e-mail. Without the
+    scope, a probe by a person's e-mail or phone finds organizations only, as the filter does."""
+    with django_capture_on_commit_callbacks(execute=True):  # matched: in the index
+        load("erp", [{"source_key": "jr", **PERSON_WITH_EMAIL}])
+    person = SourceRecord.objects.get(source_key="jr").golden_id
+    asked = {k: PERSON_WITH_EMAIL[k] for k in ("given_name", "family_name", "email")}
+
+    withheld = [c["golden_id"] for c in probe(crm, asked).json()["candidates"]]
+    full = [c["golden_id"] for c in probe(crm_all_scopes, asked).json()["candidates"]]
+    by_name = probe(crm, {k: v for k, v in asked.items() if k != "email"}).json()
+
+    assert full[0] == person
+    assert person not in withheld
+    assert person in [c["golden_id"] for c in by_name["candidates"]]
