@@ -133,8 +133,12 @@ class KeystoneView(APIView):
         """The documented contract per HTTP method, for one entity type (or "")."""
         return {}
 
+    def body_limit(self) -> int:
+        """The most bytes a request body may have (413 past it, before parsing)."""
+        return settings.KEYSTONE_API_MAX_OBJECT_BYTES
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        refuse_large_body(request)
+        refuse_large_body(request, self.body_limit())
         super().initial(request, *args, **kwargs)
         refuse_nul(request)
         refuse_unknown_parameters(request, self.query_parameters)
@@ -271,6 +275,9 @@ class SourceRecordView(KeystoneView):
 class SourceBatchView(KeystoneView):
     required_scope = scopes.SOURCES_WRITE
     parser_classes = (JSONParser, NDJSONParser)
+
+    def body_limit(self) -> int:
+        return settings.KEYSTONE_API_MAX_BODY_BYTES  # records are parsed one at a time
 
     @classmethod
     def schema_for(cls, entity: str) -> Schema:

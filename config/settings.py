@@ -322,6 +322,9 @@ KEYSTONE_API_THROTTLE_RATE = os.environ.get("KEYSTONE_API_THROTTLE_RATE", "3000/
 KEYSTONE_API_MAX_BATCH = 10_000
 KEYSTONE_API_MAX_LOOKUP_KEYS = 1_000
 KEYSTONE_API_MAX_BODY_BYTES = env_int("KEYSTONE_API_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# Any other body is one JSON object, parsed whole: a record (at most 256 KiB), 1,000 lookup
+# keys (255 characters each, escaped: ~1.5 MB at worst), a probe, a subscription.
+KEYSTONE_API_MAX_OBJECT_BYTES = env_int("KEYSTONE_API_MAX_OBJECT_BYTES", 2 * 1024 * 1024)
 KEYSTONE_API_IDEMPOTENCY_HOURS = 24
 # How long a token's last_used_at may lag (seconds): avoids a write on every request.
 KEYSTONE_API_TOKEN_TOUCH_SECONDS = 60

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from stewardship.models import ApprovalRequest, ApprovalStatus
 from stewardship.teamwork import approve, reject
-from stewardship.views.base import StewardView, reason_from, steward_of
+from stewardship.views.base import StewardView, posted_id, reason_from, steward_of
 
 SHOWN_CANDIDATES = 20
 
@@ -45,10 +45,7 @@ class ApprovalsView(StewardView):
         return context
 
     def _request(self, request: HttpRequest) -> ApprovalRequest:
-        named = request.POST.get("request", "")
-        if not named.isdigit():
-            raise Http404("no such approval request")
-        return get_object_or_404(ApprovalRequest, pk=int(named))
+        return get_object_or_404(ApprovalRequest, pk=posted_id(request, "request"))
 
     def do_approve(self, request: HttpRequest) -> HttpResponse:
         filed = self._request(request)

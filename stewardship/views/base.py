@@ -97,3 +97,15 @@ def steward_of(request: HttpRequest) -> User:
 
 def reason_from(request, default: str = "") -> str:
     return (request.POST.get("reason") or "").strip() or default
+
+
+def ids_from(values: list[str]) -> list[int]:
+    """The object ids among form values (checkboxes, a hidden field): anything that is not an
+    id (text, "²", which `isdigit` accepts and `int` refuses) is left out — never a 500."""
+    return [int(value) for value in values if value.isascii() and value.isdigit()]
+
+
+def posted_id(request: HttpRequest, name: str) -> int | None:
+    """The one object id posted as `name`, or None."""
+    found = ids_from([request.POST.get(name, "")])
+    return found[0] if found else None

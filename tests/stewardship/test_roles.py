@@ -168,3 +168,23 @@ def test_a_user_without_a_role_learns_nothing_from_a_steward_url(
     statuses = {client.get(url).status_code for url in urls}
 
     assert statuses == {403}
+
+
+@pytest.mark.parametrize("value", ["abc", "²", "-1"])
+def test_form_values_that_are_no_id_are_never_a_500(steward_client, acme_pair, value):
+    """Review 2026-12: an object id posted as text (or "²", which `isdigit` accepts and `int`
+    refuses) was a 500 on the approvals, accuracy, queue and golden record pages."""
+    golden = reverse("stewardship:golden", args=[acme_pair.left_golden_id])
+    posts = (
+        (reverse("stewardship:approvals"), {"action": "approve", "request": value}),
+        (reverse("stewardship:accuracy"), {"action": "confirm_sample", "sample": value}),
+        (reverse("stewardship:queue"), {"action": "assign", "assignee": value}),
+        (reverse("stewardship:queue"), {"action": "bulk_merge", "selected": [value]}),
+        (golden, {"action": "split", "members": [value]}),
+    )
+
+    statuses = [steward_client.post(url, data).status_code for url, data in posts]
+    preview = steward_client.get(golden, {"preview_split": "1", "members": [value]})
+
+    assert all(status < 500 for status in statuses), statuses
+    assert preview.status_code == 200

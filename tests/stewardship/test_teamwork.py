@@ -238,7 +238,7 @@ def test_two_stewards_pressing_next_at_once_get_different_candidates(roles, djan
     assert holders == {found["alice"]: "alice", found["bob"]: "bob"}
 
 
-@pytest.mark.parametrize("named", ["", "abc", "999999"])
+@pytest.mark.parametrize("named", ["", "abc", "²", "999999"])
 def test_approving_a_request_that_is_no_request_is_404_not_500(bob_client, named):
     response = bob_client.post(
         reverse("stewardship:approvals"), {"action": "approve", "request": named}
