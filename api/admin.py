@@ -49,7 +49,7 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
             obj.revoked_at = timezone.now()
         super().save_model(request, obj, form, change)  # post_save: tokens_changed()
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
         count = revoke_tokens(queryset)
         self.message_user(request, f"Revoked {count} token(s).")
@@ -73,7 +73,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             obj.last_event_id = starting_cursor()  # from now, as through the API
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Replay from a sequence number…")
+    @admin.action(description="Replay from a sequence number…", permissions=["change"])
     def replay_from_sequence(self, request, queryset):
         form = ReplayForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -109,7 +109,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Deliver selected again")
+    @admin.action(description="Deliver selected again", permissions=["change"])
     def redeliver(self, request, queryset):
         from api.tasks import nudge_deliveries
 

@@ -14,12 +14,11 @@ from datetime import UTC, datetime
 import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import QueryDict
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
 from api.errors import Invalid
-from api.scopes import GOLDEN_READ_SENSITIVE, reads_sensitive
-from mdm.entities import ALWAYS, ENTITIES
+from api.scopes import only_organizations, refuse_sensitive_query
+from mdm.entities import ENTITIES
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.normalize import normalizer_for
 
@@ -95,15 +94,11 @@ class GoldenRecordFilterSet(django_filters.FilterSet):
         queryset = queryset.filter(
             **{f"values__{name}": _normalized(self.entity_type, name, value)}
         )
-        entity = ENTITIES.get(self.entity_type)
-        if entity is None or name not in entity.sensitive_attributes:
-            return queryset
-        if reads_sensitive(self.request):
-            return queryset
-        if entity.attribute(name).sensitive == ALWAYS or entity.organization is None:
-            raise PermissionDenied(f"Filtering by {name} needs the {GOLDEN_READ_SENSITIVE} scope.")
-        marker, organization = entity.organization
-        return queryset.filter(**{f"values__{marker}": organization})
+        refuse_sensitive_query(self.request, self.entity_type, [name], asking="Filtering")
+        if narrowed := only_organizations(self.request, self.entity_type, [name]):
+            marker, organization = narrowed
+            return queryset.filter(**{f"values__{marker}": organization})
+        return queryset
 
     def filter_system(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         members = SourceRecord.objects.filter(

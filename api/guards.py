@@ -6,21 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from django.conf import settings
 from rest_framework.request import Request
 
 from api.errors import Invalid, PayloadTooLarge
 
 
-def refuse_large_body(request: Request) -> None:
-    """413 for a declared Content-Length over KEYSTONE_API_MAX_BODY_BYTES, before parsing."""
+def refuse_large_body(request: Request, limit: int) -> None:
+    """413 for a declared Content-Length over `limit` bytes, before parsing: a batch's
+    KEYSTONE_API_MAX_BODY_BYTES, any other body's (one object: a record, a lookup, a probe,
+    a subscription) KEYSTONE_API_MAX_OBJECT_BYTES — parsed whole, it must stay small."""
     length = request.META.get("CONTENT_LENGTH") or 0
     try:
-        too_big = int(length) > settings.KEYSTONE_API_MAX_BODY_BYTES
+        too_big = int(length) > limit
     except ValueError:
         too_big = False
     if too_big:
-        raise PayloadTooLarge(f"The body is over {settings.KEYSTONE_API_MAX_BODY_BYTES} bytes.")
+        raise PayloadTooLarge(f"The body is over {limit} bytes.")
 
 
 def refuse_nul(request: Request) -> None:

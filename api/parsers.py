@@ -53,10 +53,16 @@ _STRICT = json.JSONDecoder(parse_constant=_strict_constant)
 _LENIENT = json.JSONDecoder()
 
 
-class JSONParser(parsers.JSONParser):
+class JSONParser(parsers.BaseParser):
     """DRF's JSON parser, except that a batch's records — a JSON array, or the array of
     `{"records": [...]}` — come back as `RecordRows` parsed element by element (see the
-    module docstring), and nesting too deep for the parser is a 400."""
+    module docstring), and nesting too deep for the parser is a 400.
+
+    Not a subclass of DRF's: DRF reads a `JSONParser`'s body through Django's `request.body`,
+    which refuses (a 500 here) past DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB — under the batch
+    limit. The body limits are the API's own (`api.guards.refuse_large_body`, 413)."""
+
+    media_type = "application/json"
 
     def parse(
         self, stream: IO[bytes], media_type: str | None = None, parser_context: Any = None

@@ -12,10 +12,12 @@ payloads (feed and webhooks), match probe explanations; without it they are left
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mdm.entities import get_entity
+from rest_framework.exceptions import PermissionDenied
+
+from mdm.entities import EntityType, get_entity
 
 XREF_READ = "xref:read"
 GOLDEN_READ = "golden:read"
@@ -65,6 +67,40 @@ def reads_sensitive(request) -> bool:
     return bool(user is not None and user.is_authenticated)
 
 
+def sensitive_on_every_record(entity: EntityType) -> frozenset[str]:
+    """The attributes sensitive whatever the record (an organization's too): a date of birth,
+    a tax ID — and a person's e-mail and phone when the entity has no organizations."""
+    if entity.organization is None:
+        return entity.sensitive_attributes
+    marker, organization = entity.organization
+    return entity.withheld({marker: organization})
+
+
+def refuse_sensitive_query(request, entity_type: str, names: Iterable[str], *, asking: str) -> None:
+    """A query by a value the reader may not see is an oracle for it (a filter's hits, a
+    probe's "same date of birth"): without `golden:read_sensitive`, asking by an attribute
+    sensitive on every record is refused — 403 naming the attributes. (Asking by one sensitive
+    only on a person's record finds organizations only: `only_organizations`.)"""
+    if reads_sensitive(request):
+        return
+    refused = sorted(sensitive_on_every_record(get_entity(entity_type)) & set(names))
+    if refused:
+        raise PermissionDenied(
+            f"{asking} by {', '.join(refused)} needs the {GOLDEN_READ_SENSITIVE} scope."
+        )
+
+
+def only_organizations(request, entity_type: str, names: Iterable[str]) -> tuple[str, str] | None:
+    """When a query asks by an attribute sensitive only on a person's record (e-mail, phone)
+    and the reader may not see it there: the (attribute, value) every answer must hold — an
+    organization's — so the query is no oracle for a person's value. Else None."""
+    if reads_sensitive(request):
+        return None
+    entity = get_entity(entity_type)
+    personal = (entity.sensitive_attributes - sensitive_on_every_record(entity)) & set(names)
+    return entity.organization if personal else None
+
+
 def subscription_reads_sensitive(subscription) -> bool:
     """Whether a webhook subscription's deliveries carry sensitive attributes: a steward's
     (no owner) do; an integration's only while one of its live tokens has
@@ -105,10 +141,16 @@ def _attribute_of(name: str, entity) -> str:
 def visible_event_payload(
     entity_type: str, payload: Mapping[str, Any], *, sensitive: bool
 ) -> Mapping[str, Any]:
-    """An event's payload as this reader may see it: its golden `values` withheld."""
+    """An event's payload as this reader may see it: its golden `values` withheld, and the
+    withheld attributes left out of `changed` too (that a person's e-mail changed is theirs)."""
     if sensitive or not isinstance(payload.get("values"), Mapping):
         return payload
-    return {**payload, "values": withhold_sensitive(entity_type, payload["values"])}
+    values = payload["values"]
+    visible = {**payload, "values": withhold_sensitive(entity_type, values)}
+    if isinstance(payload.get("changed"), list):
+        withheld = get_entity(entity_type).withheld(values)
+        visible["changed"] = [name for name in payload["changed"] if name not in withheld]
+    return visible
 
 
 def visible_explanation(

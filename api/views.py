@@ -136,8 +136,12 @@ class KeystoneView(APIView):
         """The documented contract per HTTP method, for one entity type (or "")."""
         return {}
 
+    def body_limit(self) -> int:
+        """The most bytes a request body may have (413 past it, before parsing)."""
+        return settings.KEYSTONE_API_MAX_OBJECT_BYTES
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        refuse_large_body(request)
+        refuse_large_body(request, self.body_limit())
         super().initial(request, *args, **kwargs)
         refuse_nul(request)
         refuse_unknown_parameters(request, self.query_parameters)
@@ -287,6 +291,9 @@ class SourceRecordView(KeystoneView):
 class SourceBatchView(KeystoneView):
     required_scope = scopes.SOURCES_WRITE
     parser_classes = (JSONParser, NDJSONParser)
+
+    def body_limit(self) -> int:
+        return settings.KEYSTONE_API_MAX_BODY_BYTES  # records are parsed one at a time
 
     @classmethod
     def schema_for(cls, entity: str) -> Schema:
@@ -476,7 +483,14 @@ class MatchProbeView(KeystoneView):
         from matching.services import probe_matches
 
         attributes, limit = self._body(request.data)
-        matches = probe_matches(entity_type=self.entity, attributes=attributes, limit=limit)
+        asked = [name for name, value in attributes.items() if value not in (None, "")]
+        scopes.refuse_sensitive_query(request, self.entity, asked, asking="Probing")
+        narrowed = scopes.only_organizations(request, self.entity, asked)
+        matches = probe_matches(
+            entity_type=self.entity, attributes=attributes, limit=100 if narrowed else limit
+        )
+        if narrowed:
+            matches = self._holding(narrowed, matches)[:limit]
         sensitive = scopes.reads_sensitive(request)
         candidates = [
             {
@@ -489,6 +503,17 @@ class MatchProbeView(KeystoneView):
             for m in matches
         ]
         return Response(s.MatchProbeResultSerializer({"candidates": candidates}).data)
+
+    @staticmethod
+    def _holding(condition: tuple[str, str], matches: list[Any]) -> list[Any]:
+        """The matches whose golden records hold `condition` (attribute, value)."""
+        marker, value = condition
+        holding = set(
+            GoldenRecord.objects.filter(
+                pk__in=[m.golden_id for m in matches], **{f"values__{marker}": value}
+            ).values_list("pk", flat=True)
+        )
+        return [m for m in matches if m.golden_id in holding]
 
     @staticmethod
     def _body(body: Any) -> tuple[dict[str, Any], int]:

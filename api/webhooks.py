@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from api import outbound
@@ -40,6 +40,7 @@ from mdm.models import OutboxEvent, SourceSystem
 logger = logging.getLogger(__name__)
 
 DISPATCH_BATCH = 1000
+REPLAY_CHUNK = 2000  # deliveries created per statement by a replay
 USER_AGENT = "Keystone-Webhooks/1"
 
 
@@ -266,17 +267,22 @@ def replay(*, subscription: WebhookSubscription, after: int) -> int:
             response_code=None,
             delivered_at=None,
         )
-        events = OutboxEvent.objects.filter(
-            id__gt=after, id__lte=subscription.last_event_id
-        ).exclude(id__in=WebhookDelivery.objects.filter(subscription=subscription).values("event"))
+        delivered = WebhookDelivery.objects.filter(subscription=subscription, event=OuterRef("pk"))
+        events = OutboxEvent.objects.filter(id__lte=subscription.last_event_id).exclude(
+            Exists(delivered)
+        )
         if subscription.event_types:
             events = events.filter(event_type__in=subscription.event_types)
-        missing = [
-            WebhookDelivery(subscription=subscription, event_id=event_id)
-            for event_id in events.values_list("id", flat=True)
-        ]
-        WebhookDelivery.objects.bulk_create(missing, ignore_conflicts=True)
-    return count + len(missing)
+        missing, last = 0, after
+        while chunk := list(
+            events.filter(id__gt=last).order_by("id").values_list("id", flat=True)[:REPLAY_CHUNK]
+        ):  # in chunks: a replay over millions of events holds REPLAY_CHUNK rows at a time
+            WebhookDelivery.objects.bulk_create(
+                [WebhookDelivery(subscription=subscription, event_id=i) for i in chunk],
+                ignore_conflicts=True,
+            )
+            missing, last = missing + len(chunk), chunk[-1]
+    return count + missing
 
 
 def replay_dead_letters(*, subscription: WebhookSubscription) -> int:

@@ -71,6 +71,8 @@ SECURE_PROXY_SSL_HEADER = (
     else None
 )
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+# A steward's session ends after a working day (Django's default is two weeks).
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
@@ -254,6 +256,11 @@ KEYSTONE_ACCURACY_SAMPLE_RATE = env_float("KEYSTONE_ACCURACY_SAMPLE_RATE", 0.01)
 # steward's approval.
 KEYSTONE_CLAIM_MINUTES = env_int("KEYSTONE_CLAIM_MINUTES", 15)
 KEYSTONE_FOUR_EYES_BULK_SIZE = env_int("KEYSTONE_FOUR_EYES_BULK_SIZE", 25)
+# Signing in (stewardship.sign_in): failed attempts per (username, address) before that pair
+# is refused, and the minutes the refusal lasts after the last attempt.
+KEYSTONE_LOGIN_MAX_FAILURES = env_int("KEYSTONE_LOGIN_MAX_FAILURES", 10)
+KEYSTONE_LOGIN_LOCK_MINUTES = env_int("KEYSTONE_LOGIN_LOCK_MINUTES", 15)
+AUTHENTICATION_BACKENDS = ["stewardship.sign_in.LimitedModelBackend"]
 
 # --- Operations: logs and metrics (docs/operations.md) ------------------------------------
 # LOG_FORMAT=json: one JSON object per line (time, level, logger, message, correlation_id,
@@ -352,6 +359,9 @@ KEYSTONE_API_THROTTLE_RATE = os.environ.get("KEYSTONE_API_THROTTLE_RATE", "3000/
 KEYSTONE_API_MAX_BATCH = 10_000
 KEYSTONE_API_MAX_LOOKUP_KEYS = 1_000
 KEYSTONE_API_MAX_BODY_BYTES = env_int("KEYSTONE_API_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# Any other body is one JSON object, parsed whole: a record (at most 256 KiB), 1,000 lookup
+# keys (255 characters each, escaped: ~1.5 MB at worst), a probe, a subscription.
+KEYSTONE_API_MAX_OBJECT_BYTES = env_int("KEYSTONE_API_MAX_OBJECT_BYTES", 2 * 1024 * 1024)
 KEYSTONE_API_IDEMPOTENCY_HOURS = 24
 # How long a token's last_used_at may lag (seconds): avoids a write on every request.
 KEYSTONE_API_TOKEN_TOUCH_SECONDS = 60

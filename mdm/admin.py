@@ -261,7 +261,9 @@ class IngestRejectionAdmin(SimpleHistoryAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Replay selected rejections (after fixing the payload)")
+    @admin.action(
+        description="Replay selected rejections (after fixing the payload)", permissions=["change"]
+    )
     def replay(self, request, queryset):
         counts = replay_rejections(
             rejections=list(queryset.filter(status=RejectionStatus.OPEN)), actor=request.user

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from stewardship.models import ApprovalRequest, ApprovalStatus
 from stewardship.teamwork import approve, reject
-from stewardship.views.base import StewardView, reason_from, steward_of
+from stewardship.views.base import StewardView, posted_id, reason_from, steward_of
 
 SHOWN_CANDIDATES = 20
 
@@ -45,7 +45,7 @@ class ApprovalsView(StewardView):
         return context
 
     def _request(self, request: HttpRequest) -> ApprovalRequest:
-        return get_object_or_404(ApprovalRequest, pk=request.POST.get("request"))
+        return get_object_or_404(ApprovalRequest, pk=posted_id(request, "request"))
 
     def do_approve(self, request: HttpRequest) -> HttpResponse:
         filed = self._request(request)

@@ -1,9 +1,10 @@
 """The one place that enforces roles for every stewardship page.
 
 Pages are admin views (`admin.site.admin_view`: staff login, the admin's look). Reading needs
-`stewardship.browse`; a POST names an `action`, and `roles.permission_for(action)` says which
-permission it needs — without it the answer is 403, whatever the action. Templates receive
-`can` (action -> allowed) so buttons appear only for those who may press them.
+`stewardship.browse`, checked before a page looks anything up; a POST names an `action`, and
+`roles.permission_for(action)` says which permission it needs — without it the answer is 403,
+whatever the action. Templates receive `can` (action -> allowed) so buttons appear only for
+those who may press them.
 """
 
 from __future__ import annotations
@@ -51,14 +52,16 @@ class StewardView(TemplateView):
     def as_admin_view(cls, **initkwargs):
         return admin.site.admin_view(cls.as_view(**initkwargs))
 
-    def dispatch(self, request, *args, **kwargs):
+    def setup(self, request, *args, **kwargs):
+        """The role check, before anything else a page does (a page that looks its object up
+        in `dispatch` would otherwise answer 404 or a redirect to someone without a role)."""
         if not request.user.has_perm(BROWSE):
             raise PermissionDenied
         if request.method == "POST" and not request.user.has_perm(
             permission_for(request.POST.get("action", ""))
         ):
             raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
+        super().setup(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
         action = request.POST.get("action", "")
@@ -96,3 +99,15 @@ def steward_of(request: HttpRequest) -> User:
 
 def reason_from(request, default: str = "") -> str:
     return (request.POST.get("reason") or "").strip() or default
+
+
+def ids_from(values: list[str]) -> list[int]:
+    """The object ids among form values (checkboxes, a hidden field): anything that is not an
+    id (text, "²", which `isdigit` accepts and `int` refuses) is left out — never a 500."""
+    return [int(value) for value in values if value.isascii() and value.isdigit()]
+
+
+def posted_id(request: HttpRequest, name: str) -> int | None:
+    """The one object id posted as `name`, or None."""
+    found = ids_from([request.POST.get(name, "")])
+    return found[0] if found else None

@@ -18,7 +18,7 @@ from stewardship.selectors import (
     sample_rows,
 )
 from stewardship.services import draw_accuracy_sample, review_sample, sample_rate
-from stewardship.views.base import StewardView, reason_from
+from stewardship.views.base import StewardView, posted_id, reason_from
 
 
 class DashboardView(StewardView):
@@ -86,7 +86,7 @@ class AccuracyView(StewardView):
         return HttpResponseRedirect(request.path)
 
     def _review(self, request, confirmed: bool):
-        sample = get_object_or_404(AutoLinkSample, pk=request.POST.get("sample"))
+        sample = get_object_or_404(AutoLinkSample, pk=posted_id(request, "sample"))
         review_sample(
             sample=sample, confirmed=confirmed, actor=request.user, reason=reason_from(request)
         )

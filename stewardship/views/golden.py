@@ -34,7 +34,7 @@ from stewardship.selectors import (
     with_conflicts,
 )
 from stewardship.teamwork import merge_goldens
-from stewardship.views.base import StewardView, reason_from
+from stewardship.views.base import StewardView, ids_from, reason_from
 
 
 def golden_url(golden_id: str) -> str:
@@ -156,7 +156,7 @@ class GoldenView(StewardView):
         if params.get("preview_split") != "1":
             return {}
         members = {m.pk for m in page.members}
-        chosen = [int(i) for i in params.getlist("members") if i.isdigit() and int(i) in members]
+        chosen = [i for i in ids_from(params.getlist("members")) if i in members]
         if not chosen:
             return {"split_problem": "Choose the members to split out first."}
         if not [m for m in page.members if m.pk not in chosen and not m.deleted]:
@@ -176,7 +176,7 @@ class GoldenView(StewardView):
         return HttpResponseRedirect(golden_url(self.golden.pk))
 
     def do_split(self, request, golden_id):
-        ids = [int(i) for i in request.POST.getlist("members") if i.isdigit()]
+        ids = ids_from(request.POST.getlist("members"))
         records = list(SourceRecord.objects.filter(golden=self.golden, pk__in=ids))
         created = split(
             golden=self.golden,

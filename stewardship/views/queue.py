@@ -50,7 +50,7 @@ from stewardship.teamwork import (
     request_approval,
     unassign,
 )
-from stewardship.views.base import StewardView, reason_from, steward_of
+from stewardship.views.base import StewardView, ids_from, posted_id, reason_from, steward_of
 
 PAGE_SIZE = 25
 BULK_LIMIT = 500
@@ -171,7 +171,7 @@ class QueueView(StewardView):
             condition &= assigned_to(steward_of(request))
         queue = review_queue(replace(query.filters, condition=condition))
         if request.POST.get("scope") != "all":
-            ids = [int(i) for i in request.POST.getlist("selected") if i.isdigit()]
+            ids = ids_from(request.POST.getlist("selected"))
             queue = queue.filter(pk__in=ids)
         return list(queue[:BULK_LIMIT])
 
@@ -245,7 +245,7 @@ class QueueView(StewardView):
         return self._bulk(request, Verdict.NOT_A_MATCH)
 
     def do_assign(self, request):
-        assignee = stewards().filter(pk=request.POST.get("assignee") or 0).first()
+        assignee = stewards().filter(pk=posted_id(request, "assignee") or 0).first()
         if assignee is None:
             raise InvalidResolution("choose a steward to assign the candidates to")
         chosen = self._chosen(request, desk_query(request.GET))

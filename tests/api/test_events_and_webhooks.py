@@ -271,3 +271,29 @@ def test_feed_pages_with_cursor_to_the_end(crm):
 
     assert [len(p) for p in pages] == [2, 2, 1]
     assert sum(pages, []) == sorted(sum(pages, []))
+
+
+def test_a_replay_over_a_long_history_holds_a_bounded_number_of_rows_in_memory(crm):
+    """Review 2026-12: replaying from 0 built one delivery object per event ever dispatched
+    (millions on a long-lived hub) in one request's memory; it now works in chunks."""
+    import tracemalloc
+
+    from api.webhooks import replay
+    from mdm.models import OutboxEvent
+
+    events = 40_000
+    OutboxEvent.objects.bulk_create(
+        OutboxEvent(event_type="golden.updated", entity_type="customer", golden_id=f"CUS-{n}")
+        for n in range(events)
+    )
+    subscription = WebhookSubscription.objects.create(
+        url="https://hooks.example.com/x", last_event_id=OutboxEvent.objects.latest("id").id
+    )
+
+    tracemalloc.start()
+    replayed = replay(subscription=subscription, after=0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    assert replayed == WebhookDelivery.objects.filter(subscription=subscription).count() == events
+    assert peak < 16 * 2**20

@@ -170,6 +170,56 @@ def test_the_record_limit_is_checked_while_parsing_not_after(crm, content_type, 
     assert peak < 20 * 1024 * 1024
 
 
+def test_a_json_batch_of_three_megabytes_loads_not_500(crm):
+    """Review 2026-12: DRF reads a JSON body through Django's request.body, which refuses past
+    DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) — a JSON batch between 2.5 MB and the documented
+    32 MiB answered 500. The batch limits are the API's own (413 past them), not Django's."""
+    rows = [
+        {"source_key": f"k{n}", "name": f"Company {n:05d}", "notes": "x" * 300} for n in range(9000)
+    ]
+    body = json.dumps({"records": rows})
+
+    response = crm.post(f"{URL}/batch", body, content_type="application/json")
+
+    assert len(body) > 3 * 1024 * 1024
+    assert response.status_code == 200
+    assert response.json()["counts"]["loaded"] == 9000
+
+
+MANY_LISTS = "[" + ",".join(["[]"] * 1_000_000) + "]"  # 3 MB: a million Python lists
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("post", "/api/v1/xref/customer/lookup", '{"keys": ' + MANY_LISTS + "}"),
+        (
+            "post",
+            "/api/v1/match/customer",
+            '{"attributes": {"name": "x"}, "x": ' + MANY_LISTS + "}",
+        ),
+        ("put", f"{URL}/big", '{"name": "x", "notes": ' + MANY_LISTS + "}"),
+        (
+            "post",
+            "/api/v1/webhooks/subscriptions",
+            '{"url": "https://x.example", "x": ' + MANY_LISTS + "}",
+        ),
+    ],
+    ids=["lookup", "probe", "put", "webhook"],
+)
+def test_a_body_that_is_one_object_is_refused_past_its_own_smaller_limit(crm, method, path, body):
+    """Review 2026-12: every endpoint parsed up to the batch limit (32 MiB) whole — a 3 MB
+    lookup body built ~100 MB of Python objects, a 32 MiB one gigabytes. A body that is one
+    object (everything but a batch) is refused (413) past KEYSTONE_API_MAX_OBJECT_BYTES, from
+    its Content-Length, before parsing."""
+    send = getattr(crm, method)
+
+    peak, response = peak_bytes(lambda: send(path, body, content_type="application/json"))
+
+    assert response.status_code == 413
+    assert peak < 8 * 1024 * 1024
+
+
 @pytest.mark.parametrize(
     "path, body",
     [

@@ -3,10 +3,19 @@
 import pytest
 
 from mdm.models import GoldenRecord, OutboxEvent, SourceRecord
+from tests.api.conftest import load
 from tests.api.contract import assert_matches_schema
 from tests.matching.conftest import customer_model, febrl_sample, load_febrl  # noqa: F401
 
 pytestmark = pytest.mark.django_db
+
+PERSON_WITH_EMAIL = {
+    "kind": "person",
+    "given_name": "Janet",
+    "family_name": "Roebuck",
+    "email": "janet.roebuck@example.org",
+    "city": "Bonn",
+}
 
 
 @pytest.fixture
@@ -21,12 +30,14 @@ def probe(client, attributes, **extra):
     return client.post("/api/v1/match/customer", {"attributes": attributes, **extra}, format="json")
 
 
-def test_probe_ranks_the_existing_customer_first_and_writes_nothing(crm, matched):
+def test_probe_ranks_the_existing_customer_first_and_writes_nothing(crm_all_scopes, matched):
     record = SourceRecord.objects.filter(source_system__code="crm").order_by("pk").first()
     counts = (SourceRecord.objects.count(), GoldenRecord.objects.count())
     events = OutboxEvent.objects.count()
 
-    response = probe(crm, {k: v for k, v in record.raw.items() if k != "source_key"}, limit=3)
+    response = probe(
+        crm_all_scopes, {k: v for k, v in record.raw.items() if k != "source_key"}, limit=3
+    )
 
     candidates = response.json()["candidates"]
     assert response.status_code == 200
@@ -100,13 +111,50 @@ def test_probe_explanations_leave_out_sensitive_values_without_the_scope(
 ):
     record = SourceRecord.objects.filter(attributes__has_key="date_of_birth").first()
     attributes = {k: v for k, v in record.raw.items() if k != "source_key"}
+    askable = {k: v for k, v in attributes.items() if k not in ("date_of_birth", "tax_id")}
 
-    withheld = probe(crm, attributes, limit=1).json()["candidates"][0]["explanation"]
+    withheld = probe(crm, askable, limit=1).json()["candidates"][0]["explanation"]
     full = probe(crm_all_scopes, attributes, limit=1).json()["candidates"][0]["explanation"]
 
     assert full["date_of_birth"]["right"] == record.attributes["date_of_birth"]
     assert withheld["date_of_birth"]["left"] is withheld["date_of_birth"]["right"] is None
-    assert withheld["date_of_birth"]["level"] == full["date_of_birth"]["level"]
     sensitive = [c for c in full if c.startswith(("date_of_birth", "tax_id", "email", "phone"))]
     assert all(withheld[c]["right"] is None for c in sensitive)
     assert withheld["given_name_key"] == full["given_name_key"]
+
+
+@pytest.mark.parametrize("attribute", ["tax_id", "date_of_birth"])
+def test_probing_by_an_always_sensitive_attribute_needs_the_scope(
+    crm, crm_all_scopes, auditor_api, attribute
+):
+    """Review 2026-12: the probe kept each comparison's level without the scope, so a token
+    guessing a date of birth or tax ID read "same date of birth" — an oracle for a withheld
+    value. Without golden:read_sensitive, probing by one is refused, as filtering by it is."""
+    guessed = {"given_name": "Jane", "family_name": "Roe", attribute: "1980-04-01"}
+
+    refused = probe(crm, guessed)
+    allowed = probe(crm_all_scopes, guessed)
+
+    assert refused.status_code == 403
+    assert attribute in refused.json()["error"]["message"]
+    assert allowed.status_code == probe(auditor_api, guessed).status_code == 409  # no model yet
+
+
+def test_probing_by_a_persons_email_without_the_scope_finds_no_person(
+    crm, crm_all_scopes, matched, django_capture_on_commit_callbacks
+):
+    """Review 2026-12: "is jane.roe@example.org one of ours?" answered with her golden record
+    and "same e-mail address" to a token that may not read a person's e-mail. Without the
+    scope, a probe by a person's e-mail or phone finds organizations only, as the filter does."""
+    with django_capture_on_commit_callbacks(execute=True):  # matched: in the index
+        load("erp", [{"source_key": "jr", **PERSON_WITH_EMAIL}])
+    person = SourceRecord.objects.get(source_key="jr").golden_id
+    asked = {k: PERSON_WITH_EMAIL[k] for k in ("given_name", "family_name", "email")}
+
+    withheld = [c["golden_id"] for c in probe(crm, asked).json()["candidates"]]
+    full = [c["golden_id"] for c in probe(crm_all_scopes, asked).json()["candidates"]]
+    by_name = probe(crm, {k: v for k, v in asked.items() if k != "email"}).json()
+
+    assert full[0] == person
+    assert person not in withheld
+    assert person in [c["golden_id"] for c in by_name["candidates"]]

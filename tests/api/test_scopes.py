@@ -164,6 +164,21 @@ def test_the_events_feed_leaves_out_sensitive_attributes_without_the_scope(
     assert all(text in json.dumps(full) for text in SENSITIVE_TEXT)
 
 
+def test_an_update_event_names_changed_sensitive_attributes_only_with_the_scope(
+    crm, crm_all_scopes, customers
+):
+    """Review 2026-12: `changed` of golden.updated named "email", "date_of_birth" to readers
+    whose `values` left them out — that a person's e-mail changed, and when."""
+    load("crm", [{**PERSON, "source_key": "p1", "email": "jane@roe.example", "city": "Bonn"}])
+
+    def changed(client):
+        feed = client.get("/api/v1/events", {"type": "golden.updated"}).json()["results"]
+        return feed[-1]["payload"]["changed"]
+
+    assert "email" not in changed(crm) and "city" in changed(crm)
+    assert "email" in changed(crm_all_scopes)
+
+
 def test_filtering_by_a_sensitive_attribute_needs_the_scope(crm, crm_all_scopes, customers):
     _, organization = customers
 

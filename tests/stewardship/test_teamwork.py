@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision
 from mdm.errors import CandidateClaimed, InvalidResolution
+from mdm.models import GoldenRecord, GoldenStatus
 from stewardship.models import ApprovalRequest, ApprovalStatus, CandidateClaim
 from stewardship.teamwork import approve, claim, next_for
 from tests.stewardship.conftest import _account, ingest, make_candidate
@@ -187,7 +188,6 @@ def test_a_merge_over_an_identifier_conflict_needs_a_reason_and_four_eyes(
 def test_merge_with_over_a_conflict_warns_needs_a_reason_and_a_second_steward(
     steward_client, steward_account, bob, acme_pair
 ):
-    from mdm.models import GoldenRecord, GoldenStatus
 
     give_conflicting_tax_ids(acme_pair)
     left, right = acme_pair.left_golden_id, acme_pair.right_golden_id
@@ -212,7 +212,6 @@ def test_merge_with_over_a_conflict_warns_needs_a_reason_and_a_second_steward(
 
 
 def test_merge_with_without_a_conflict_merges_at_once(steward_client, acme_pair):
-    from mdm.models import GoldenRecord, GoldenStatus
 
     left, right = acme_pair.left_golden_id, acme_pair.right_golden_id
     steward_client.post(
@@ -285,3 +284,12 @@ def test_two_stewards_pressing_next_at_once_get_different_candidates(roles, djan
     assert found["alice"] != found["bob"]
     holders = dict(CandidateClaim.objects.values_list("candidate_id", "steward__username"))
     assert holders == {found["alice"]: "alice", found["bob"]: "bob"}
+
+
+@pytest.mark.parametrize("named", ["", "abc", "²", "999999"])
+def test_approving_a_request_that_is_no_request_is_404_not_500(bob_client, named):
+    response = bob_client.post(
+        reverse("stewardship:approvals"), {"action": "approve", "request": named}
+    )
+
+    assert response.status_code == 404
