@@ -45,6 +45,7 @@ from matching.scoring import (
     thresholds_of,
 )
 from matching.specs import MatchSpec, get_spec
+from matching.training import training_notes
 from mdm.db.conflicts import lost_race
 from mdm.db.ids import narrowed
 from mdm.db.maintenance import analyze, vacuum
@@ -89,6 +90,8 @@ class MatchRunSummary:
     model_version: int | None = None
     staged_model_version: int | None = None  # a retrain staged this version, applied nothing
     timings: dict[str, float] = field(default_factory=dict)
+    # What training could not do this run (an EM rule the data does not support), in words.
+    training_notes: list[str] = field(default_factory=list)
 
 
 # -------------------------------------------------------------------------- match requests
@@ -236,6 +239,7 @@ def run_batch_matching(
             _progress(run, summary, "train")
             trained = train_model(entity_type=entity_type, frame=frame)
             run.retrained = True
+            summary.training_notes = training_notes(trained.training_report or {})
             mark = lap("train", mark)
             if not trained.is_active:  # staged: a steward activates it; nothing applied now
                 summary.staged_model_version = trained.version

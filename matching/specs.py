@@ -51,28 +51,37 @@ class MatchSpec:
     deterministic_recall: float
     training_rules: tuple
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # Deterministic rules for the prior when `deterministic_rules` find no pair (data that
+    # carries none of their columns): `matching.training`.
+    fallback_deterministic_rules: tuple = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(self.columns)
 
 
-def said(level, label: str):
+def said(level, label: str, m: float | None = None):
     """`level` with the words a steward reads for it: the candidate page, the match probe and
-    the training report show this label (Splink's ``label_for_charts``), never the SQL."""
-    return level.configure(label_for_charts=label)
+    the training report show this label (Splink's ``label_for_charts``), never the SQL.
+
+    `m` is the level's declared starting m probability (the share of true matches whose pair
+    falls on this level): EM starts from it, and a level no EM session can train (the data
+    supports none of the training rules that leave its comparison active) keeps it. Without
+    one, Splink's default applies (0.95 for the first level, the rest shared equally)."""
+    level = level.configure(label_for_charts=label)
+    return level if m is None else level.configure(m_probability=m)
 
 
 def _exact(column: str, noun: str, plural: str, *, tf: bool = False) -> cl.CustomComparison:
     """Splink's ExactMatch (null, same, else) in a steward's words; `tf` adjusts the exact
     level by the value's frequency."""
-    same = said(cll.ExactMatchLevel(column), f"same {noun}")
+    same = said(cll.ExactMatchLevel(column), f"same {noun}", 0.95)
     return cl.CustomComparison(
         output_column_name=column,
         comparison_levels=[
             said(cll.NullLevel(column), f"no {noun} on one side"),
             same.configure(tf_adjustment_column=column) if tf else same,
-            said(cll.ElseLevel(), f"different {plural}"),
+            said(cll.ElseLevel(), f"different {plural}", 0.05),
         ],
     )
 
@@ -99,12 +108,12 @@ def _name_part(column: str, noun: str) -> cl.CustomComparison:
                 'OR ("name_key_l" IS NOT NULL AND "name_key_r" IS NOT NULL)',
                 f"{noun} not compared (no value on one side, or full names compared)",
             ).configure(is_null_level=True),
-            said(cll.ExactMatchLevel(column), f"same {noun}").configure(
+            said(cll.ExactMatchLevel(column), f"same {noun}", 0.8).configure(
                 tf_adjustment_column=column
             ),
-            said(cll.JaroWinklerLevel(column, 0.92), f"{noun}s nearly identical"),
-            said(cll.JaroWinklerLevel(column, 0.8), f"{noun}s similar"),
-            said(cll.ElseLevel(), f"different {noun}s"),
+            said(cll.JaroWinklerLevel(column, 0.92), f"{noun}s nearly identical", 0.1),
+            said(cll.JaroWinklerLevel(column, 0.8), f"{noun}s similar", 0.05),
+            said(cll.ElseLevel(), f"different {noun}s", 0.05),
         ],
     )
 
@@ -121,7 +130,7 @@ CUSTOMER_NAME = cl.CustomComparison(
     output_column_name="name_key",
     comparison_levels=[
         said(cll.NullLevel("name_key"), "no name on one side"),
-        said(cll.ExactMatchLevel("name_key"), "same name").configure(
+        said(cll.ExactMatchLevel("name_key"), "same name", 0.55).configure(
             tf_adjustment_column="name_key"
         ),
         # The length test first: DuckDB skips the costly list sort for almost every pair.
@@ -129,14 +138,17 @@ CUSTOMER_NAME = cl.CustomComparison(
             'length("name_key_l") = length("name_key_r") AND '
             f"{_tokens('l', 'name_key')} = {_tokens('r', 'name_key')}",
             "same name, words in another order",
-        ),
-        said(cll.JaroWinklerLevel("name_key", 0.95), "names nearly identical"),
+        ).configure(m_probability=0.03),
+        said(cll.JaroWinklerLevel("name_key", 0.95), "names nearly identical", 0.2),
         # Only for organizations: between two people, a close-but-different name is a
         # relative ("Zoe Burgess" / "Daniel Burgess" ~0.82), no evidence of one person.
-        said(cll.And(cll.JaroWinklerLevel("name_key", 0.9), _NOT_BOTH_PERSONS), "names similar"),
+        said(
+            cll.And(cll.JaroWinklerLevel("name_key", 0.9), _NOT_BOTH_PERSONS), "names similar", 0.1
+        ),
         said(
             cll.And(cll.JaroWinklerLevel("name_key", 0.8), _NOT_BOTH_PERSONS),
             "names somewhat alike",
+            0.05,
         ),
         # Two people with unrelated names: a true match only through a nickname the data
         # cannot know ("Mike" / "Michael"). EM would learn a mild weight from the relatives
@@ -145,7 +157,7 @@ CUSTOMER_NAME = cl.CustomComparison(
             """coalesce("kind_l", '') = 'person' AND coalesce("kind_r", '') = 'person'""",
             "two people, different names",
         ).configure(m_probability=0.01, fix_m_probability=True),
-        said(cll.ElseLevel(), "different names"),
+        said(cll.ElseLevel(), "different names", 0.06),
     ],
 )
 
@@ -155,12 +167,12 @@ CUSTOMER_EMAIL = cl.CustomComparison(
     output_column_name="email_key",
     comparison_levels=[
         said(cll.NullLevel("email_key"), "no e-mail on one side"),
-        said(cll.ExactMatchLevel("email_key"), "same e-mail address"),
-        said(cll.LevenshteinLevel("email_key", 2), "e-mail addresses nearly identical"),
-        said(cll.ExactMatchLevel("email_domain"), "same e-mail domain").configure(
+        said(cll.ExactMatchLevel("email_key"), "same e-mail address", 0.6),
+        said(cll.LevenshteinLevel("email_key", 2), "e-mail addresses nearly identical", 0.05),
+        said(cll.ExactMatchLevel("email_domain"), "same e-mail domain", 0.2).configure(
             tf_adjustment_column="email_domain"
         ),
-        said(cll.ElseLevel(), "different e-mail addresses"),
+        said(cll.ElseLevel(), "different e-mail addresses", 0.15),
     ],
 )
 
@@ -170,14 +182,14 @@ CUSTOMER_DOMAIN = cl.CustomComparison(
     output_column_name="domain",
     comparison_levels=[
         _null_either("domain", label="no website on one side"),
-        said(cll.ExactMatchLevel("domain"), "same website domain").configure(
+        said(cll.ExactMatchLevel("domain"), "same website domain", 0.8).configure(
             tf_adjustment_column="domain"
         ),
         cll.CustomLevel(
             '"domain_l" = "email_domain_r" OR "email_domain_l" = "domain_r"',
             "website domain is the other's e-mail domain",
-        ),
-        said(cll.ElseLevel(), "different website domains"),
+        ).configure(m_probability=0.1),
+        said(cll.ElseLevel(), "different website domains", 0.1),
     ],
 )
 
@@ -192,6 +204,11 @@ def _moved_else() -> ComparisonLevelCreator:
     return said(cll.ElseLevel(), "different addresses").configure(
         m_probability=MOVED, fix_m_probability=True
     )
+
+
+def _started(sql: str, label: str, m: float) -> ComparisonLevelCreator:
+    """A custom level in a steward's words with its declared starting m (see `said`)."""
+    return cll.CustomLevel(sql, label).configure(m_probability=m)
 
 
 _ADDRESS_SAME = '"address_line1_key_l" = "address_line1_key_r"'
@@ -209,13 +226,13 @@ CUSTOMER_LOCATION = cl.CustomComparison(
         _null_either(
             "address_line1_key", "postal_code_key", "city_key", label="no address on one side"
         ),
-        cll.CustomLevel(f"{_ADDRESS_SAME} AND ({_POSTAL_SAME} OR {_CITY_SAME})", "same address"),
-        cll.CustomLevel(
-            f"{_ADDRESS_CLOSE} AND ({_POSTAL_SAME} OR {_CITY_CLOSE})", "address with a typo"
+        _started(f"{_ADDRESS_SAME} AND ({_POSTAL_SAME} OR {_CITY_SAME})", "same address", 0.65),
+        _started(
+            f"{_ADDRESS_CLOSE} AND ({_POSTAL_SAME} OR {_CITY_CLOSE})", "address with a typo", 0.12
         ),
-        cll.CustomLevel(_ADDRESS_SAME, "same street address, postal code and city unknown"),
-        cll.CustomLevel(f"{_POSTAL_SAME} AND {_CITY_CLOSE}", "same postal code and city"),
-        cll.CustomLevel(f"{_POSTAL_SAME} OR {_CITY_SAME}", "same postal code or city"),
+        _started(_ADDRESS_SAME, "same street address, postal code and city unknown", 0.03),
+        _started(f"{_POSTAL_SAME} AND {_CITY_CLOSE}", "same postal code and city", 0.06),
+        _started(f"{_POSTAL_SAME} OR {_CITY_SAME}", "same postal code or city", 0.06),
         _moved_else(),
     ],
 )
@@ -223,7 +240,7 @@ CUSTOMER_PHONE = cl.CustomComparison(
     output_column_name="phone_key",
     comparison_levels=[
         said(cll.NullLevel("phone_key"), "no phone on one side"),
-        said(cll.ExactMatchLevel("phone_key"), "same phone number"),
+        said(cll.ExactMatchLevel("phone_key"), "same phone number", 0.85),
         # Another line (mobile vs office, a new number after a move) is common.
         said(cll.ElseLevel(), "different phone numbers").configure(
             m_probability=0.15, fix_m_probability=True
@@ -258,19 +275,25 @@ CUSTOMER_SPEC = MatchSpec(
             output_column_name="date_of_birth",
             comparison_levels=[
                 said(cll.NullLevel("date_of_birth"), "no date of birth on one side"),
-                said(cll.ExactMatchLevel("date_of_birth"), "same date of birth"),
-                said(cll.LevenshteinLevel("date_of_birth", 1), "dates of birth one digit apart"),
-                said(cll.LevenshteinLevel("date_of_birth", 2), "dates of birth two digits apart"),
-                said(cll.ElseLevel(), "different dates of birth"),
+                said(cll.ExactMatchLevel("date_of_birth"), "same date of birth", 0.9),
+                said(
+                    cll.LevenshteinLevel("date_of_birth", 1), "dates of birth one digit apart", 0.05
+                ),
+                said(
+                    cll.LevenshteinLevel("date_of_birth", 2),
+                    "dates of birth two digits apart",
+                    0.02,
+                ),
+                said(cll.ElseLevel(), "different dates of birth", 0.03),
             ],
         ),
         cl.CustomComparison(
             output_column_name="tax_id_key",
             comparison_levels=[
                 said(cll.NullLevel("tax_id_key"), "no tax ID on one side"),
-                said(cll.ExactMatchLevel("tax_id_key"), "same tax ID"),
-                said(cll.LevenshteinLevel("tax_id_key", 1), "tax IDs one character apart"),
-                said(cll.ElseLevel(), "different tax IDs"),
+                said(cll.ExactMatchLevel("tax_id_key"), "same tax ID", 0.9),
+                said(cll.LevenshteinLevel("tax_id_key", 1), "tax IDs one character apart", 0.05),
+                said(cll.ElseLevel(), "different tax IDs", 0.05),
             ],
         ),
         CUSTOMER_EMAIL,
@@ -323,6 +346,13 @@ CUSTOMER_SPEC = MatchSpec(
         block_on("given_name_key", "family_name_key", "date_of_birth"),
     ),
     deterministic_recall=0.7,
+    # Data with none of the columns above (names, streets, cities and phones only): the same
+    # name in the same city, or the same name and street, says "the same customer" as well.
+    fallback_deterministic_rules=(
+        block_on("name_key", "city_key"),
+        block_on("name_key", "address_line1_key"),
+        block_on("name_key", "phone_key"),
+    ),
     # EM blocks that every kind of customer data fills: a block with no pairs aborts its EM
     # session (and, in Splink 5.0.0, leaves the session's prior behind on the model).
     training_rules=(
