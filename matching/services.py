@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from matching import frequencies, keys
+from matching import frequencies, generic, keys
 from matching.activation import stage_retrained
 from matching.apply import apply_merges
 from matching.clustering import Clustering, ScoredPair, cluster
@@ -228,7 +228,7 @@ def run_batch_matching(
         mark = time.monotonic()
         _progress(run, summary, "frame")
         frame_read_at = timezone.now()
-        frame = build_frame(spec)
+        frame, _ = generic.refresh(spec, build_frame(spec, masked=False))
         mark = lap("frame", mark)
         _progress(run, summary, "train" if retrain else "index", records=frame.num_rows)
         if frame.num_rows < 2:

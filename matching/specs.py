@@ -41,6 +41,27 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class GenericCheck:
+    """A column whose values many unrelated records may share (a switchboard number, a
+    provider's info@ mailbox, a registered-agent address, a social-media page as website).
+
+    A value is *generic* when records of at least `MatchSpec.generic_after` different names
+    share it (counted over `column` together with `together`: "1 Main St" is generic only
+    within one city). A generic value is no evidence: `matching.generic` nulls it in every
+    frame (batch, incremental, probe, explanations), so it neither blocks nor scores, and keeps
+    it in the companion column ``generic_<column>`` for the explanation of `comparison`."""
+
+    column: str
+    noun: str  # "phone number": "shared phone number is used by 37 …"
+    comparison: str  # the comparison output column whose explanation says so
+    together: tuple[str, ...] = ()
+
+    @property
+    def companion(self) -> str:
+        return f"generic_{self.column}"
+
+
+@dataclass(frozen=True)
 class MatchSpec:
     entity_type: str
     # frame column -> (where it is read from: MATCH_KEYS or ATTRIBUTES, key in that dict)
@@ -54,6 +75,11 @@ class MatchSpec:
     # Deterministic rules for the prior when `deterministic_rules` find no pair (data that
     # carries none of their columns): `matching.training`.
     fallback_deterministic_rules: tuple = ()
+    # Generic values: which columns are checked, counted by how many different values of
+    # `generic_things` (a name) share one value; from `generic_after` on it is generic.
+    generic: tuple[GenericCheck, ...] = ()
+    generic_things: str = ""
+    generic_after: int = 5
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -362,6 +388,17 @@ CUSTOMER_SPEC = MatchSpec(
         block_on("given_name_key", "family_name_key"),
     ),
     thresholds=Thresholds(auto_link=0.95, review=0.5),
+    # Five differently named customers behind one phone, mailbox, website or street address
+    # are not one customer: a household (up to four names) or a group's few subsidiaries stay
+    # evidence, a switchboard or a provider's billing@ mailbox does not.
+    generic=(
+        GenericCheck("phone_key", "phone number", "phone_key"),
+        GenericCheck("email_key", "e-mail address", "email_key"),
+        GenericCheck("domain", "website", "domain"),
+        GenericCheck("address_line1_key", "street address", "location", together=("city_key",)),
+    ),
+    generic_things="name_key",
+    generic_after=5,
 )
 
 
@@ -712,4 +749,5 @@ def settings_for(spec: MatchSpec, *, retain_intermediate: bool = True) -> Settin
         blocking_rules_to_generate_predictions=list(spec.blocking_rules),
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=retain_intermediate,
+        additional_columns_to_retain=[check.companion for check in spec.generic],
     )
