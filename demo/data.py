@@ -699,6 +699,31 @@ def _digits(rng: random.Random, count: int) -> str:
     return "".join(rng.choices(string.digits, k=count))
 
 
+# Tax IDs carry valid check digits, as real ones do: a hard identifier is only one when it is
+# valid (`mdm.identifiers`), so the demo's sibling companies conflict on them.
+def _de_check_digit(body8: str) -> int:
+    """ISO 7064 mod 11,10 (German USt-IdNr.)."""
+    product = 10
+    for digit in body8:
+        total = (int(digit) + product) % 10 or 10
+        product = (2 * total) % 11
+    return (11 - product) % 10
+
+
+_ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
+
+
+def _abn(body9: str) -> str:
+    """An Australian Business Number ending in `body9`: the two leading digits that make it
+    valid (mod 89), the smallest such."""
+    for lead in range(10, 100):
+        digits = [int(d) for d in f"{lead}{body9}"]
+        digits[0] -= 1
+        if sum(d * w for d, w in zip(digits, _ABN_WEIGHTS, strict=True)) % 89 == 0:
+            return f"{lead}{body9}"
+    return f"51{body9}"  # no lead fits (rare): a format-valid number
+
+
 def _ascii(text: str) -> str:
     """What an ASCII-only system stores: German umlauts spelled out, other accents dropped."""
     if text.isascii():
@@ -953,15 +978,21 @@ class _Truths:
             if country.code == "US":
                 tax_id = f"{rng.randint(10, 99)}-{_digits(rng, 7)}"
             elif country.code == "DE":
-                tax_id = f"DE{rng.randint(1, 9)}{_digits(rng, 8)}"
+                body = f"{rng.randint(1, 9)}{_digits(rng, 7)}"
+                tax_id = f"DE{body}{_de_check_digit(body)}"
             elif country.code == "FR":
-                tax_id = f"FR{_digits(rng, 11)}"
+                siren = f"{rng.randint(1, 9)}{_digits(rng, 8)}"
+                tax_id = f"FR{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
+            elif country.code == "GB":
+                body = f"{rng.randint(1, 9)}{_digits(rng, 6)}"
+                total = sum(int(d) * w for d, w in zip(body, range(8, 1, -1), strict=True))
+                tax_id = f"GB{body}{-total % 97:02d}"
             elif country.code == "NL":
                 tax_id = f"NL{rng.randint(1, 9)}{_digits(rng, 8)}B01"
             elif country.code == "CA":
                 tax_id = f"{rng.randint(1, 9)}{_digits(rng, 8)}RT0001"
             elif country.code == "AU":
-                abn = f"{rng.randint(10, 99)}{_digits(rng, 9)}"
+                abn = _abn(_digits(rng, 9))
                 tax_id = f"{abn[:2]} {abn[2:5]} {abn[5:8]} {abn[8:]}"
             else:
                 tax_id = f"{country.tax_prefix}{rng.randint(1, 9)}{_digits(rng, 8)}"
