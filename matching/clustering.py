@@ -9,6 +9,11 @@ Rules:
 - Pairs at or above the threshold join clusters, strongest first; a join that would put two
   cannot-link records (or their golden records) in one cluster is refused, so constraints hold
   transitively. Refused pairs are reported so the caller can send them to review.
+- Hard identifiers (`mdm.identifiers`): every component carries the identifier values its
+  records hold (kind → values); a join that would give a component two different values of
+  one kind is refused ("conflicting tax IDs"), so two records with different tax IDs never
+  share a cluster, not even through records that carry none. Strongest first, the cluster is
+  cut at its weakest link.
 - A cluster keeps the ID of its oldest golden record (created_at, then ID); every other golden
   record in it merges into that one. Applying the merges and clustering again yields no merges.
 """
@@ -16,8 +21,11 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+# golden ID → identifier kind → the values its records hold (one, unless it already mixes)
+Held = Mapping[str, Mapping[str, Iterable[str]]]
 
 
 @dataclass(frozen=True)
@@ -74,12 +82,26 @@ class Clustering:
 
 
 class _Components:
-    """Union-find over golden IDs with a set of forbidden partners per component root. A node
-    exists once named (the records nobody pairs with never cost anything)."""
+    """Union-find over golden IDs with, per component root, a set of forbidden partners and the
+    hard-identifier values the component holds (kind → values). A node exists once named (the
+    records nobody pairs with never cost anything)."""
 
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
         self.forbidden: dict[str, set[str]] = {}
+        self.held: dict[str, dict[str, set[str]]] = {}
+
+    def hold(self, node: str, kinds: Mapping[str, Iterable[str]]) -> None:
+        held = self.held.setdefault(self.find(node), {})
+        for kind, values in kinds.items():
+            held.setdefault(kind, set()).update(values)
+
+    def clashes(self, ra: str, rb: str) -> list[str]:
+        """The identifier kinds for which joining roots `ra` and `rb` would mix values."""
+        a, b = self.held.get(ra), self.held.get(rb)
+        if not a or not b:
+            return []
+        return sorted(k for k in a.keys() & b.keys() if len(a[k] | b[k]) > 1)
 
     def find(self, node: str) -> str:
         parent = self.parent
@@ -99,19 +121,26 @@ class _Components:
             self.forbidden.setdefault(ra, set()).add(rb)
             self.forbidden.setdefault(rb, set()).add(ra)
 
-    def union(self, a: str, b: str) -> bool:
-        """Join the components of `a` and `b`; False (nothing changes) when forbidden."""
+    def union(self, a: str, b: str) -> str | None:
+        """Join the components of `a` and `b`: None when done, else why not (nothing changes):
+        "" for a steward's keep-apart, the clashing identifier kinds joined by "," else."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
-            return True
+            return None
         if rb in self.forbidden.get(ra, ()):
-            return False
+            return ""
+        clashes = self.clashes(ra, rb)
+        if clashes:
+            return ",".join(clashes)
         self.parent[rb] = ra
         for other in self.forbidden.pop(rb, ()):
             self.forbidden[other].discard(rb)
             self.forbidden[other].add(ra)
             self.forbidden.setdefault(ra, set()).add(other)
-        return True
+        absorbed = self.held.pop(rb, None)
+        if absorbed:
+            self.hold(ra, absorbed)
+        return None
 
     def groups(self, nodes: Iterable[str]) -> dict[str, set[str]]:
         by_root: dict[str, set[str]] = {}
@@ -134,6 +163,8 @@ def cluster(
     created_at: CreatedAt,
     threshold: float,
     cannot_link: Iterable[tuple[int, int]] = (),
+    identifiers: Held | Callable[[set[str]], Held] | None = None,
+    conflict_reason: Callable[[list[str]], str] | None = None,
 ) -> Clustering:
     """The target clustering of the records in `membership` (record id → golden ID).
 
@@ -141,6 +172,11 @@ def cluster(
     a function that is called once with the golden IDs that end up sharing a cluster and
     returns theirs (only those are compared; reading them all would cost a scan of every
     golden record). Pairs naming records outside `membership` are ignored.
+
+    `identifiers` gives the hard-identifier values each golden record's records hold
+    (`Held`): a mapping, or a function called once with the golden IDs that auto-link pairs
+    name. `conflict_reason` words the clashing kinds for a refused pair's `reason` (default:
+    "conflicting " and the kinds).
     """
     components = _Components()
     for left, right in cannot_link:
@@ -157,13 +193,23 @@ def cluster(
         ),
         key=lambda p: (-p.probability, min(p.left, p.right), max(p.left, p.right)),
     )
+    if identifiers is not None:
+        named = {membership[p.left] for p in accepted} | {membership[p.right] for p in accepted}
+        held = identifiers(named) if callable(identifiers) else identifiers
+        for golden_id, kinds in held.items():
+            if golden_id in named and kinds:
+                components.hold(golden_id, kinds)
+    word = conflict_reason or (lambda kinds: "conflicting " + ", ".join(kinds))
     for pair in accepted:
         left_golden, right_golden = membership[pair.left], membership[pair.right]
         if left_golden == right_golden:
             continue
-        if components.union(left_golden, right_golden):
+        refusal = components.union(left_golden, right_golden)
+        if refusal is None:
             for golden_id in (left_golden, right_golden):
                 strongest[golden_id] = max(strongest.get(golden_id, 0.0), pair.probability)
+        elif refusal:
+            refused.append(replace(pair, reason=pair.reason or word(refusal.split(","))))
         else:
             refused.append(pair)
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import pandas as pd
 import pyarrow as pa
@@ -47,10 +48,12 @@ from matching.scoring import (
     thresholds_of,
 )
 from matching.specs import SPECS, MatchSpec, Thresholds
+from mdm import identifiers
 from mdm.db.conflicts import lost_race
 from mdm.db.ids import ids_in
 from mdm.errors import InvalidResolution
 from mdm.models import GoldenRecord, LinkMethod, SourceRecord
+from mdm.selectors import held_identifiers
 from mdm.services.audit import Actor
 from mdm.services.resolution import merge_many
 
@@ -298,6 +301,8 @@ def _apply(
             created_at=created_at,
             threshold=threshold,
             cannot_link=cannot_link,
+            identifiers=partial(held_identifiers, entity_type, membership),
+            conflict_reason=partial(identifiers.reason, entity_type),
         )
         if clustering.merges:
             merge_many(

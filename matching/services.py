@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -46,10 +47,12 @@ from matching.scoring import (
 )
 from matching.specs import MatchSpec, get_spec
 from matching.training import training_notes
+from mdm import identifiers
 from mdm.db.conflicts import lost_race
 from mdm.db.ids import narrowed
 from mdm.db.maintenance import analyze, vacuum
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
+from mdm.selectors import held_identifiers
 from mdm.services.audit import Actor, actor_label
 from mdm.services.match_requests import (
     claim_match_request,
@@ -281,6 +284,8 @@ def run_batch_matching(
             created_at=_created_at,
             threshold=thresholds.auto_link,
             cannot_link=cannot_link,
+            identifiers=partial(held_identifiers, entity_type, membership),
+            conflict_reason=partial(identifiers.reason, entity_type),
         )
         mark = lap("cluster", mark)
 

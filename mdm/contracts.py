@@ -75,6 +75,8 @@ VALUE_SCHEMAS: dict[str, Schema] = {
     "country": {"type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2"},
     "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217"},
     "gtin": {"type": "string", "pattern": "^[0-9]{8,14}$"},
+    "lei": {"type": "string", "pattern": "^[0-9A-Z]{18}[0-9]{2}$", "description": "ISO 17442"},
+    "duns": {"type": "string", "pattern": "^[0-9]{9}$", "description": "D-U-N-S number"},
     "decimal": {
         "type": "string",
         "pattern": r"^-?[0-9]+(\.[0-9]+)?$",

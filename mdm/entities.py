@@ -100,6 +100,40 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class HardIdentifier:
+    """An attribute that identifies the thing when present and valid (`mdm.identifiers`).
+
+    Two records whose identifiers of one `kind` are both present, valid and different are a
+    cannot-link: matching never puts them in one golden record. `kind` names the rule in
+    `mdm.identifiers` (normalization, validation, check digit); `country` is the attribute
+    that scopes a bare number ("301435057" with country GB is GB301435057); with
+    `per_source_system` the identifier only means something within one source system (a
+    contract number), so only records of the same system conflict. `label` names the kind
+    for reasons ("conflicting tax IDs")."""
+
+    kind: str
+    attribute: str
+    label: str
+    country: str = ""
+    per_source_system: bool = False
+
+
+@dataclass(frozen=True)
+class SurvivorshipGroup:
+    """Attributes that survive together from ONE source record (the address block; an
+    identifier with its country): the record that wins the group's `lead` attribute gives
+    every attribute of the group, empty ones included, so a golden record never shows a
+    street from one record and a country from another."""
+
+    name: str
+    attributes: tuple[str, ...]
+
+    @property
+    def lead(self) -> str:
+        return self.attributes[0]
+
+
+@dataclass(frozen=True)
 class Stake:
     """What hangs off a golden record and raises the cost of a wrong decision about it: the
     review queue's business impact (`matching.selectors`). Active golden records of
@@ -157,6 +191,10 @@ class EntityType:
     # (attribute, value) that makes a record an organization's rather than a person's: while
     # it does not hold, PERSONAL attributes are sensitive. None: every record is a person's.
     organization: tuple[str, str] | None = None
+    # Hard identifiers (`mdm.identifiers`): present, valid and different → never one record.
+    identifiers: tuple[HardIdentifier, ...] = ()
+    # Attributes that survive together from one source record (`mdm.survivorship`).
+    survivorship_groups: tuple[SurvivorshipGroup, ...] = ()
 
     @cached_property
     def attribute_names(self) -> tuple[str, ...]:
@@ -252,6 +290,8 @@ CUSTOMER = EntityType(
         Attribute("family_name", "person_name"),
         Attribute("date_of_birth", "date", sensitive=ALWAYS),
         Attribute("tax_id", "tax_id", sensitive=ALWAYS),
+        Attribute("lei", "lei", label="LEI (ISO 17442)"),
+        Attribute("duns", "duns", label="D-U-N-S number"),
         Attribute("email", "email", MOST_RECENT, sensitive=PERSONAL),
         Attribute("phone", "phone", MOST_RECENT, sensitive=PERSONAL),
         Attribute("website", "website", MOST_FREQUENT),
@@ -282,6 +322,17 @@ CUSTOMER = EntityType(
         "country",
     ),
     organization=("kind", "organization"),
+    identifiers=(
+        HardIdentifier("tax_id", "tax_id", "tax IDs", country="country"),
+        HardIdentifier("lei", "lei", "LEIs"),
+        HardIdentifier("duns", "duns", "D-U-N-S numbers"),
+    ),
+    survivorship_groups=(
+        SurvivorshipGroup(
+            "address",
+            ("address_line1", "address_line2", "city", "region", "postal_code", "country"),
+        ),
+    ),
 )
 
 PRODUCT = EntityType(
@@ -299,6 +350,7 @@ PRODUCT = EntityType(
     ),
     display=("name",),
     summary=("sku", "name", "gtin", "family", "unit_of_measure"),
+    identifiers=(HardIdentifier("gtin", "gtin", "GTINs"),),
     stakes=(active_entitlements("product"),),
 )
 
@@ -322,6 +374,11 @@ CONTRACT = EntityType(
     display=("contract_number", "customer"),
     display_separator=" · ",
     summary=("contract_number", "customer_key", "status", "start_date", "end_date", "total_value"),
+    identifiers=(
+        HardIdentifier(
+            "contract_number", "contract_number", "contract numbers", per_source_system=True
+        ),
+    ),
     stakes=(active_entitlements("contract"),),
 )
 

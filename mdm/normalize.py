@@ -627,6 +627,26 @@ def normalize_tax_id(
     return Normalized(tax_id, {"tax_id_key": tax_id})
 
 
+def _registration_number(kind: str, what: str) -> KindNormalizer:
+    def normalize_registration_number(
+        raw: Any, record: Mapping[str, Any], attribute: Attribute | None = None
+    ) -> Normalized:
+        from mdm import identifiers
+
+        text = _text(raw)
+        if not text:
+            return _empty()
+        value = identifiers.normalize(kind, text)
+        if value is None:
+            return _invalid(f"not a valid {what}: {text!r}")
+        return Normalized(value, {f"{kind}_key": value})
+
+    return normalize_registration_number
+
+
+normalize_lei = _registration_number("lei", "LEI (20 characters, ISO 17442 check digits)")
+normalize_duns = _registration_number("duns", "D-U-N-S number (9 digits)")
+
 _GTIN_SEPARATORS = re.compile(r"[\s-]+")
 _GTIN_LENGTHS = (8, 12, 13, 14)
 
@@ -961,6 +981,8 @@ NORMALIZERS: dict[str, KindNormalizer] = {
     "country": normalize_country,
     "code": normalize_code,
     "gtin": normalize_gtin,
+    "lei": normalize_lei,
+    "duns": normalize_duns,
     "decimal": normalize_decimal,
     "integer": normalize_integer,
     "currency": normalize_currency,

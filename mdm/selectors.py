@@ -3,7 +3,7 @@ previews of a merge or a split (what survivorship would produce; nothing written
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -194,3 +194,94 @@ def pending_matching() -> list[PendingMatching]:
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class ConflictingGolden:
+    """An active golden record whose live members hold two different valid identifiers of
+    one kind (kind → the values, sorted): from before the constraint, or a steward's merge."""
+
+    golden_id: str
+    conflicts: dict[str, tuple[str, ...]]
+
+
+def conflicting_identifier_goldens(entity: str) -> list[ConflictingGolden]:
+    """Every active golden record of `entity` holding conflicting hard identifiers, by ID.
+    One pass over the live members that carry an identifier attribute."""
+    from mdm import identifiers
+
+    declared = get_entity(entity).identifiers
+    if not declared:
+        return []
+    names = sorted({i.attribute for i in declared})
+    rows = (
+        SourceRecord.objects.filter(
+            entity_type=entity,
+            deleted=False,
+            golden__status=GoldenStatus.ACTIVE,
+            attributes__has_any_keys=names,
+        )
+        .values_list("golden_id", "source_system__code", "attributes")
+        .order_by()
+        .iterator(chunk_size=5000)
+    )
+    held: dict[str, dict[str, set[str]]] = {}
+    for golden_id, system, attributes in rows:
+        for kind, value in identifiers.identifiers(
+            entity, attributes, source_system=system
+        ).items():
+            held.setdefault(golden_id, {}).setdefault(kind, set()).add(value)
+    found = []
+    for golden_id in sorted(held):
+        conflicts = {k: tuple(sorted(v)) for k, v in held[golden_id].items() if len(v) > 1}
+        if conflicts:
+            found.append(ConflictingGolden(golden_id, conflicts))
+    return found
+
+
+def held_identifiers(
+    entity: str, membership: Mapping[int, str], golden_ids: Collection[str]
+) -> dict[str, dict[str, set[str]]]:
+    """Golden ID → identifier kind → the valid values its records hold, for the golden
+    records `golden_ids` and their members as `membership` (record id → golden ID) says —
+    what clustering's identifier constraint reads. One query over the members carrying an
+    identifier attribute, only those attributes read."""
+    from django.db.models.fields.json import KT
+
+    from mdm import identifiers
+    from mdm.db.ids import narrowed
+
+    declared = get_entity(entity).identifiers
+    if not declared or not golden_ids:
+        return {}
+    wanted = set(golden_ids)
+    members = [pk for pk, golden_id in membership.items() if golden_id in wanted]
+    names = sorted({i.attribute for i in declared} | {i.country for i in declared if i.country})
+    records, keep = narrowed(
+        SourceRecord.objects.filter(
+            entity_type=entity,
+            attributes__has_any_keys=sorted({i.attribute for i in declared}),
+        ),
+        "id",
+        members,
+    )
+    columns = {f"identifier_{name}": KT(f"attributes__{name}") for name in names}
+    rows = (
+        records.annotate(**columns)
+        .values_list("pk", "source_system__code", *columns)
+        .order_by()
+        .iterator(chunk_size=10_000)
+    )
+    held: dict[str, dict[str, set[str]]] = {}
+    for pk, system, *values in rows:
+        if keep is not None and pk not in keep:
+            continue
+        golden_id = membership.get(pk)
+        if golden_id not in wanted:
+            continue
+        attributes = dict(zip(names, values, strict=True))
+        for kind, value in identifiers.identifiers(
+            entity, attributes, source_system=system
+        ).items():
+            held.setdefault(golden_id, {}).setdefault(kind, set()).add(value)
+    return held
