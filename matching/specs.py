@@ -459,7 +459,11 @@ CUSTOMER_SPEC = MatchSpec(
         block_on("coalesce(name_key, family_name_key)"),
         block_on("given_name_key", "family_name_key"),
     ),
-    thresholds=Thresholds(auto_link=0.95, review=0.5),
+    # Linked from 0.99: between 0.95 and 0.99 sit the pairs a steward cannot tell either —
+    # twins known by name and city only, a household's members, siblings of a brand without
+    # a tax ID on one side (docs/bench-log/2026-12-07.md). Below 0.6, a review is a coin
+    # toss: not worth a steward's time.
+    thresholds=Thresholds(auto_link=0.99, review=0.6),
     # Five differently named customers behind one phone, mailbox, website or street address
     # are not one customer: a household (up to four names) or a group's few subsidiaries stay
     # evidence, a switchboard or a provider's billing@ mailbox does not.
