@@ -194,6 +194,38 @@ class Country:
     tax_prefix: str
 
 
+def _de_checked(digits: str) -> str:
+    """Nine digits whose last is the ISO 7064 mod 11,10 check digit of the first eight."""
+    product = 10
+    for d in digits[:8]:
+        total = (int(d) + product) % 10 or 10
+        product = (2 * total) % 11
+    return digits[:8] + str((11 - product) % 10)
+
+
+def _fr_checked(digits: str) -> str:
+    """Eleven digits: the two-digit key of the nine-digit SIREN that follows it."""
+    siren = digits[2:]
+    return f"{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
+
+
+def _gb_checked(digits: str) -> str:
+    """Nine digits whose last two make the HMRC weighted sum a multiple of 97."""
+    total = sum(int(d) * w for d, w in zip(digits[:7], range(8, 1, -1), strict=True))
+    return f"{digits[:7]}{-total % 97:02d}"
+
+
+def _abn_checked(digits: str) -> str:
+    """Eleven digits whose first two make a valid ABN (mod 89) with the nine that follow."""
+    weights = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
+    for prefix in range(10, 100):
+        values = [int(d) for d in f"{prefix}{digits[2:]}"]
+        values[0] -= 1
+        if sum(v * w for v, w in zip(values, weights, strict=True)) % 89 == 0:
+            return f"{prefix}{digits[2:]}"
+    raise AssertionError("every ABN body has a check prefix")
+
+
 COUNTRIES: dict[str, Country] = {
     country.code: country
     for country in (
@@ -699,31 +731,6 @@ def _digits(rng: random.Random, count: int) -> str:
     return "".join(rng.choices(string.digits, k=count))
 
 
-# Tax IDs carry valid check digits, as real ones do: a hard identifier is only one when it is
-# valid (`mdm.identifiers`), so the demo's sibling companies conflict on them.
-def _de_check_digit(body8: str) -> int:
-    """ISO 7064 mod 11,10 (German USt-IdNr.)."""
-    product = 10
-    for digit in body8:
-        total = (int(digit) + product) % 10 or 10
-        product = (2 * total) % 11
-    return (11 - product) % 10
-
-
-_ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
-
-
-def _abn(body9: str) -> str:
-    """An Australian Business Number ending in `body9`: the two leading digits that make it
-    valid (mod 89), the smallest such."""
-    for lead in range(10, 100):
-        digits = [int(d) for d in f"{lead}{body9}"]
-        digits[0] -= 1
-        if sum(d * w for d, w in zip(digits, _ABN_WEIGHTS, strict=True)) % 89 == 0:
-            return f"{lead}{body9}"
-    return f"51{body9}"  # no lead fits (rare): a format-valid number
-
-
 def _ascii(text: str) -> str:
     """What an ASCII-only system stores: German umlauts spelled out, other accents dropped."""
     if text.isascii():
@@ -975,25 +982,23 @@ class _Truths:
     def tax_id(self, country: Country) -> str:
         rng = self.rng
         while True:
+            # Check digits where the country has well-known ones (`mdm.identifiers`), so
+            # every generated tax ID is a valid hard identifier.
             if country.code == "US":
                 tax_id = f"{rng.randint(10, 99)}-{_digits(rng, 7)}"
             elif country.code == "DE":
-                body = f"{rng.randint(1, 9)}{_digits(rng, 7)}"
-                tax_id = f"DE{body}{_de_check_digit(body)}"
+                tax_id = "DE" + _de_checked(f"{rng.randint(1, 9)}{_digits(rng, 8)}")
             elif country.code == "FR":
-                siren = f"{rng.randint(1, 9)}{_digits(rng, 8)}"
-                tax_id = f"FR{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
-            elif country.code == "GB":
-                body = f"{rng.randint(1, 9)}{_digits(rng, 6)}"
-                total = sum(int(d) * w for d, w in zip(body, range(8, 1, -1), strict=True))
-                tax_id = f"GB{body}{-total % 97:02d}"
+                tax_id = "FR" + _fr_checked(_digits(rng, 11))
             elif country.code == "NL":
                 tax_id = f"NL{rng.randint(1, 9)}{_digits(rng, 8)}B01"
             elif country.code == "CA":
                 tax_id = f"{rng.randint(1, 9)}{_digits(rng, 8)}RT0001"
             elif country.code == "AU":
-                abn = _abn(_digits(rng, 9))
+                abn = _abn_checked(f"{rng.randint(10, 99)}{_digits(rng, 9)}")
                 tax_id = f"{abn[:2]} {abn[2:5]} {abn[5:8]} {abn[8:]}"
+            elif country.tax_prefix == "GB":
+                tax_id = "GB" + _gb_checked(f"{rng.randint(1, 9)}{_digits(rng, 8)}")
             else:
                 tax_id = f"{country.tax_prefix}{rng.randint(1, 9)}{_digits(rng, 8)}"
             if tax_id not in self.tax_ids:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -51,6 +52,7 @@ from matching.training import train
 from mdm.db.ids import ids_in, narrowed
 from mdm.errors import InvalidResolution
 from mdm.models import GoldenRecord, LinkMethod, SourceRecord
+from mdm.selectors import held_identifiers
 from mdm.services.audit import Actor, actor_label, actor_user, save_with_history
 
 EXAMPLES = 10
@@ -279,6 +281,7 @@ def _merges(
         created_at=_creation_rank,
         threshold=auto_link,
         cannot_link=_cannot_link(entity_type, state.membership),
+        identifiers=partial(held_identifiers, entity_type, state.membership),
     ).merges
 
 

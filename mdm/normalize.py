@@ -42,6 +42,7 @@ import phonenumbers
 from cleanco import prepare_default_terms
 from cleanco.non_nfkd_map import NON_NFKD_MAP
 
+from mdm import identifiers
 from mdm.entities import (
     COUNTING_DIGITS,
     NO_VALUE,
@@ -616,23 +617,24 @@ def normalize_date(
 def normalize_tax_id(
     raw: Any, record: Mapping[str, Any], attribute: Attribute | None = None
 ) -> Normalized:
-    """A tax / VAT id as upper-case alphanumerics ("de 123.456.789" → "DE123456789"); key
-    ``tax_id_key`` the same. Fewer than 4 alphanumerics is an error."""
+    """A tax / VAT id as upper-case alphanumerics ("de 123.456.789" → "DE123456789"). Key
+    ``tax_id_key``: the hard identifier with its country prefix when it is a valid one
+    (`mdm.identifiers`: "980780684" of a GB record → "GB980780684", so both spellings compare
+    equal), else the same upper-case alphanumerics. Fewer than 4 alphanumerics is an error."""
     text = _text(raw)
     if not text:
         return _empty()
     tax_id = _NON_ALNUM.sub("", text).upper()
     if len(tax_id) < 4:
         return _invalid(f"not a tax id (fewer than 4 letters or digits): {text!r}")
-    return Normalized(tax_id, {"tax_id_key": tax_id})
+    key = identifiers.normalize("tax_id", tax_id, country=_record_region(record)) or tax_id
+    return Normalized(tax_id, {"tax_id_key": key})
 
 
 def _registration_number(kind: str, what: str) -> KindNormalizer:
     def normalize_registration_number(
         raw: Any, record: Mapping[str, Any], attribute: Attribute | None = None
     ) -> Normalized:
-        from mdm import identifiers
-
         text = _text(raw)
         if not text:
             return _empty()

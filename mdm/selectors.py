@@ -285,3 +285,24 @@ def held_identifiers(
         ).items():
             held.setdefault(golden_id, {}).setdefault(kind, set()).add(value)
     return held
+
+
+def identifier_conflict(entity: str, left_id: str, right_id: str) -> str:
+    """What merging golden records `left_id` and `right_id` would override: "conflicting tax
+    IDs: DE136695976 / GB980780684" (`mdm.identifiers.conflicts` over the identifiers their
+    live members hold), or "" when nothing conflicts. A steward's merge over it needs a
+    reason and a second steward (`stewardship.teamwork`)."""
+    from mdm import identifiers
+
+    membership = dict(
+        SourceRecord.objects.filter(golden_id__in=(left_id, right_id), deleted=False).values_list(
+            "pk", "golden_id"
+        )
+    )
+    held = held_identifiers(entity, membership, (left_id, right_id))
+    left, right = held.get(left_id, {}), held.get(right_id, {})
+    kinds = sorted(k for k in left.keys() & right.keys() if len(left[k] | right[k]) > 1)
+    return "; ".join(
+        f"conflicting {identifiers.label(entity, k)}: " + " / ".join(sorted(left[k] | right[k]))
+        for k in kinds
+    )

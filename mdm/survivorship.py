@@ -8,17 +8,37 @@ Every decision is deterministic. A steward pin beats every rule; an empty value 
 filled one; then the field's strategy decides; ties break by the source system's rank (the
 rule's own ordering, else the systems' trust ranking), then by the most recent observation,
 then by the oldest source record (lowest id).
+
+Groups (`mdm.entities.SurvivorshipGroup`: the address block) survive together from ONE source
+record: the first attribute of the group that some record fills decides which record, by its
+own rule, and every unpinned attribute of the group takes that record's value — an empty one
+stays empty rather than coming from another record, so a golden record never shows a street
+from one record and a country from another. Lineage names the group and its record.
+
+Spelling: among the values that are the same but for case, accents and punctuation ("ACME
+CORPORATION", "Acme Corporation"), the best-written one is shown — mixed case over ALL CAPS or
+all lower case, accents kept over dropped — whichever record the rule picked; lineage then
+names the record that wrote it so.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mdm.entities import LONGEST, MOST_FREQUENT, MOST_RECENT, SOURCE_PRIORITY, STRATEGIES
+from mdm.entities import (
+    LONGEST,
+    MOST_FREQUENT,
+    MOST_RECENT,
+    SOURCE_PRIORITY,
+    STRATEGIES,
+    SurvivorshipGroup,
+)
 
 PIN = "pin"
 RUNNER_UP_LIMIT = 5
@@ -69,20 +89,27 @@ def survive(
     rules: Mapping[str, Rule],
     pins: Mapping[str, Pin] | None = None,
     system_rank: Mapping[str, int] | None = None,
+    groups: Sequence[SurvivorshipGroup] = (),
 ) -> Survived:
     """Decide every field in `fields` from `candidates`.
 
     `rules` must hold a rule for every field (callers fill defaults from the entity
     declaration). `system_rank` is the global trust ranking (lower is more trusted); a system
-    missing from it ranks last. Returns only filled fields: a field no candidate fills and no
-    pin sets is absent from `values` and `lineage`.
+    missing from it ranks last. `groups` survive together (the module docstring). Returns only
+    filled fields: a field no candidate fills and no pin sets is absent from `values` and
+    `lineage`.
     """
+    group_of = _group_of(groups, fields)
     if len(candidates) == 1 and not pins:
-        return _sole(fields, candidates[0], rules)
+        return _sole(fields, candidates[0], rules, group_of)
     pins = pins or {}
     system_rank = system_rank or {}
     values: dict[str, Any] = {}
     lineage: dict[str, dict[str, Any]] = {}
+    decided = {
+        group.name: _group_record(group, fields, candidates, rules, pins, system_rank)
+        for group in {id(g): g for g in group_of.values()}.values()
+    }
     for name in fields:
         filled = [c for c in candidates if not is_empty(c.values.get(name))]
         if name in pins:
@@ -101,40 +128,148 @@ def survive(
             continue
         if not filled:
             continue
-        rule = rules[name]
-        winner = filled[0] if len(filled) == 1 else _pick(name, filled, rule, system_rank)
-        value = winner.values[name]
+        group = group_of.get(name)
+        if group is not None:
+            chosen, lead = decided[group.name]
+            if chosen is None or is_empty(chosen.values.get(name)):
+                continue  # the group's record has none: nothing from another record
+            winner, rule = chosen, rules[lead]
+        else:
+            rule = rules[name]
+            winner = filled[0] if len(filled) == 1 else _pick(name, filled, rule, system_rank)
+        writer = _best_written(name, winner, filled) if len(filled) > 1 else winner
+        value = writer.values[name]
         values[name] = value
-        lineage[name] = {
+        entry = {
             "value": value,
             "rule": rule.strategy,
-            "record_id": winner.record_id,
-            "system": winner.system,
-            "source_key": winner.source_key,
+            "record_id": writer.record_id,
+            "system": writer.system,
+            "source_key": writer.source_key,
             "runner_ups": _runner_ups(name, filled, exclude=value),
         }
+        if group is not None:
+            entry["group"] = {"name": group.name, "by": lead, "record_id": winner.record_id}
+        if writer is not winner:
+            entry["spelling_of"] = winner.record_id  # the rule's pick, written better elsewhere
+        lineage[name] = entry
     return Survived(values=values, lineage=lineage)
 
 
-def _sole(fields: Sequence[str], only: Candidate, rules: Mapping[str, Rule]) -> Survived:
+def _group_of(
+    groups: Sequence[SurvivorshipGroup], fields: Sequence[str]
+) -> dict[str, SurvivorshipGroup]:
+    """Field → its group, for the groups with a field among `fields`."""
+    wanted = set(fields)
+    return {name: g for g in groups for name in g.attributes if name in wanted}
+
+
+def _group_record(
+    group: SurvivorshipGroup,
+    fields: Sequence[str],
+    candidates: Sequence[Candidate],
+    rules: Mapping[str, Rule],
+    pins: Mapping[str, Pin],
+    system_rank: Mapping[str, int],
+) -> tuple[Candidate | None, str]:
+    """The one record the group's unpinned fields come from, and the field whose rule chose
+    it: the group's first unpinned field that some record fills."""
+    wanted = set(fields)
+    for lead in group.attributes:
+        if lead not in wanted or lead in pins:
+            continue
+        filled = [c for c in candidates if not is_empty(c.values.get(lead))]
+        if filled:
+            chosen = (
+                filled[0] if len(filled) == 1 else _pick(lead, filled, rules[lead], system_rank)
+            )
+            return chosen, lead
+    return None, group.lead
+
+
+_MARKS = re.compile(r"[\W_]+")
+
+
+def _fold(text: str) -> str:
+    """Case, accents, punctuation and spacing dropped: what two spellings share."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return _MARKS.sub("", "".join(c for c in decomposed if not unicodedata.combining(c))).casefold()
+
+
+def _written(text: str) -> tuple[int, int]:
+    """How well a spelling is written (lower is better): mixed case first, accents kept."""
+    upper = lower = False
+    for char in text:
+        if char.isupper():
+            upper = True
+        elif char.islower():
+            lower = True
+    return (0 if upper and lower else 1, 0 if not text.isascii() else 1)
+
+
+def _best_written(name: str, winner: Candidate, filled: list[Candidate]) -> Candidate:
+    """The record writing the winner's value best among those with the same value but for
+    case, accents and punctuation; the winner on a tie."""
+    value = winner.values[name]
+    if not isinstance(value, str):
+        return winner
+    best, score = winner, _written(value)
+    if score == (0, 0):
+        return winner
+    key: str | None = None
+    for other in filled:
+        text = other.values[name]
+        if other is winner or not isinstance(text, str) or text == value:
+            continue
+        if text.casefold() != value.casefold():
+            key = key if key is not None else _fold(value)
+            if _fold(text) != key:
+                continue
+        written = _written(text)
+        if written < score:
+            best, score = other, written
+    return best
+
+
+def _sole(
+    fields: Sequence[str],
+    only: Candidate,
+    rules: Mapping[str, Rule],
+    group_of: Mapping[str, SurvivorshipGroup],
+) -> Survived:
     """One member and no pins (every new golden record): each filled value wins unopposed.
     The same result as the general path, without its sorting and counting."""
     values: dict[str, Any] = {}
     lineage: dict[str, dict[str, Any]] = {}
     offered = only.values
+    lead: dict[str, str] = {}
+    for group in group_of.values():
+        if group.name not in lead:
+            lead[group.name] = next(
+                (f for f in group.attributes if f in group_of and not is_empty(offered.get(f))),
+                group.lead,
+            )
     for name in fields:
         value = offered.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):  # is_empty, inlined
             continue
         values[name] = value
-        lineage[name] = {
+        member = group_of.get(name)
+        entry = {
             "value": value,
-            "rule": rules[name].strategy,
+            "rule": rules[lead[member.name] if member else name].strategy,
             "record_id": only.record_id,
             "system": only.system,
             "source_key": only.source_key,
             "runner_ups": [],
         }
+        if member is not None:
+            entry["group"] = {
+                "name": member.name,
+                "by": lead[member.name],
+                "record_id": only.record_id,
+            }
+        lineage[name] = entry
     return Survived(values=values, lineage=lineage)
 
 

@@ -140,6 +140,10 @@ class ApprovalRequest(models.Model):
     kind = models.CharField(max_length=10, choices=ApprovalKind.choices)
     verdict = models.CharField(max_length=12)
     candidates = models.ManyToManyField(MatchCandidate, related_name="+")
+    # A steward's "Merge with…" of two golden records over a hard-identifier conflict (no
+    # candidate): `loser` merges into `survivor` once approved.
+    survivor = models.CharField(max_length=20, blank=True, default="")
+    loser = models.CharField(max_length=20, blank=True, default="")
     size = models.PositiveIntegerField(help_text="How many candidates it decides.")
     description = models.CharField(
         max_length=255, blank=True, help_text="What was asked for (filters, the pair)."

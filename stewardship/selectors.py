@@ -16,7 +16,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, MatchRun
-from mdm.entities import ENTITIES, INVERSE_LABELS
+from mdm.entities import ENTITIES, INVERSE_LABELS, EntityType
 from mdm.models import (
     GoldenRecord,
     GoldenStatus,
@@ -391,6 +391,7 @@ class LineageRow:
     pinned: bool
     pin_reason: str = ""
     pinned_by: str = ""
+    group: str = ""  # survived with its group from one record ("address block, by address line1")
 
 
 @dataclass
@@ -406,6 +407,15 @@ class GoldenPage:
 
 
 RELATED_LABELS = INVERSE_LABELS  # (relation, referrer entity) -> label, from mdm.entities
+
+
+def _group_text(entity: EntityType, group: Any) -> str:
+    """A grouped field's lineage in words: "address block, chosen by address line1"."""
+    if not isinstance(group, dict) or not group.get("name"):
+        return ""
+    by = str(group.get("by") or "")
+    chosen = f", chosen by {entity.field_label(by)}" if by in entity.survived_fields else ""
+    return f"{group['name']} block{chosen}"
 
 
 def golden_page(golden_id: str) -> GoldenPage:
@@ -439,6 +449,7 @@ def golden_page(golden_id: str) -> GoldenPage:
                 pinned=pin is not None,
                 pin_reason=pin.reason if pin else "",
                 pinned_by=pin.pinned_by.get_username() if pin and pin.pinned_by else "",
+                group=_group_text(entity, entry.get("group")),
             )
         )
     pointing = Q()

@@ -19,6 +19,7 @@ from matching.models import MatchCandidate, Verdict
 from mdm.entities import ENTITIES
 from mdm.errors import InvalidResolution, MdmError
 from mdm.models import LinkMethod, SourceRecord
+from mdm.selectors import identifier_conflict
 from mdm.services.audit import Actor, actor_user, save_with_history
 from stewardship.models import AutoLinkSample, SampleVerdict
 
@@ -89,18 +90,13 @@ class BulkOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-CONFLICT = "conflicting "  # how matching words a hard-identifier conflict it refused
-
-
 def conflict_of(candidate: MatchCandidate) -> str:
     """The hard-identifier conflict a merge of `candidate` would override ("conflicting tax
-    IDs: …"), or "" — what matching recorded when it refused to link the pair (the
-    candidate's reason, or its explanation's constraint entry)."""
-    reasons = [r for r in (candidate.reason or "").split("; ") if r.startswith(CONFLICT)]
-    constraint = (candidate.explanation or {}).get("constraint") or {}
-    if str(constraint.get("level") or "").startswith(CONFLICT):
-        reasons.append(str(constraint["level"]))
-    return "; ".join(dict.fromkeys(reasons))
+    IDs: DE136695976 / GB980780684"), or "": what the two golden records' members hold now
+    (`mdm.identifiers.conflicts`), whatever text matching stored with the candidate."""
+    return identifier_conflict(
+        candidate.entity_type, candidate.left_golden_id, candidate.right_golden_id
+    )
 
 
 def decide_many(

@@ -10,7 +10,9 @@
   and a merge that overrides a hard-identifier conflict (its reason required), become an
   `ApprovalRequest`: nothing is decided until a second steward — not the one who asked —
   approves; the decisions are then made in the requester's name with the approver's in the
-  reason. Candidates waiting for approval are skipped by "next".
+  reason. Candidates waiting for approval are skipped by "next". A steward's "Merge with…"
+  of two golden records whose members hold conflicting hard identifiers (`merge_goldens`)
+  is filed the same way, for the pair of golden records, and merges once approved.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from matching.decisions import decide
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, Verdict
 from matching.selectors import QueueFilters, next_candidate
 from mdm.errors import CandidateClaimed, InvalidResolution
+from mdm.models import GoldenRecord, GoldenStatus
+from mdm.selectors import identifier_conflict
 from mdm.services.audit import delete_with_history, save_with_history
+from mdm.services.resolution import merge
 from stewardship.models import (
     ApprovalKind,
     ApprovalRequest,
@@ -196,6 +201,60 @@ def request_approval(
     return request
 
 
+def merge_goldens(
+    *, survivor: GoldenRecord, loser: GoldenRecord, steward: User, reason: str
+) -> GoldenRecord | ApprovalRequest:
+    """A steward's "Merge with…": merges `loser` into `survivor` — unless their members hold
+    conflicting hard identifiers (`mdm.identifiers`); then the reason is required and the
+    merge is filed for a second steward's approval (four eyes) instead."""
+    if loser.pk == survivor.pk:
+        raise InvalidResolution("a golden record cannot merge with itself")
+    reason = (reason or "").strip()
+    conflict = identifier_conflict(survivor.entity_type, survivor.pk, loser.pk)
+    if not conflict:
+        return merge(
+            survivor=survivor, loser=loser, actor=steward, reason=reason or "steward: merge"
+        )
+    if not reason:
+        raise InvalidResolution(
+            f"{conflict}: say why they are one all the same (a second steward reads it)"
+        )
+    with transaction.atomic():
+        request = ApprovalRequest(
+            kind=ApprovalKind.OVERRIDE,
+            verdict=Verdict.MATCH,
+            survivor=survivor.pk,
+            loser=loser.pk,
+            size=1,
+            description=f"merge {loser.pk} into {survivor.pk} over {conflict}"[:255],
+            reason=reason,
+            requested_by=steward,
+        )
+        save_with_history(request, actor=steward, reason=f"asked: {reason}")
+    return request
+
+
+def _approve_golden_merge(request: ApprovalRequest, approver: str) -> BulkOutcome:
+    outcome = BulkOutcome()
+    goldens = GoldenRecord.objects.in_bulk([request.survivor, request.loser])
+    survivor, loser = goldens.get(request.survivor), goldens.get(request.loser)
+    if (
+        survivor is None
+        or loser is None
+        or {survivor.status, loser.status} != {GoldenStatus.ACTIVE}
+    ):
+        outcome.errors.append(f"{request.loser} → {request.survivor}: no longer both active")
+        return outcome
+    merge(
+        survivor=survivor,
+        loser=loser,
+        actor=request.requested_by,
+        reason=f"{request.reason} (approved by {approver})",
+    )
+    outcome.decided = 1
+    return outcome
+
+
 def _locked_pending(request: ApprovalRequest, steward: User) -> ApprovalRequest:
     locked = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
     if locked.status != ApprovalStatus.PENDING:
@@ -214,6 +273,11 @@ def approve(*, request: ApprovalRequest, steward: User, note: str = "") -> BulkO
         locked.decided_by, locked.decided_at, locked.note = steward, timezone.now(), note
         save_with_history(locked, actor=steward, reason=f"approved: {note}".strip(": "))
     approver = steward.get_username()
+    if locked.survivor and locked.loser:
+        outcome = _approve_golden_merge(locked, approver)
+        locked.outcome = {"decided": outcome.decided, "refused": outcome.errors[:50]}
+        ApprovalRequest.objects.filter(pk=locked.pk).update(outcome=locked.outcome)
+        return outcome
     outcome = decide_many(
         candidates=list(locked.candidates.filter(status=CandidateStatus.OPEN).order_by("pk")),
         verdict=locked.verdict,

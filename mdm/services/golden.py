@@ -130,6 +130,7 @@ def survive_goldens(
             rules=inputs.rules[golden.entity_type],
             pins=pins.get(golden.id, {}),
             system_rank=inputs.system_rank,
+            groups=entity.survivorship_groups,
         )
     targets = _resolve_references(goldens, survived, pending_xref or {})
     names = _display_names(goldens, targets)

@@ -93,6 +93,10 @@ def preview_rule_change(
     proposed = _validated(entity_type, attribute, strategy, system_order)
     inputs = SurvivorshipInputs.load({entity_type})
     current = inputs.rules[entity_type][attribute]
+    # A grouped attribute survives with its group (its record is chosen by the group's
+    # first filled attribute): the group's fields are survived together.
+    groups = [g for g in get_entity(entity_type).survivorship_groups if attribute in g.attributes]
+    fields = list(groups[0].attributes) if groups else [attribute]
     preview = RulePreview(entity_type, attribute, current=current, proposed=proposed)
     if preview.unchanged_rule:
         return preview
@@ -113,10 +117,11 @@ def preview_rule_change(
                 continue
             before, after = (
                 survive(
-                    fields=[attribute],
+                    fields=fields,
                     candidates=candidates,
-                    rules={attribute: rule},
+                    rules={**inputs.rules[entity_type], attribute: rule},
                     system_rank=inputs.system_rank,
+                    groups=groups,
                 ).values.get(attribute)
                 for rule in (current, proposed)
             )

@@ -16,14 +16,16 @@ from mdm.errors import GoldenRecordNotFound, InvalidResolution
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
 from mdm.selectors import (
     golden_as_of,
+    identifier_conflict,
     merge_preview,
     resolve_golden,
     split_preview,
     xrefs_as_of,
 )
 from mdm.services.pins import pin_value, unpin_value
-from mdm.services.resolution import merge, split
+from mdm.services.resolution import split
 from mdm.spreadsheets import csv_writer
+from stewardship.models import ApprovalRequest
 from stewardship.selectors import (
     golden_page,
     golden_timeline,
@@ -31,6 +33,7 @@ from stewardship.selectors import (
     preview_rows,
     with_conflicts,
 )
+from stewardship.teamwork import merge_goldens
 from stewardship.views.base import StewardView, reason_from
 
 
@@ -145,6 +148,7 @@ class GoldenView(StewardView):
             "merge_preview": preview,
             "merge_rows": preview_rows(golden.entity_type, preview, golden, other),
             "merge_heads": [f"{golden.pk} now", f"{other.pk} now"],
+            "merge_conflict": identifier_conflict(golden.entity_type, golden.pk, other.pk),
         }
 
     def _split_preview(self, page, params) -> dict:
@@ -214,13 +218,20 @@ class GoldenView(StewardView):
         other = GoldenRecord.objects.filter(pk=other_id).first()
         if other is None:
             raise InvalidResolution(f"no golden record {other_id!r}")
-        merge(
+        made = merge_goldens(
             survivor=self.golden,
             loser=other,
-            actor=request.user,
-            reason=reason_from(request, "steward: merge"),
+            steward=request.user,
+            reason=reason_from(request),
         )
-        messages.success(request, f"Merged {other.pk} into {self.golden.pk}.")
+        if isinstance(made, ApprovalRequest):
+            messages.warning(
+                request,
+                f"{made.description}: filed for a second steward's approval (#{made.pk}); "
+                "nothing merged yet.",
+            )
+        else:
+            messages.success(request, f"Merged {other.pk} into {self.golden.pk}.")
         return self._back(request)
 
 

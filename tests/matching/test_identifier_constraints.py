@@ -44,9 +44,7 @@ def test_conflicting_tax_ids_are_cut_at_the_weakest_link_through_a_record_withou
     )
     final = _apply(MEMBERSHIP, result)
     assert final[1] == final[2] != final[3]
-    assert [(p.left, p.right, p.reason) for p in result.refused] == [
-        (2, 3, "conflicting tax IDs")
-    ]
+    assert [(p.left, p.right, p.reason) for p in result.refused] == [(2, 3, "conflicting tax IDs")]
 
 
 def test_the_stronger_link_wins_whichever_side_it_is_on():
@@ -126,9 +124,7 @@ def scenarios(draw):
     )
     cannot = draw(
         st.lists(
-            st.tuples(st.integers(0, N - 1), st.integers(0, N - 1)).filter(
-                lambda t: t[0] != t[1]
-            ),
+            st.tuples(st.integers(0, N - 1), st.integers(0, N - 1)).filter(lambda t: t[0] != t[1]),
             max_size=4,
         )
     )
@@ -171,7 +167,9 @@ def test_no_cannot_link_pair_shares_a_cluster_and_order_does_not_matter(scenario
     # a golden record holding two values of one kind got them from ONE golden record that
     # already mixed them: nothing else carrying that kind joined it
     for kind, golden in after:
-        carriers = {membership[r] for r, k in record_ids.items() if kind in k and final[r] == golden}
+        carriers = {
+            membership[r] for r, k in record_ids.items() if kind in k and final[r] == golden
+        }
         assert len(carriers) == 1 and (kind, next(iter(carriers))) in before
     for a, b in before_apart:
         assert final[a] != final[b]

@@ -162,3 +162,16 @@ def test_lei_and_duns_are_declared_attributes_normalized_at_ingest():
     assert result.values["duns"] == "150483782"
     bad = normalize_record(CUSTOMER, {"lei": "HWUPKR0MPOU8FGXBT395"})
     assert "lei" in bad.invalid
+
+
+def test_spellings_of_one_valid_tax_id_share_the_matching_key():
+    """Equal identifiers are equal evidence: the key matching compares is the identifier."""
+    from mdm.entities import CUSTOMER
+    from mdm.normalize import normalize_record
+
+    def key(**row):
+        return normalize_record(CUSTOMER, row).keys["tax_id_key"]
+
+    assert key(tax_id="980780684", country="United Kingdom") == key(tax_id="GB 980 780 684")
+    assert key(tax_id="980780684", country="GB") == "GB980780684"
+    assert key(tax_id="1234567", country="AU") == "1234567"  # no valid identifier: as sent

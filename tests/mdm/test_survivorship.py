@@ -4,7 +4,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from mdm.entities import LONGEST, MOST_FREQUENT, MOST_RECENT, SOURCE_PRIORITY, STRATEGIES
+from mdm.entities import (
+    LONGEST,
+    MOST_FREQUENT,
+    MOST_RECENT,
+    SOURCE_PRIORITY,
+    STRATEGIES,
+    SurvivorshipGroup,
+)
 from mdm.survivorship import PIN, RUNNER_UP_LIMIT, Candidate, Pin, Rule, Survived, is_empty, survive
 
 EARLY = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
@@ -707,3 +714,164 @@ def test_a_sole_member_still_loses_to_a_pin():
     assert result.values == {"name": "ACME"}
     assert result.lineage["name"]["rule"] == PIN
     assert result.lineage["name"]["runner_ups"][0]["value"] == "Acme GmbH"
+
+
+# --- groups: the address block survives from one record ------------------------------------
+
+ADDRESS = SurvivorshipGroup(
+    "address", ("address_line1", "address_line2", "city", "region", "postal_code", "country")
+)
+ADDRESS_FIELDS = ["name", *ADDRESS.attributes]
+
+
+def _address_rules(country=MOST_FREQUENT):
+    rules = {f: Rule(SOURCE_PRIORITY) for f in ADDRESS_FIELDS}
+    rules["country"] = Rule(country)
+    return rules
+
+
+def test_the_address_block_comes_from_one_record_never_a_street_and_another_records_country():
+    # Wilson Capital: the German record's street and city, two Canadian records' country.
+    german = candidate(
+        1,
+        "erp",
+        name="Wilson Capital GmbH & Co KG",
+        address_line1="Hauptstraße 5",
+        city="Berlin",
+        postal_code="10115",
+        country="DE",
+    )
+    canadian = candidate(2, "crm", name="Wilson Capital Ltd", country="CA")
+    another = candidate(3, "web", name="Wilson Capital", country="CA")
+
+    result = survive(
+        fields=ADDRESS_FIELDS,
+        candidates=[german, canadian, another],
+        rules=_address_rules(),
+        system_rank=TRUST,
+        groups=[ADDRESS],
+    )
+
+    assert result.values["address_line1"] == "Hauptstraße 5"
+    assert result.values["country"] == "DE"  # not the more frequent CA of other records
+    for name in ("address_line1", "city", "postal_code", "country"):
+        assert result.lineage[name]["record_id"] == 1
+        assert result.lineage[name]["group"] == {
+            "name": "address",
+            "by": "address_line1",
+            "record_id": 1,
+        }
+
+
+def test_without_groups_fields_survive_one_by_one():
+    german = candidate(1, "erp", address_line1="Hauptstraße 5", country="DE")
+    canadian = candidate(2, "crm", country="CA")
+    another = candidate(3, "web", country="CA")
+    result = survive(
+        fields=ADDRESS_FIELDS,
+        candidates=[german, canadian, another],
+        rules=_address_rules(),
+        system_rank=TRUST,
+    )
+    assert (result.values["address_line1"], result.values["country"]) == ("Hauptstraße 5", "CA")
+
+
+def test_a_group_field_the_chosen_record_lacks_stays_empty():
+    with_street = candidate(1, "erp", address_line1="1 Main St", city="Springfield")
+    with_country = candidate(2, "crm", country="US", region="IL")
+    result = survive(
+        fields=ADDRESS_FIELDS,
+        candidates=[with_street, with_country],
+        rules=_address_rules(),
+        system_rank=TRUST,
+        groups=[ADDRESS],
+    )
+    assert result.values == {"address_line1": "1 Main St", "city": "Springfield"}
+
+
+def test_the_first_filled_field_of_the_group_decides_by_its_rule():
+    erp = candidate(1, "erp", city="Lyon", country="FR")
+    crm = candidate(2, "crm", city="Paris", postal_code="75001", country="FR")
+    rules = _address_rules()
+    rules["city"] = Rule(SOURCE_PRIORITY, system_order=("crm", "erp"))
+    result = survive(
+        fields=ADDRESS_FIELDS,
+        candidates=[erp, crm],
+        rules=rules,
+        system_rank=TRUST,
+        groups=[ADDRESS],
+    )
+    assert result.values == {"city": "Paris", "postal_code": "75001", "country": "FR"}
+    assert result.lineage["city"]["group"]["by"] == "city"
+
+
+def test_a_pin_in_a_group_still_wins_and_the_rest_stays_from_one_record():
+    german = candidate(1, "erp", address_line1="Hauptstraße 5", city="Berlin", country="DE")
+    other = candidate(2, "crm", address_line1="Unter den Linden 1", city="Potsdam", country="DE")
+    result = survive(
+        fields=ADDRESS_FIELDS,
+        candidates=[german, other],
+        rules=_address_rules(),
+        pins={"city": Pin("Berlin-Mitte", reason="registry", pinned_by="ann")},
+        system_rank=TRUST,
+        groups=[ADDRESS],
+    )
+    assert result.values["city"] == "Berlin-Mitte"
+    assert result.lineage["city"]["rule"] == PIN
+    assert result.values["address_line1"] == "Hauptstraße 5"
+    assert result.lineage["country"]["record_id"] == 1
+
+
+def test_a_sole_member_gives_what_the_general_path_gives_with_groups():
+    only = candidate(7, "crm", name="Acme", city="Berlin", country="DE")
+    blank = candidate(8, "web", name="")
+    rules = _address_rules()
+    sole = survive(fields=ADDRESS_FIELDS, candidates=[only], rules=rules, groups=[ADDRESS])
+    general = survive(
+        fields=ADDRESS_FIELDS, candidates=[only, blank], rules=rules, groups=[ADDRESS]
+    )
+    assert sole == general
+    assert sole.lineage["country"]["group"] == {"name": "address", "by": "city", "record_id": 7}
+
+
+# --- spelling: the best-written form of the same value ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spellings", "expected"),
+    [
+        (["ACME CORPORATION", "Acme Corporation"], "Acme Corporation"),
+        (["acme corporation", "Acme Corporation"], "Acme Corporation"),
+        (["MULLER GMBH", "Müller GmbH"], "Müller GmbH"),
+        (["Muller GmbH", "Müller GmbH"], "Müller GmbH"),
+        (["ACME CORPORATION", "Acme Corp."], "ACME CORPORATION"),  # another value: rule wins
+        (["ACME, INC.", "Acme Inc"], "Acme Inc"),  # punctuation aside, the same value
+    ],
+)
+def test_the_best_written_spelling_of_the_same_value_wins(spellings, expected):
+    # The ERP (most trusted) sends upper case; longest ties go to it.
+    candidates = [
+        candidate(i, system, name=v)
+        for i, (system, v) in enumerate(zip(("erp", "crm"), spellings, strict=True), start=1)
+    ]
+    result = survive(
+        fields=["name"], candidates=candidates, rules={"name": Rule(LONGEST)}, system_rank=TRUST
+    )
+    assert result.values["name"] == expected
+    writer = next(c for c in candidates if c.values["name"] == expected)
+    assert result.lineage["name"]["record_id"] == writer.record_id
+
+
+def test_a_pin_beats_the_best_spelling():
+    candidates = [
+        candidate(1, "erp", name="ACME CORPORATION"),
+        candidate(2, "crm", name="Acme Corporation"),
+    ]
+    result = survive(
+        fields=["name"],
+        candidates=candidates,
+        rules={"name": Rule(LONGEST)},
+        pins={"name": Pin("ACME CORPORATION", reason="legal name")},
+        system_rank=TRUST,
+    )
+    assert result.values["name"] == "ACME CORPORATION"

@@ -238,3 +238,23 @@ def test_golden_page_query_count_does_not_grow_with_members_and_relations(
 
     assert many == few
     assert many <= 15
+
+
+def test_the_address_block_shows_as_one_group_from_one_record(steward_client, steward_account):
+    german = ingest(
+        "erp",
+        source_key="w1",
+        name="WILSON CAPITAL GMBH & CO KG",
+        address_line1="Hauptstraße 5",
+        city="Berlin",
+        country="DE",
+    )
+    canadian = ingest("crm", source_key="w2", name="Wilson Capital GmbH & Co KG", country="CA")
+    third = ingest("web", source_key="w3", name="Wilson Capital", country="CA")
+    golden = merge(survivor=german.golden, loser=canadian.golden, actor=steward_account, reason="x")
+    golden = merge(survivor=golden, loser=third.golden, actor=steward_account, reason="x")
+
+    assert golden.values["country"] == "DE"  # with its street, not the more frequent CA
+    assert golden.values["name"] == "Wilson Capital GmbH & Co KG"  # not the ERP's upper case
+    html = page(steward_client, golden.pk).content.decode()
+    assert "address block, chosen by address line1" in html

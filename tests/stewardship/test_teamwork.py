@@ -15,7 +15,7 @@ from matching.models import CandidateStatus, MatchCandidate, MatchDecision
 from mdm.errors import CandidateClaimed, InvalidResolution
 from stewardship.models import ApprovalRequest, ApprovalStatus, CandidateClaim
 from stewardship.teamwork import approve, claim, next_for
-from tests.stewardship.conftest import _account, make_candidate
+from tests.stewardship.conftest import _account, ingest, make_candidate
 
 pytestmark = pytest.mark.django_db
 
@@ -145,14 +145,27 @@ def test_a_large_bulk_decision_waits_for_a_second_steward(
     assert decision.reason == "siblings (approved by bob)"
 
 
+def give_conflicting_tax_ids(candidate):
+    """The two records of `candidate` now carry different valid German VAT numbers."""
+    for record, tax_id in ((candidate.left, "DE123456788"), (candidate.right, "DE811200006")):
+        row = {**record.raw, "source_key": record.source_key, "tax_id": tax_id}
+        ingest(record.source_system.code, **row)
+
+
+def test_the_conflict_is_what_the_records_hold_not_what_a_text_says(acme_pair):
+    from stewardship.services import conflict_of
+
+    acme_pair.explanation["constraint"] = {"level": "conflicting tax IDs", "match_weight": 0.0}
+    acme_pair.save()
+    assert conflict_of(acme_pair) == ""  # a text is no conflict
+    give_conflicting_tax_ids(acme_pair)
+    assert conflict_of(acme_pair) == "conflicting tax IDs: DE123456788 / DE811200006"
+
+
 def test_a_merge_over_an_identifier_conflict_needs_a_reason_and_four_eyes(
     steward_client, steward_account, bob, acme_pair
 ):
-    acme_pair.explanation["constraint"] = {
-        "level": "conflicting tax IDs: DE1 / DE2",
-        "match_weight": 0.0,
-    }
-    acme_pair.save()
+    give_conflicting_tax_ids(acme_pair)
     url = reverse("stewardship:candidate", args=[acme_pair.pk])
 
     page = steward_client.get(url).content.decode()
@@ -171,9 +184,46 @@ def test_a_merge_over_an_identifier_conflict_needs_a_reason_and_four_eyes(
     assert MatchCandidate.objects.get(pk=acme_pair.pk).status == CandidateStatus.LINKED
 
 
+def test_merge_with_over_a_conflict_warns_needs_a_reason_and_a_second_steward(
+    steward_client, steward_account, bob, acme_pair
+):
+    from mdm.models import GoldenRecord, GoldenStatus
+
+    give_conflicting_tax_ids(acme_pair)
+    left, right = acme_pair.left_golden_id, acme_pair.right_golden_id
+    url = reverse("stewardship:golden", args=[left])
+
+    page = steward_client.get(url, {"merge_q": right, "merge_preview": right}).content.decode()
+    assert 'id="merge-conflict"' in page and "conflicting tax IDs" in page
+    no_reason = steward_client.post(url, {"action": "merge_golden", "other": right}, follow=True)
+    assert "say why" in no_reason.content.decode()
+    assert ApprovalRequest.objects.count() == 0
+    steward_client.post(url, {"action": "merge_golden", "other": right, "reason": "re-issued"})
+
+    request = ApprovalRequest.objects.get()
+    assert (request.kind, request.survivor, request.loser) == ("override", left, right)
+    assert GoldenRecord.objects.get(pk=right).status == GoldenStatus.ACTIVE  # nothing merged
+    with pytest.raises(InvalidResolution):
+        approve(request=request, steward=steward_account)
+    assert approve(request=request, steward=bob, note="registry checked").decided == 1
+    merged = GoldenRecord.objects.get(pk=right)
+    assert (merged.status, merged.merged_into_id) == (GoldenStatus.MERGED, left)
+    assert "re-issued (approved by bob)" in merged.history.first().history_change_reason
+
+
+def test_merge_with_without_a_conflict_merges_at_once(steward_client, acme_pair):
+    from mdm.models import GoldenRecord, GoldenStatus
+
+    left, right = acme_pair.left_golden_id, acme_pair.right_golden_id
+    steward_client.post(
+        reverse("stewardship:golden", args=[left]), {"action": "merge_golden", "other": right}
+    )
+    assert GoldenRecord.objects.get(pk=right).status == GoldenStatus.MERGED
+    assert ApprovalRequest.objects.count() == 0
+
+
 def test_a_bulk_merge_never_overrides_a_conflict(steward_client, acme_pair):
-    acme_pair.explanation["constraint"] = {"level": "conflicting tax IDs", "match_weight": 0.0}
-    acme_pair.save()
+    give_conflicting_tax_ids(acme_pair)
 
     response = steward_client.post(
         reverse("stewardship:queue"),
