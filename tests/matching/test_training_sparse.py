@@ -78,7 +78,7 @@ def test_a_level_no_em_session_trains_keeps_its_declared_starting_m(sparse_set):
         for level in comparison["comparison_levels"]
     }
     assert levels["same date of birth"] == 0.9
-    assert [r["ok"] for r in trained.report["em_rules"]] == [False, False, True, False]
+    assert [r["ok"] for r in trained.report["em_rules"]] == [False, False, True, False, True]
     assert (
         '(l."name_key" = r."name_key") AND (l."city_key" = r."city_key")'
         in (trained.report["prior_rules"])
