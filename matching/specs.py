@@ -357,12 +357,7 @@ CUSTOMER_SPEC = MatchSpec(
                     "dates of birth two digits apart",
                     0.02,
                 ),
-                # A person has one date of birth: beyond two typed digits, another date is
-                # another person (a twin of name and city), whatever EM learns from
-                # namesakes. Pinned.
-                said(cll.ElseLevel(), "different dates of birth").configure(
-                    m_probability=0.02, fix_m_probability=True
-                ),
+                said(cll.ElseLevel(), "different dates of birth", 0.03),
             ],
         ),
         cl.CustomComparison(
