@@ -21,11 +21,12 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any
 
 # golden ID → identifier kind → the values its records hold (one, unless it already mixes)
-Held = Mapping[str, Mapping[str, Iterable[str]]]
+Held = Mapping[str, Mapping[str, AbstractSet[str]]]
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,9 @@ class _Components:
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
         self.forbidden: dict[str, set[str]] = {}
-        self.held: dict[str, dict[str, set[str]]] = {}
-
-    def hold(self, node: str, kinds: Mapping[str, Iterable[str]]) -> None:
-        held = self.held.setdefault(self.find(node), {})
-        for kind, values in kinds.items():
-            held.setdefault(kind, set()).update(values)
+        # root → kind → values; never mutated (a union builds a new mapping), so the caller's
+        # mappings are held as given, without a copy per golden record
+        self.held: dict[str, Mapping[str, AbstractSet[str]]] = {}
 
     def clashes(self, ra: str, rb: str) -> list[str]:
         """The identifier kinds for which joining roots `ra` and `rb` would mix values."""
@@ -139,7 +137,8 @@ class _Components:
             self.forbidden.setdefault(ra, set()).add(other)
         absorbed = self.held.pop(rb, None)
         if absorbed:
-            self.hold(ra, absorbed)
+            held = self.held.get(ra)
+            self.held[ra] = absorbed if held is None else _joined(held, absorbed)
         return None
 
     def groups(self, nodes: Iterable[str]) -> dict[str, set[str]]:
@@ -147,6 +146,15 @@ class _Components:
         for node in nodes:
             by_root.setdefault(self.find(node), set()).add(node)
         return by_root
+
+
+def _joined(
+    a: Mapping[str, AbstractSet[str]], b: Mapping[str, AbstractSet[str]]
+) -> dict[str, AbstractSet[str]]:
+    joined = dict(a)
+    for kind, values in b.items():
+        joined[kind] = joined[kind] | values if kind in joined else values
+    return joined
 
 
 CreatedAt = Mapping[str, Any] | Callable[[set[str]], Mapping[str, Any]]
@@ -193,12 +201,13 @@ def cluster(
         ),
         key=lambda p: (-p.probability, min(p.left, p.right), max(p.left, p.right)),
     )
-    if identifiers is not None:
-        named = {membership[p.left] for p in accepted} | {membership[p.right] for p in accepted}
+    if identifiers is not None and accepted:
+        named = {membership[p.left] for p in accepted}
+        named.update(membership[p.right] for p in accepted)
         held = identifiers(named) if callable(identifiers) else identifiers
         for golden_id, kinds in held.items():
-            if golden_id in named and kinds:
-                components.hold(golden_id, kinds)
+            if kinds and golden_id in named:
+                components.held[components.find(golden_id)] = kinds  # no union yet: a root
     word = conflict_reason or (lambda kinds: "conflicting " + ", ".join(kinds))
     for pair in accepted:
         left_golden, right_golden = membership[pair.left], membership[pair.right]

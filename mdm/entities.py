@@ -127,6 +127,9 @@ class SurvivorshipGroup:
 
     name: str
     attributes: tuple[str, ...]
+    # Attributes that come from the group's record when it fills them, else by their own rule
+    # (a tax ID goes with the country of its record's address).
+    follows: tuple[str, ...] = ()
 
     @property
     def lead(self) -> str:
@@ -331,6 +334,7 @@ CUSTOMER = EntityType(
         SurvivorshipGroup(
             "address",
             ("address_line1", "address_line2", "city", "region", "postal_code", "country"),
+            follows=("tax_id",),
         ),
     ),
 )

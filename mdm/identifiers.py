@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from mdm.entities import EntityType, HardIdentifier, get_entity
@@ -68,20 +68,28 @@ PLACEHOLDERS = frozenset(
 
 
 def _compact(value: Any) -> str:
-    return _SEPARATORS.sub("", str(value)).upper()
+    text = str(value)
+    if text.isascii() and text.isalnum():
+        return text.upper()
+    return _SEPARATORS.sub("", text).upper()
+
+
+_NON_DIGITS = re.compile(r"[^0-9]+")
 
 
 def _placeholder(compact: str) -> bool:
     """ "N/A", "unknown", "000000000", "XXXXXXX", "123456789" …: a value nobody meant."""
     if not compact or compact in PLACEHOLDERS:
         return True
-    digits = re.sub(r"[^0-9]", "", compact)
-    letters = re.sub(r"[0-9]", "", compact)
-    if digits and len(set(digits)) == 1 and len(digits) >= 4:
+    if compact.isdigit():
+        digits = compact
+    elif compact.isalpha():
+        return compact.count(compact[0]) == len(compact)  # XXXXXXXX
+    else:
+        digits = _NON_DIGITS.sub("", compact)
+    if len(digits) >= 4 and digits.count(digits[0]) == len(digits):
         return True  # 000000000, 999999999, DE000000000
-    if not digits and len(set(letters)) == 1:
-        return True  # XXXXXXXX
-    return digits in PLACEHOLDERS and len(digits) >= 9
+    return len(digits) >= 9 and digits in PLACEHOLDERS
 
 
 # ------------------------------------------------------------------------------ check digits
@@ -256,6 +264,23 @@ def normalize(kind: str, value: str | None, *, country: str | None = None) -> st
     """The canonical form of one identifier of `kind`, or None when absent or invalid."""
     if value is None:
         return None
+    return _normalize(kind, value, country)
+
+
+# What some sources write before the number: "ABN 51 824 753 556", "VAT: GB980780684".
+_LABEL = re.compile(
+    r"^\s*(?:VAT|ABN|EIN|TIN|BN|UID|UST-?ID(?:NR)?|TVA|BTW|IVA|NIF|CIF)"
+    r"(?:\s*(?:NO|NR|NUMBER|ID))?(?![A-Z])[\s.:#-]*",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=1 << 16)
+def _normalize(kind: str, value: str, country: str | None) -> str | None:
+    if kind == "tax_id" and not value[:1].isdigit():
+        labelled = _LABEL.match(value)
+        if labelled and labelled.end() < len(value) and value[labelled.end()].isalnum():
+            value = value[labelled.end() :]
     compact = _compact(value)
     if _placeholder(compact):
         return None

@@ -100,15 +100,16 @@ def survive(
     `lineage`.
     """
     group_of = _group_of(groups, fields)
+    follow_of = {name: g for g in groups for name in g.follows if name in set(fields)}
     if len(candidates) == 1 and not pins:
-        return _sole(fields, candidates[0], rules, group_of)
+        return _sole(fields, candidates[0], rules, group_of, follow_of)
     pins = pins or {}
     system_rank = system_rank or {}
     values: dict[str, Any] = {}
     lineage: dict[str, dict[str, Any]] = {}
     decided = {
         group.name: _group_record(group, fields, candidates, rules, pins, system_rank)
-        for group in {id(g): g for g in group_of.values()}.values()
+        for group in {id(g): g for g in (*group_of.values(), *follow_of.values())}.values()
     }
     for name in fields:
         filled = [c for c in candidates if not is_empty(c.values.get(name))]
@@ -129,6 +130,11 @@ def survive(
         if not filled:
             continue
         group = group_of.get(name)
+        follows = False
+        if group is None and name in follow_of:
+            chosen, lead = decided[follow_of[name].name]
+            if chosen is not None and not is_empty(chosen.values.get(name)):
+                group, follows = follow_of[name], True
         if group is not None:
             chosen, lead = decided[group.name]
             if chosen is None or is_empty(chosen.values.get(name)):
@@ -150,6 +156,8 @@ def survive(
         }
         if group is not None:
             entry["group"] = {"name": group.name, "by": lead, "record_id": winner.record_id}
+            if follows:
+                entry["group"]["follows"] = True
         if writer is not winner:
             entry["spelling_of"] = winner.record_id  # the rule's pick, written better elsewhere
         lineage[name] = entry
@@ -236,39 +244,39 @@ def _sole(
     only: Candidate,
     rules: Mapping[str, Rule],
     group_of: Mapping[str, SurvivorshipGroup],
+    follow_of: Mapping[str, SurvivorshipGroup],
 ) -> Survived:
     """One member and no pins (every new golden record): each filled value wins unopposed.
     The same result as the general path, without its sorting and counting."""
     values: dict[str, Any] = {}
     lineage: dict[str, dict[str, Any]] = {}
     offered = only.values
-    lead: dict[str, str] = {}
-    for group in group_of.values():
+    lead: dict[str, str | None] = {}
+    for group in (*group_of.values(), *follow_of.values()):
         if group.name not in lead:
             lead[group.name] = next(
                 (f for f in group.attributes if f in group_of and not is_empty(offered.get(f))),
-                group.lead,
+                None,
             )
     for name in fields:
         value = offered.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):  # is_empty, inlined
             continue
         values[name] = value
-        member = group_of.get(name)
+        member = group_of.get(name) or follow_of.get(name)
+        by = lead[member.name] if member else None
         entry = {
             "value": value,
-            "rule": rules[lead[member.name] if member else name].strategy,
+            "rule": rules[by or name].strategy,
             "record_id": only.record_id,
             "system": only.system,
             "source_key": only.source_key,
             "runner_ups": [],
         }
-        if member is not None:
-            entry["group"] = {
-                "name": member.name,
-                "by": lead[member.name],
-                "record_id": only.record_id,
-            }
+        if member is not None and by is not None:
+            entry["group"] = {"name": member.name, "by": by, "record_id": only.record_id}
+            if name in follow_of:
+                entry["group"]["follows"] = True
         lineage[name] = entry
     return Survived(values=values, lineage=lineage)
 

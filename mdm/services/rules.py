@@ -95,8 +95,16 @@ def preview_rule_change(
     current = inputs.rules[entity_type][attribute]
     # A grouped attribute survives with its group (its record is chosen by the group's
     # first filled attribute): the group's fields are survived together.
-    groups = [g for g in get_entity(entity_type).survivorship_groups if attribute in g.attributes]
-    fields = list(groups[0].attributes) if groups else [attribute]
+    groups = [
+        g
+        for g in get_entity(entity_type).survivorship_groups
+        if attribute in g.attributes or attribute in g.follows
+    ]
+    fields = (
+        list(dict.fromkeys((*groups[0].attributes, *groups[0].follows, attribute)))
+        if groups
+        else [attribute]
+    )
     preview = RulePreview(entity_type, attribute, current=current, proposed=proposed)
     if preview.unchanged_rule:
         return preview

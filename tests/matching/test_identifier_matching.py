@@ -117,11 +117,12 @@ def test_wilson_capital_ca_and_wilson_capital_gmbh_de_are_never_one_golden_recor
     ltd = {"name": "Wilson Capital Ltd", "tax_id": "872143001RT0001", "country": "CA"}
     gmbh = {"name": "Wilson Capital GmbH & Co KG", "tax_id": "DE136695976", "country": "DE"}
     branch = {"name": "Wilson Capital", "country": "DE"}  # no tax ID: links to either
-    held = {
+    found = {
         golden: identifiers.identifiers("customer", values)
         for golden, values in (("G1", ltd), ("G2", gmbh), ("G3", branch))
     }
-    assert identifiers.conflicts("customer", held["G1"], held["G2"]) == ["tax_id"]
+    assert identifiers.conflicts("customer", found["G1"], found["G2"]) == ["tax_id"]
+    held = {golden: {k: {v} for k, v in kinds.items()} for golden, kinds in found.items()}
 
     result = cluster(
         pairs=[ScoredPair(1, 2, 1.0), ScoredPair(2, 3, 1.0), ScoredPair(1, 3, 1.0)],

@@ -24,6 +24,13 @@ CASES = [
     ("tax_id", "BE 403.019.261", None, "BE0403019261"),
     ("tax_id", "IT00743110157", None, "IT00743110157"),
     ("tax_id", "51 824 753 556", "AU", "AU51824753556"),
+    ("tax_id", "ABN 51 824 753 556", "AU", "AU51824753556"),
+    ("tax_id", "VAT: GB 980 780 684", None, "GB980780684"),
+    ("tax_id", "USt-IdNr. DE136695976", None, "DE136695976"),
+    ("tax_id", "BE0403019261", None, "BE0403019261"),  # BE is no label
+    ("tax_id", "ABN51824753556", "AU", "AU51824753556"),
+    ("tax_id", "VATNO GB980780684", None, "GB980780684"),
+    ("tax_id", "BNP12345678", "FR", None),  # not the label BN
     ("tax_id", "NL123456782B01", None, "NL123456782B01"),
     ("tax_id", "ATU13585627", None, "ATU13585627"),
     ("tax_id", "EL094259216", None, "EL094259216"),

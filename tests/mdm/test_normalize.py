@@ -30,6 +30,8 @@ KINDS = (
     "country",
     "code",
     "gtin",
+    "lei",
+    "duns",
     "decimal",
     "integer",
     "currency",

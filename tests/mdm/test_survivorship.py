@@ -719,9 +719,11 @@ def test_a_sole_member_still_loses_to_a_pin():
 # --- groups: the address block survives from one record ------------------------------------
 
 ADDRESS = SurvivorshipGroup(
-    "address", ("address_line1", "address_line2", "city", "region", "postal_code", "country")
+    "address",
+    ("address_line1", "address_line2", "city", "region", "postal_code", "country"),
+    follows=("tax_id",),
 )
-ADDRESS_FIELDS = ["name", *ADDRESS.attributes]
+ADDRESS_FIELDS = ["name", *ADDRESS.attributes, "tax_id"]
 
 
 def _address_rules(country=MOST_FREQUENT):
@@ -875,3 +877,40 @@ def test_a_pin_beats_the_best_spelling():
         system_rank=TRUST,
     )
     assert result.values["name"] == "ACME CORPORATION"
+
+
+def test_a_tax_id_goes_with_the_country_of_its_record_when_that_record_has_one():
+    german = candidate(1, "crm", address_line1="Hauptstraße 5", country="DE", tax_id="136695976")
+    british = candidate(2, "erp", tax_id="980780684", country="GB")  # the more trusted system
+    result = survive(
+        fields=ADDRESS_FIELDS,
+        candidates=[german, british],
+        rules={**_address_rules(), "address_line1": Rule(SOURCE_PRIORITY)},
+        system_rank=TRUST,
+        groups=[ADDRESS],
+    )
+    assert (result.values["tax_id"], result.values["country"]) == ("136695976", "DE")
+    assert result.lineage["tax_id"]["group"] == {
+        "name": "address",
+        "by": "address_line1",
+        "record_id": 1,
+        "follows": True,
+    }
+
+
+def test_a_tax_id_the_address_record_lacks_survives_by_its_own_rule():
+    german = candidate(1, "crm", address_line1="Hauptstraße 5", country="DE")
+    british = candidate(2, "erp", tax_id="GB980780684")
+    result = survive(
+        fields=ADDRESS_FIELDS,
+        candidates=[german, british],
+        rules=_address_rules(),
+        system_rank=TRUST,
+        groups=[ADDRESS],
+    )
+    assert result.values["tax_id"] == "GB980780684"
+    assert "group" not in result.lineage["tax_id"]
+    sole = survive(
+        fields=ADDRESS_FIELDS, candidates=[british], rules=_address_rules(), groups=[ADDRESS]
+    )
+    assert "group" not in sole.lineage["tax_id"]
