@@ -36,7 +36,7 @@ test-sqlite: setup
 # The README's screenshots (docs/screenshots/), rewritten only when asked: the browser tests
 # otherwise write theirs to a temporary directory.
 screenshots: setup
-	$(PY) -m pytest tests/stewardship/test_browser.py --screenshots docs/screenshots
+	$(PY) -m pytest tests/stewardship/test_browser.py tests/stewardship/test_browser_integrations.py --screenshots docs/screenshots
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -147,6 +147,16 @@ def webhooks() -> dict[str, Any]:
                         "description": description,
                     }
                     for name, description in SIGNATURE_HEADERS.items()
+                ]
+                + [
+                    {
+                        "name": "X-Correlation-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "The correlation ID of the request, file load or task "
+                        "that caused the event (the event's `correlation_id`).",
+                    }
                 ],
                 "requestBody": {
                     "required": True,

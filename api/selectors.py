@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
+from django.utils import timezone
 
+from api.models import DeliveryStatus, IntegrationToken, WebhookDelivery, WebhookSubscription
 from mdm.db.prepared import prepared_cursor
 from mdm.db.watermark import id_high_water_mark
 from mdm.entities import get_entity
@@ -258,3 +261,95 @@ def events_after(after: int, limit: int, *, event_types: Sequence[str] = ()) -> 
     if event_types:
         events = events.filter(event_type__in=event_types)
     return list(events[:limit]), mark
+
+
+# ------------------------------------------------------------------ subscribers' lag (ops)
+
+EVENTS_BEHIND_CAP = 100_000  # events not yet dispatched are counted up to this many
+UNDELIVERED = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class SubscriptionLag:
+    """How far one subscription is behind the feed, and what it has in dead letters.
+
+    `events_behind`: events it wants that it has not received — deliveries pending or
+    failed (to be retried), plus events up to the high-water mark not yet dispatched to it
+    (counted up to EVENTS_BEHIND_CAP). `seconds_behind`: how old the oldest of those is (0
+    when none). `dead_letters`: deliveries dead-lettered after the last attempt."""
+
+    subscription: WebhookSubscription
+    events_behind: int
+    seconds_behind: float
+    dead_letters: int
+
+
+def subscription_lags(*, now: datetime | None = None) -> list[SubscriptionLag]:
+    """Every subscription's lag and dead letters. Queries: the mark, the subscriptions, two
+    grouped counts over the undelivered and dead deliveries (the status index), then per
+    subscription with a dispatch backlog one bounded count and one first-event probe, and
+    one read of the oldest undelivered events' times — bounded by the number of
+    subscriptions, not by the number of events or deliveries."""
+    now = now or timezone.now()
+    mark = event_high_water_mark()
+    subscriptions = list(WebhookSubscription.objects.select_related("owner").order_by("id"))
+    undelivered: dict[int, dict[str, Any]] = {
+        row["subscription_id"]: dict(row)
+        for row in WebhookDelivery.objects.filter(status__in=UNDELIVERED)
+        .order_by()
+        .values("subscription_id")
+        .annotate(count=Count("id"), first=Min("event_id"))
+    }
+    dead = dict(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.DEAD)
+        .order_by()
+        .values("subscription_id")
+        .annotate(count=Count("id"))
+        .values_list("subscription_id", "count")
+    )
+    behind: dict[int, int] = {}
+    oldest_event: dict[int, int] = {}
+    for subscription in subscriptions:
+        pending = undelivered.get(subscription.pk, {"count": 0, "first": None})
+        behind[subscription.pk] = pending["count"]
+        if pending["first"] is not None:
+            oldest_event[subscription.pk] = pending["first"]
+        if subscription.active and subscription.last_event_id < mark:
+            backlog = OutboxEvent.objects.filter(id__gt=subscription.last_event_id, id__lte=mark)
+            if subscription.event_types:
+                backlog = backlog.filter(event_type__in=subscription.event_types)
+            ids = backlog.order_by("id").values_list("id", flat=True)
+            first: int | None = ids.first()
+            if first is not None:
+                behind[subscription.pk] += ids[:EVENTS_BEHIND_CAP].count()
+                oldest_event[subscription.pk] = min(oldest_event.get(subscription.pk, first), first)
+    created = dict(
+        OutboxEvent.objects.filter(id__in=set(oldest_event.values())).values_list(
+            "id", "created_at"
+        )
+    )
+    return [
+        SubscriptionLag(
+            subscription=subscription,
+            events_behind=behind[subscription.pk],
+            seconds_behind=(
+                max((now - created[oldest_event[subscription.pk]]).total_seconds(), 0.0)
+                if oldest_event.get(subscription.pk) in created
+                else 0.0
+            ),
+            dead_letters=dead.get(subscription.pk, 0),
+        )
+        for subscription in subscriptions
+    ]
+
+
+def tokens_last_used() -> dict[int, datetime | None]:
+    """Source system id -> when one of its live integration tokens was last used (None:
+    issued, never used). Systems without a live token are absent."""
+    return dict(
+        IntegrationToken.objects.filter(revoked=False)
+        .order_by()
+        .values("source_system_id")
+        .annotate(last=Max("last_used_at"))
+        .values_list("source_system_id", "last")
+    )

@@ -6,6 +6,9 @@ delivery N now"; losing one (a killed worker, a flushed broker) delays a deliver
 next `retry_due_deliveries` sweep, it never loses it. Delivery is at least once: consumers
 de-duplicate on the event ID (`X-Keystone-Event-Id`, also `id` in the body).
 
+Every delivery carries `X-Correlation-ID`: the correlation ID of the request, file load or
+task that caused the event (the event's `correlation_id`), and its log lines carry it too.
+
 Signature: `X-Keystone-Signature: sha256=<hex>` where hex is HMAC-SHA256 with the
 subscription's secret over `<X-Keystone-Timestamp>.<raw body>`; receivers recompute it and
 reject old timestamps to stop replays by a third party.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -29,7 +33,11 @@ from api import outbound
 from api.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from api.scopes import subscription_reads_sensitive
 from api.selectors import event_high_water_mark
+from mdm import metrics
+from mdm.context import audit_context
 from mdm.models import OutboxEvent, SourceSystem
+
+logger = logging.getLogger(__name__)
 
 DISPATCH_BATCH = 1000
 USER_AGENT = "Keystone-Webhooks/1"
@@ -164,6 +172,14 @@ def deliver(delivery_id: int) -> str | None:
     if not claimed:
         return None
     delivery = WebhookDelivery.objects.select_related("subscription", "event").get(pk=delivery_id)
+    with audit_context(correlation=delivery.event.correlation_id or None):
+        status = _attempt(delivery)
+    metrics.record_delivery(outcome=status)
+    return status
+
+
+def _attempt(delivery: WebhookDelivery) -> str:
+    """Send the claimed `delivery` and store how it went; its new status."""
     response_code, error = _send(delivery)
     if response_code is not None and 200 <= response_code < 300:
         status, next_attempt_at, error = DeliveryStatus.DELIVERED, delivery.next_attempt_at, ""
@@ -172,13 +188,22 @@ def deliver(delivery_id: int) -> str | None:
     else:
         status, next_attempt_at = DeliveryStatus.FAILED, timezone.now() + backoff(delivery.attempts)
     with transaction.atomic(durable=True):
-        WebhookDelivery.objects.filter(pk=delivery_id, attempts=delivery.attempts).update(
+        WebhookDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts).update(
             status=status,
             response_code=response_code,
             last_error=error,
             next_attempt_at=next_attempt_at,
             delivered_at=timezone.now() if status == DeliveryStatus.DELIVERED else None,
         )
+    logger.info(
+        "webhook delivery %s (event #%s to subscription %s, attempt %s): %s%s",
+        delivery.pk,
+        delivery.event_id,
+        delivery.subscription_id,
+        delivery.attempts,
+        status,
+        f" ({error})" if error else "",
+    )
     return status
 
 
@@ -196,6 +221,8 @@ def _send(delivery: WebhookDelivery) -> tuple[int | None, str]:
         "X-Keystone-Timestamp": timestamp,
         "X-Keystone-Signature": sign(subscription.secret, timestamp, body),
     }
+    if delivery.event.correlation_id:
+        headers["X-Correlation-ID"] = delivery.event.correlation_id
     try:
         target = outbound.webhook_target(subscription.url)
     except outbound.TargetRefused:
@@ -250,3 +277,17 @@ def replay(*, subscription: WebhookSubscription, after: int) -> int:
         ]
         WebhookDelivery.objects.bulk_create(missing, ignore_conflicts=True)
     return count + len(missing)
+
+
+def replay_dead_letters(*, subscription: WebhookSubscription) -> int:
+    """Send again the subscription's dead-lettered deliveries (after its receiver was fixed):
+    back to pending with a fresh attempt count, due now. Returns how many."""
+    return WebhookDelivery.objects.filter(
+        subscription=subscription, status=DeliveryStatus.DEAD
+    ).update(
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        last_error="",
+        response_code=None,
+    )

@@ -4,6 +4,7 @@ Embedded default (nothing set): SQLite under var/, Celery tasks run eagerly in-p
 Production: DATABASE_URL (PostgreSQL) and REDIS_URL (Celery broker and result backend).
 """
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -62,7 +63,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # ends TLS and says so in X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER names the header; empty:
 # trust none). Health checks are exempt from the redirect: load balancers probe over HTTP.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 _PROXY_SSL_HEADER = os.environ.get("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _PROXY_SSL_HEADER.strip().upper().replace("-", "_"), "https")
@@ -254,16 +255,52 @@ KEYSTONE_ACCURACY_SAMPLE_RATE = env_float("KEYSTONE_ACCURACY_SAMPLE_RATE", 0.01)
 KEYSTONE_CLAIM_MINUTES = env_int("KEYSTONE_CLAIM_MINUTES", 15)
 KEYSTONE_FOUR_EYES_BULK_SIZE = env_int("KEYSTONE_FOUR_EYES_BULK_SIZE", 25)
 
+# --- Operations: logs and metrics (docs/operations.md) ------------------------------------
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, correlation_id,
+# process, extra fields, exception) for a log pipeline; "plain" (default) for people. Every
+# line carries the correlation ID of the request, file load or task it was written under.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is {LOG_FORMAT!r}: set plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"correlation": {"()": "config.logs.CorrelationFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["correlation"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Celery workers log through the configuration above when lines are JSON (Celery would
+# otherwise install its own plain handler on the root logger).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+
+# /metrics (config/metrics.py) answers a request that has `Authorization: Bearer
+# <METRICS_TOKEN>` or comes from an address in METRICS_ALLOWED_NETWORKS (comma-separated
+# CIDRs, matched against the direct peer's address: REMOTE_ADDR); 401/403 otherwise. Neither
+# set: nobody (in development: this machine).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+try:
+    METRICS_ALLOWED_NETWORKS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
+        ipaddress.ip_network(cidr, strict=False)
+        for cidr in env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128" if DEBUG else "")
+    )
+except ValueError as _error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_error}") from _error
+# Several processes (gunicorn workers, Celery workers, load_source) count into files of this
+# directory, and /metrics adds them up. Set it in every process's environment before start
+# (prometheus-client reads it at import), the same directory for all of them on one machine,
+# emptied before they start. Empty: each process counts alone (one-process servers, tests).
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 # --- API (api/) -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import HealthView, ReadyView
+from config.metrics import metrics_view
 from stewardship.views.home import HomeView
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", HealthView.as_view(), name="healthz"),
     path("readyz", ReadyView.as_view(), name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("api.urls")),
     path("api/v1/events/schemas/", RedirectView.as_view(pattern_name="api:event-schemas")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -35,6 +35,7 @@ from django.db.models import (
     F,
     FloatField,
     IntegerField,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -47,7 +48,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Abs, Cast, Coalesce, Greatest, Ln
 from django.utils import timezone
 
-from matching.models import CandidateStatus, MatchCandidate
+from matching.models import CandidateStatus, MatchCandidate, MatchRun, RunStatus
 from mdm.entities import ENTITIES, STAKES, Stake
 from mdm.models import GoldenRecord, SourceRecord
 
@@ -280,3 +281,38 @@ def queue_size_by_entity_and_age() -> dict[str, dict[str, int]]:
 def open_candidate_count() -> int:
     """How many match candidates wait for a steward."""
     return MatchCandidate.objects.filter(status=CandidateStatus.OPEN).count()
+
+
+@dataclass(frozen=True)
+class ReviewQueueAge:
+    """Open match candidates of one entity type and when the oldest was opened."""
+
+    entity_type: str
+    open: int
+    oldest: Any  # datetime
+
+
+def review_queue_depth() -> list[ReviewQueueAge]:
+    """Open candidates per entity type with the oldest one's creation time: one grouped query
+    over the open candidates (metrics read it at every scrape)."""
+    rows = (
+        MatchCandidate.objects.filter(status=CandidateStatus.OPEN)
+        .order_by()
+        .values("entity_type")
+        .annotate(open=Count("pk"), oldest=Min("created_at"))
+    )
+    return [ReviewQueueAge(row["entity_type"], row["open"], row["oldest"]) for row in rows]
+
+
+def last_finished_runs() -> list[MatchRun]:
+    """The latest succeeded batch run of each entity type (one query per entity type)."""
+    runs = []
+    for entity_type in ENTITIES:
+        run = (
+            MatchRun.objects.filter(entity_type=entity_type, status=RunStatus.SUCCEEDED)
+            .order_by("-started_at", "-id")
+            .first()
+        )
+        if run is not None:
+            runs.append(run)
+    return runs

@@ -8,6 +8,7 @@ no merges.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,7 +48,8 @@ from matching.scoring import (
 )
 from matching.specs import MatchSpec, get_spec
 from matching.training import training_notes
-from mdm import identifiers
+from mdm import identifiers, metrics
+from mdm.context import audit_context
 from mdm.db.conflicts import lost_race
 from mdm.db.ids import narrowed
 from mdm.db.maintenance import analyze, vacuum
@@ -74,6 +76,8 @@ __all__ = [
     "train_model",
 ]
 
+
+logger = logging.getLogger(__name__)
 
 REVIEW_ATTEMPTS = 3  # storing candidates runs again when a concurrent run stored one first
 OPEN_CANDIDATE = "uniq_open_candidate_goldens"
@@ -110,14 +114,39 @@ def match_request(*, request_id: int, actor: Actor) -> IncrementalSummary | None
     )
     if request is None:
         return None
-    try:
-        summary = match_records(
-            entity_type=request.entity_type, record_ids=request.record_ids, actor=actor
+    # Matching runs under the correlation ID of the ingest that asked for it, so the events
+    # its merges write carry it (also when the sweep, not the ingest's own task, sent it).
+    with audit_context(correlation=request.correlation_id or None):
+        try:
+            summary = match_records(
+                entity_type=request.entity_type, record_ids=request.record_ids, actor=actor
+            )
+        except Exception as error:
+            fail_match_request(request=request, error=error)
+            raise
+        complete_match_request(request=request)
+        logger.info(
+            "match request %s: %s %s records matched, %s merges, %s sent to review%s",
+            request_id,
+            summary.records,
+            request.entity_type,
+            summary.merges,
+            summary.sent_to_review,
+            f" (skipped: {summary.skipped})" if summary.skipped else "",
         )
-    except Exception as error:
-        fail_match_request(request=request, error=error)
-        raise
-    complete_match_request(request=request)
+    metrics.record_matching(
+        entity=request.entity_type,
+        mode=metrics.INCREMENTAL,
+        records=summary.records,
+        merges=summary.merges,
+        sent_to_review=summary.sent_to_review,
+        seconds=summary.seconds,
+    )
+    metrics.record_resolved(
+        system=request.source_system.code,
+        entity=request.entity_type,
+        seconds=(timezone.now() - request.created_at).total_seconds(),
+    )
     return summary
 
 
@@ -388,4 +417,12 @@ def _finish(run: MatchRun, summary: MatchRunSummary, started: float) -> MatchRun
     run.timings = summary.timings
     run.finished_at = timezone.now()
     run.save()
+    metrics.record_matching(
+        entity=summary.entity_type,
+        mode=metrics.BATCH,
+        records=summary.records,
+        merges=summary.merges,
+        sent_to_review=summary.sent_to_review,
+        seconds=summary.seconds,
+    )
     return summary

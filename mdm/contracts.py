@@ -399,7 +399,12 @@ def event_definitions(ref: Ref) -> dict[str, Schema]:
                 "golden_id": {"type": "string"},
                 "payload": ref_placeholder(f"{_camel(event_type)}Payload"),
                 "actor": {"type": "string"},
-                "correlation_id": {"type": "string"},
+                "correlation_id": {
+                    "type": "string",
+                    "description": "The correlation ID of the request, file load or task that "
+                    "caused the change (also the X-Correlation-ID header of its webhook "
+                    "deliveries).",
+                },
                 "created_at": {"type": "string", "format": "date-time"},
             },
             ("id", "type", "entity", "golden_id", "payload", "actor", "correlation_id"),

@@ -469,9 +469,43 @@ class MatchRequest(models.Model):
     available_at = models.DateTimeField(default=timezone.now, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=200, blank=True)
+    # The correlation ID of the request or file load that changed the records: matching runs
+    # under it, so the events its merges write carry it too (also when the sweep sent it).
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
         return f"match {self.record_count} {self.entity_type} records from {self.source_system}"
+
+
+class IngestVolume(models.Model):
+    """What one source system sent of one entity type in one hour, by outcome: the
+    Integrations page's volumes and rejections over a day, without counting source records.
+
+    Written after each ingest chunk commits, one statement that adds to the hour's row
+    (`mdm.services.ingest_volumes`); telemetry, so a chunk whose tally is lost (the process
+    died between the two commits) only undercounts."""
+
+    source_system = models.ForeignKey(SourceSystem, on_delete=models.CASCADE, related_name="+")
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    hour = models.DateTimeField(help_text="The hour (UTC) the records arrived in.")
+    loaded = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    stale = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    last_seen_at = models.DateTimeField(help_text="When the last record of that hour arrived.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_system", "entity_type", "hour"], name="uniq_ingest_volume_hour"
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="ingest_volume_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.source_system_id} {self.entity_type} {self.hour:%Y-%m-%d %H}h"

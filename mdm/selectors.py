@@ -3,16 +3,26 @@ previews of a merge or a split (what survivorship would produce; nothing written
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Max, Min, Sum
 
 from mdm.entities import get_entity
 from mdm.errors import GoldenRecordNotFound, InvalidResolution
-from mdm.models import GoldenRecord, GoldenStatus, MatchRequest, SourceRecord
+from mdm.models import (
+    GoldenRecord,
+    GoldenStatus,
+    IngestRejection,
+    IngestVolume,
+    MatchRequest,
+    RejectionStatus,
+    SourceRecord,
+    SourceSystem,
+)
 from mdm.services.golden import (
     SurvivorshipInputs,
     load_live_candidates,
@@ -306,3 +316,89 @@ def identifier_conflict(entity: str, left_id: str, right_id: str) -> str:
         f"conflicting {identifiers.label(entity, k)}: " + " / ".join(sorted(left[k] | right[k]))
         for k in kinds
     )
+
+
+@dataclass(frozen=True)
+class OpenRejections:
+    """Rejections waiting for an operator, per source system and entity type."""
+
+    source_system: str
+    entity_type: str
+    count: int
+    oldest: datetime
+
+
+def open_rejections_by_source() -> list[OpenRejections]:
+    """Open rejections per (system, entity type): one grouped query over the open ones."""
+    rows = (
+        IngestRejection.objects.filter(status=RejectionStatus.OPEN)
+        .order_by()
+        .values("source_system", "entity_type")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+    )
+    return [
+        OpenRejections(row["source_system"], row["entity_type"], row["count"], row["oldest"])
+        for row in rows
+    ]
+
+
+def open_rejections_of(system_code: str, *, limit: int = 20) -> list[IngestRejection]:
+    """The latest open rejections of one source system (newest first)."""
+    return list(
+        IngestRejection.objects.filter(
+            status=RejectionStatus.OPEN, source_system=system_code
+        ).order_by("-created_at", "-id")[:limit]
+    )
+
+
+@dataclass
+class SourceActivity:
+    """One source system's ingest over a window: per hour (oldest first) what arrived and
+    what was rejected, and when a record of it was last seen (ever)."""
+
+    system: SourceSystem
+    hours: list[datetime]
+    received: list[int]
+    rejected: list[int]
+    last_seen_at: datetime | None
+
+    @property
+    def received_total(self) -> int:
+        return sum(self.received)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected)
+
+
+def source_activity(*, now: datetime, hours: int = 24) -> list[SourceActivity]:
+    """Every source system's hourly volumes over the last `hours` hours (the current hour
+    included) from the hourly tallies: three queries whatever the volumes."""
+    current = now.replace(minute=0, second=0, microsecond=0)
+    window = [current - timedelta(hours=back) for back in range(hours - 1, -1, -1)]
+    systems = list(SourceSystem.objects.order_by("trust_rank", "code"))
+    received: dict[tuple[int, datetime], int] = defaultdict(int)
+    rejected: dict[tuple[int, datetime], int] = defaultdict(int)
+    for row in IngestVolume.objects.filter(hour__gte=window[0]).values(
+        "source_system_id", "hour", "loaded", "updated", "unchanged", "stale", "deleted", "rejected"
+    ):
+        key = (row["source_system_id"], row["hour"])
+        received[key] += sum(row[n] for n in ("loaded", "updated", "unchanged", "stale", "deleted"))
+        received[key] += row["rejected"]
+        rejected[key] += row["rejected"]
+    last_seen = dict(
+        IngestVolume.objects.order_by()
+        .values("source_system_id")
+        .annotate(last=Max("last_seen_at"))
+        .values_list("source_system_id", "last")
+    )
+    return [
+        SourceActivity(
+            system=system,
+            hours=window,
+            received=[received[(system.pk, hour)] for hour in window],
+            rejected=[rejected[(system.pk, hour)] for hour in window],
+            last_seen_at=last_seen.get(system.pk),
+        )
+        for system in systems
+    ]

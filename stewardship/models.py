@@ -31,6 +31,10 @@ class Stewardship(models.Model):
             ("edit_rules", "Can edit survivorship rules"),
             ("review_sample", "Can confirm or reject sampled automatic links"),
             ("manage_models", "Can stage, activate and discard match model versions"),
+            (
+                "operate_integrations",
+                "Can replay rejected records and dead-lettered webhook deliveries",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -36,6 +36,8 @@ ACTION_PERMISSIONS: dict[str, str] = {
     "retrain": "stewardship.manage_models",
     "activate_model": "stewardship.manage_models",
     "discard_model": "stewardship.manage_models",
+    "replay_rejections": "stewardship.operate_integrations",
+    "replay_dead_letters": "stewardship.operate_integrations",
 }
 REFUSED = "stewardship.no_such_action"
 
@@ -54,6 +56,7 @@ STEWARD_PERMISSIONS = (
     "stewardship.edit_rules",
     "stewardship.review_sample",
     "stewardship.manage_models",
+    "stewardship.operate_integrations",
 )
 AUDITOR_PERMISSIONS = (BROWSE,)
 

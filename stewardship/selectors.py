@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from api.selectors import SubscriptionLag, subscription_lags, tokens_last_used
 from matching.models import CandidateStatus, MatchCandidate, MatchDecision, MatchRun
 from mdm.entities import ENTITIES, INVERSE_LABELS, EntityType
 from mdm.models import (
@@ -25,10 +26,17 @@ from mdm.models import (
     OutboxEvent,
     RejectionStatus,
     SourceRecord,
+    SourceSystem,
     StewardOverride,
     SurvivorshipRule,
 )
-from mdm.selectors import Preview, merge_preview
+from mdm.selectors import (
+    Preview,
+    SourceActivity,
+    merge_preview,
+    open_rejections_by_source,
+    source_activity,
+)
 from stewardship.models import (
     ApprovalRequest,
     ApprovalStatus,
@@ -887,3 +895,73 @@ def audit_page(kind: str, page_rows: Sequence) -> list[HistoryEntry]:
         before = chain[position - 1] if position > 0 else None
         entries.append(_entry(row, before, fields, kind, label))
     return entries
+
+
+# ---------------------------------------------------------------------------- integrations
+
+
+def mapping_versions() -> dict[str, str]:
+    """MAPPING VERSION SLOT: source system code -> its active canonical mappings' versions in
+    words ("customer v3 · product v1"), for the Integrations page. Read from
+    `mdm.selectors.mapping_versions()` ({(system code, entity type): version}) once source
+    mappings (issue 16, item 1) are there; until then every system shows "—"."""
+    from mdm import selectors as mdm_selectors
+
+    reader = getattr(mdm_selectors, "mapping_versions", None)
+    if reader is None:
+        return {}
+    by_system: dict[str, list[str]] = defaultdict(list)
+    for (system_code, entity_type), version in sorted(reader().items()):
+        by_system[system_code].append(f"{entity_type} v{version}")
+    return {code: " · ".join(parts) for code, parts in by_system.items()}
+
+
+@dataclass
+class IntegrationRow:
+    """One source system on the Integrations page."""
+
+    activity: SourceActivity
+    open_rejections: int
+    mapping_version: str | None
+    token_last_used: datetime | None
+    has_token: bool
+    subscriptions: list[SubscriptionLag] = field(default_factory=list)
+
+    @property
+    def system(self) -> SourceSystem:
+        return self.activity.system
+
+    @property
+    def dead_letters(self) -> int:
+        return sum(lag.dead_letters for lag in self.subscriptions)
+
+
+@dataclass
+class IntegrationsOverview:
+    rows: list[IntegrationRow]
+    subscriptions: list[SubscriptionLag]
+
+
+def integrations_overview(*, now: datetime | None = None) -> IntegrationsOverview:
+    """Every source system with its last day of ingest, open rejections, mapping version,
+    token use and subscriptions; and every subscription's lag. A fixed number of queries
+    plus two per subscription with an undispatched backlog (`api.selectors.subscription_lags`)."""
+    now = now or timezone.now()
+    rejections: dict[str, int] = defaultdict(int)
+    for group in open_rejections_by_source():
+        rejections[group.source_system] += group.count
+    lags = subscription_lags(now=now)
+    tokens = tokens_last_used()
+    versions = mapping_versions()
+    rows = [
+        IntegrationRow(
+            activity=activity,
+            open_rejections=rejections.get(activity.system.code, 0),
+            mapping_version=versions.get(activity.system.code),
+            token_last_used=tokens.get(activity.system.pk),
+            has_token=activity.system.pk in tokens,
+            subscriptions=[lag for lag in lags if lag.subscription.owner_id == activity.system.pk],
+        )
+        for activity in source_activity(now=now)
+    ]
+    return IntegrationsOverview(rows=rows, subscriptions=lags)

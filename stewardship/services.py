@@ -1,4 +1,5 @@
-"""Writes of the stewardship app: the live-accuracy sample, and bulk decisions.
+"""Writes of the stewardship app: the live-accuracy sample, bulk decisions, and the
+Integrations page's replays (rejected records, dead-lettered deliveries).
 
 Bulk decisions are many single decisions (`matching.decisions.decide`), each in its own
 transaction, so one refused pair does not undo the others.
@@ -14,13 +15,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from api.models import WebhookSubscription
+from api.tasks import nudge_deliveries
+from api.webhooks import replay_dead_letters
 from matching.decisions import decide
 from matching.models import MatchCandidate, Verdict
 from mdm.entities import ENTITIES
 from mdm.errors import InvalidResolution, MdmError
-from mdm.models import LinkMethod, SourceRecord
+from mdm.models import IngestRejection, LinkMethod, RejectionStatus, SourceRecord
 from mdm.selectors import identifier_conflict
 from mdm.services.audit import Actor, actor_user, save_with_history
+from mdm.services.rejections import replay_rejections
 from stewardship.models import AutoLinkSample, SampleVerdict
 
 
@@ -126,3 +131,30 @@ def decide_many(
         else:
             outcome.decided += 1
     return outcome
+
+
+# ---------------------------------------------------------------------------- integrations
+
+
+REPLAY_BATCH = 1000  # open rejections replayed per press of the button (oldest first)
+
+
+def replay_source_rejections(*, system_code: str, actor: Actor) -> dict[str, int]:
+    """Replay the open rejections of one source system (up to REPLAY_BATCH, oldest first):
+    those that load now are marked replayed, the others keep their row with the new reason."""
+    rejections = IngestRejection.objects.filter(
+        status=RejectionStatus.OPEN, source_system=system_code
+    ).order_by("created_at", "id")[:REPLAY_BATCH]
+    return replay_rejections(rejections=list(rejections), actor=actor)
+
+
+def replay_subscription_dead_letters(*, subscription_id: int) -> int:
+    """Send the subscription's dead letters again; the webhook sweep is asked to run once the
+    change commits (best effort: beat runs it anyway)."""
+    subscription = WebhookSubscription.objects.filter(pk=subscription_id).first()
+    if subscription is None:
+        raise InvalidResolution(f"no webhook subscription {subscription_id}")
+    with transaction.atomic():
+        count = replay_dead_letters(subscription=subscription)
+        transaction.on_commit(nudge_deliveries)
+    return count

@@ -10,6 +10,7 @@ from stewardship.views.golden import (
     GoldenListView,
     GoldenView,
 )
+from stewardship.views.integrations import IntegrationsView
 from stewardship.views.models import ModelListView, ModelView, RunView
 from stewardship.views.queue import CandidateView, NextCandidateView, QueueView
 from stewardship.views.rules import RuleEditView, RuleListView
@@ -37,6 +38,7 @@ urlpatterns = [
     path("rules/<str:entity>/<str:attribute>/", RuleEditView.as_admin_view(), name="rule"),
     path("accuracy/", AccuracyView.as_admin_view(), name="accuracy"),
     path("audit/", AuditView.as_admin_view(), name="audit"),
+    path("integrations/", IntegrationsView.as_admin_view(), name="integrations"),
     path("models/", ModelListView.as_admin_view(), name="models"),
     path("models/<int:pk>/", ModelView.as_admin_view(), name="model"),
     path("runs/<int:pk>/", RunView.as_admin_view(), name="run"),

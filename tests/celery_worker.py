@@ -39,6 +39,7 @@ def start_worker(
     pool: str = "solo",
     beat: bool = False,
     output=subprocess.DEVNULL,
+    log_level: str = "warning",
 ) -> subprocess.Popen:
     """A worker (its own process group, so it and its children can be killed together)."""
     worker_env = {
@@ -51,7 +52,7 @@ def start_worker(
     worker_env.pop("CELERY_EAGER", None)
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}"]
     command += ["--concurrency=1", "-Q", ",".join(queues), "--without-gossip"]
-    command += ["--without-mingle", "--without-heartbeat", "-l", "warning"]
+    command += ["--without-mingle", "--without-heartbeat", "-l", log_level]
     if beat:
         schedule = Path(os.environ.get("TMPDIR", "/tmp")) / f"beat-{uuid.uuid4().hex[:8]}"
         command += ["-B", "-s", str(schedule)]

@@ -12,6 +12,7 @@ One helper per job, each with its vendor rule in one place:
 - `watermark`: the gap-free high-water mark of a table read in id order (the outbox).
 - `connection`: telling a lost connection from other database errors (to retry a chunk).
 - `pool`: the fork-safe worker pool (parallel loading, batch apply).
+- `tally`: counters kept in a row, added to in one statement (`INSERT ... ON CONFLICT`).
 
 Table and column names are always quoted. Nothing here imports a model or a service.
 """

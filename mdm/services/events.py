@@ -8,10 +8,13 @@ re-key without a second call. Each event's payload follows its type's published 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import partial
 
 from django.db import transaction
 
+from mdm import metrics
 from mdm.context import correlation_id
 from mdm.contracts import (
     EVENT_VERSIONS,
@@ -93,6 +96,8 @@ def emit_many(outbox: Sequence[OutboxEvent], *, actor: Actor) -> None:
         item.actor, item.correlation_id = label, correlation
     hold_id_floor(OutboxEvent)
     insert_rows(OutboxEvent, outbox)
+    counts = Counter(item.event_type for item in outbox)
+    transaction.on_commit(partial(metrics.record_events, counts), robust=True)
     transaction.on_commit(_events_committed)
 
 

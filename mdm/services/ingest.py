@@ -47,6 +47,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from mdm import metrics
 from mdm.context import audit_context
 from mdm.db.conflicts import lost_race
 from mdm.db.connection import connection_lost
@@ -70,6 +71,8 @@ from mdm.services.golden import (
     recompute_goldens,
     referrer_goldens,
 )
+from mdm.services.ingest_volumes import OUTCOMES as VOLUME_COLUMNS
+from mdm.services.ingest_volumes import record_volume
 from mdm.services.match_requests import request_matching
 from mdm.services.resolution import link_new_goldens
 from mdm.signals import source_records_changed
@@ -92,6 +95,7 @@ LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED = (
     "rejected",
 )
 OUTCOMES = (LOADED, UPDATED, UNCHANGED, STALE, DELETED, REJECTED)
+assert OUTCOMES == VOLUME_COLUMNS, "each outcome has its column in IngestVolume"
 
 UPDATE_FIELDS = (
     "raw",
@@ -270,9 +274,14 @@ def _commit_chunk(
     it), or lost its connection. Returns what this chunk did."""
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         part = IngestSummary()
+        started = time.monotonic()
         try:
             with transaction.atomic():
                 changed_ids = _ingest_chunk(entity, system, chunk, part, **options)
+                # before matching's: in eager mode matching runs in a later on-commit callback
+                transaction.on_commit(
+                    partial(_chunk_committed, entity, system, part, started), robust=True
+                )
                 if changed_ids:
                     _request_matching(entity, system, changed_ids)
         except _Raced:
@@ -288,6 +297,21 @@ def _commit_chunk(
         f"{entity.name} records of {system.code} kept changing under this load "
         f"({CHUNK_ATTEMPTS} attempts); nothing of this chunk was written"
     )
+
+
+def _chunk_committed(
+    entity: EntityType, system: SourceSystem, part: IngestSummary, started: float
+) -> None:
+    """Telemetry of a committed chunk (never of an attempt that rolled back): the counters
+    and latency of `mdm.metrics`, and the hour's volumes. Robust on commit: a failure here is
+    logged, never raised into the load."""
+    metrics.record_ingest(
+        system=system.code,
+        entity=entity.name,
+        counts=part.counts,
+        seconds=time.monotonic() - started,
+    )
+    record_volume(system=system, entity_type=entity.name, counts=part.counts, at=timezone.now())
 
 
 def _connection_was_lost(chunk: list[Row], attempt: int, error: DatabaseError) -> bool:

@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db import connection
 
+from mdm.context import correlated
 from mdm.db.pool import Worker, run_workers
 from mdm.entities import get_entity
 from mdm.errors import MdmError
@@ -76,6 +77,7 @@ def partition_of(row: Any, jobs: int) -> int:
     return zlib.crc32(str(key).strip().encode()) % jobs
 
 
+@correlated
 def load_file(
     path: Path,
     *,

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from mdm.context import correlation_id
 from mdm.models import MatchRequest, SourceSystem
 
 REQUEST_SIZE = 1000  # record ids per request (one incremental matching call)
@@ -32,14 +33,17 @@ BACKOFF_SECONDS, BACKOFF_MAX_SECONDS = 10, 600
 def request_matching(
     *, entity_type: str, source_system: SourceSystem, record_ids: Sequence[int]
 ) -> list[int]:
-    """Write requests to match `record_ids` in the caller's transaction; returns their ids."""
+    """Write requests to match `record_ids` in the caller's transaction; returns their ids.
+    Each keeps the current correlation ID, under which matching will run."""
     ids = sorted(set(record_ids))
+    correlation = correlation_id()
     requests = [
         MatchRequest(
             entity_type=entity_type,
             source_system=source_system,
             record_ids=ids[start : start + REQUEST_SIZE],
             record_count=len(ids[start : start + REQUEST_SIZE]),
+            correlation_id=correlation,
         )
         for start in range(0, len(ids), REQUEST_SIZE)
     ]
@@ -56,7 +60,7 @@ def claim_match_request(*, request_id: int, lease_seconds: float) -> MatchReques
     )
     if not claimed:
         return None
-    return MatchRequest.objects.filter(pk=request_id).first()
+    return MatchRequest.objects.select_related("source_system").filter(pk=request_id).first()
 
 
 def complete_match_request(*, request: MatchRequest) -> None:

@@ -25,6 +25,7 @@ SECTIONS = (
     ("accuracy", "Live accuracy"),
     ("models", "Models & runs"),
     ("audit", "Audit log"),
+    ("integrations", "Integrations"),
 )
 
 
