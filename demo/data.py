@@ -7,8 +7,12 @@ entitlement) is generated once as a *truth*, then copied into the source systems
 plausibly hold it. Each copy is written in that system's own conventions (key style, which
 columns it has, phone/date/country formats, how careful its users are) and with realistic
 noise: legal-form and abbreviation variants, typos, case changes, blank cells, people who moved
-or changed their family name, in-system duplicates. Hard negatives (sibling companies sharing a
-brand and web domain, namesakes, family members at one address) keep the matching task honest.
+or changed their family name, in-system duplicates. Hard negatives keep the matching task
+honest: sibling companies sharing a brand and web domain (in other countries, and in one
+country with another trade and tax ID), a group's subsidiaries at its head office (some behind
+one switchboard number), namesakes, twins (same name and city, another date of birth), family
+members at one address, unrelated customers sharing a billing provider's mailbox, and
+placeholder phones ("000-000-0000", "N/A") in the systems where clerks type them.
 A handful of deliberately broken rows (unparseable dates, empty source keys) exercise the loader.
 
 Determinism: one `random.Random(seed)` drives every choice and seeds one Faker instance per
@@ -148,6 +152,12 @@ class NoiseRates:
     family_member: float = 0.06  # per person: shares address, phone, family name with another
     sibling_group: float = 0.02  # per organization: a brand with 2–4 companies in other countries
     group_parent: float = 0.6  # per sibling group: the group's holding is a customer too
+    brand_family: float = 0.03  # per organization: 2–3 companies of one brand in one country
+    shared_office: float = 0.5  # per brand family: all at the holding's address
+    shared_switchboard: float = 0.3  # per brand family at one address: one phone number too
+    twin: float = 0.03  # per person: same name and city as another, another date of birth
+    provider_mailbox: float = 0.04  # per organization: billing/support hold its provider's
+    placeholder_phone: float = 0.02  # per copy in billing/support: "000-000-0000", "N/A"
     parent_link_missing: float = 0.15  # subsidiary copy without its parent_key filled
     stale_status: float = 0.08  # contract/entitlement status not updated in one system
     shifted_date: float = 0.12  # contract/entitlement start date a few days off
@@ -348,6 +358,9 @@ BRAND_TAILS = (
 )  # fmt: skip
 PARTNER_WORDS = ("Associates", "Brothers", "Partners", "Company")
 GROUP_WORDS = ("Group", "Holdings", "International")
+# Billing and payroll providers whose mailbox stands in for their clients' own.
+PROVIDER_DOMAINS = ("billtrust-mail.com", "invoicecloud.net", "payables-hub.com", "ap-desk.io")
+PLACEHOLDER_PHONES = ("000-000-0000", "N/A", "0000000000", "999-999-9999", "unknown")
 
 NICKNAMES: dict[str, tuple[str, ...]] = {
     "William": ("Bill", "Will"), "Robert": ("Bob", "Rob"), "Richard": ("Rick", "Rich"),
@@ -621,6 +634,9 @@ class TrueCustomer:
     systems: tuple[str, ...] = ()
     duplicated_in: tuple[str, ...] = ()
     true_id: str = ""
+    # A mailbox many unrelated customers share (a billing provider's): billing and support
+    # copies carry it instead of the customer's own.
+    shared_mailbox: str = ""
 
     def state_at(self, moment: datetime) -> CustomerState:
         if self.previous is not None and self.changed_at and moment < self.changed_at:
@@ -1061,6 +1077,42 @@ class _Truths:
             members.insert(0, parent)
         return members
 
+    def brand_family(self) -> list[TrueCustomer]:
+        """Companies of one brand in one country: the brand in every name but another trade
+        ("Vantor Logistics", "Vantor Software"), one web domain, each its own tax ID. With
+        NOISE.shared_office they sit at the first one's address (a group's subsidiaries at
+        its head office), with NOISE.shared_switchboard behind its phone number as well."""
+        rng = self.rng
+        country = self.country()
+        core, brand, industry = self.organization_core(country)
+        domain = self.domain(brand, industry, country)
+        first = self.organization(country, core=core, domain=domain)
+        members = [first]
+        office = rng.random() < NOISE.shared_office
+        switchboard = office and rng.random() < NOISE.shared_switchboard
+        trades = [i for i in INDUSTRIES if i != industry]
+        for trade in rng.sample(trades, rng.randint(1, 2)):
+            member_core = f"{brand} {trade}"
+            if member_core.casefold() in self.cores:
+                continue
+            self.cores.add(member_core.casefold())
+            tag = f".{_slug(trade)[:6]}"
+            member = self.organization(country, core=member_core, domain=domain, mailbox_tag=tag)
+            if office:
+                contact = member.state.contact
+                member.state = CustomerState(
+                    "",
+                    Contact(
+                        first.state.contact.address,
+                        first.state.contact.phone if switchboard else contact.phone,
+                        contact.email,
+                    ),
+                )
+                member.previous, member.changed_at = None, None
+                member.parent = first
+            members.append(member)
+        return members
+
     # --- persons
 
     def person_email(self, country: Country, given: str, family: str, born: date) -> str:
@@ -1168,6 +1220,21 @@ class _Truths:
             phone=phone,
         )
 
+    def twin(self, other: TrueCustomer) -> TrueCustomer:
+        """Same given and family name as `other`, in the same city; another date of birth,
+        street, phone and e-mail address."""
+        assert other.date_of_birth is not None
+        born = other.date_of_birth + timedelta(
+            days=self.rng.choice((-1, 1)) * self.rng.randint(30, 9000)
+        )
+        born = min(born, BASE_DATE - timedelta(days=18 * 365))
+        home = other.state.contact.address
+        street = self.address(other.country, organization=False)
+        address = Address(street.line1, street.line2, home.city, home.region, home.postal_code)
+        return self._person(
+            other.country, other.given_name, other.state.family_name, born, address=address
+        )
+
     def namesake(self, other: TrueCustomer) -> TrueCustomer:
         """Same given and family name as `other`, everything else different."""
         born = BASE_DATE - timedelta(days=self.rng.randint(18 * 365, 85 * 365))
@@ -1203,10 +1270,23 @@ def _build_customers(rng: random.Random, truths: _Truths, count: int) -> list[Tr
         for member in members:
             member.systems = _choose_systems(rng, member.kind, forced=("crm",))
         customers.extend(members)
+    families = round(organizations_wanted * NOISE.brand_family) if organizations_wanted >= 20 else 0
+    for _ in range(families):
+        if organizations_wanted - len(customers) < 5:
+            break
+        members = truths.brand_family()
+        for member in members:
+            member.systems = _choose_systems(rng, member.kind)
+        customers.extend(members)
     while len(customers) < organizations_wanted:
         organization = truths.organization(truths.country())
         organization.systems = _choose_systems(rng, organization.kind)
         customers.append(organization)
+    # A billing provider's mailbox, shared by unrelated small customers it invoices for.
+    provider = f"{rng.choice(('invoices', 'billing', 'ap'))}@{rng.choice(PROVIDER_DOMAINS)}"
+    for organization in customers:
+        if organization.parent is None and rng.random() < NOISE.provider_mailbox:
+            organization.shared_mailbox = provider
 
     persons: list[TrueCustomer] = []
     while len(customers) + len(persons) < count:
@@ -1215,6 +1295,8 @@ def _build_customers(rng: random.Random, truths: _Truths, count: int) -> list[Tr
             person = truths.family_member(rng.choice(persons))
         elif persons and roll < NOISE.family_member + NOISE.namesake:
             person = truths.namesake(rng.choice(persons))
+        elif persons and roll < NOISE.family_member + NOISE.namesake + NOISE.twin:
+            person = truths.twin(rng.choice(persons))
         else:
             person = truths.person(truths.country())
         person.systems = _choose_systems(rng, person.kind)
@@ -1425,6 +1507,8 @@ class _Renderer:
             assert customer.date_of_birth is not None
             values["date_of_birth"] = self.birth_date(customer.date_of_birth, style)
         values["email"] = self.email(customer, contact.email, system)
+        if customer.shared_mailbox and system in ("billing", "support"):
+            values["email"] = customer.shared_mailbox
         address = contact.address
         line1 = address.line1
         if self.chance(NOISE.abbreviation):
@@ -1464,6 +1548,8 @@ class _Renderer:
             phone = _format_phone(country, contact.phone, phone_style)
             filled = self.chance(style.fill.get("phone", 0.97) * fill_factor)
             values["phone"] = phone if filled else ""
+            if system in ("billing", "support") and self.chance(NOISE.placeholder_phone):
+                values["phone"] = rng.choice(PLACEHOLDER_PHONES)
         row = SourceRow(customer.true_id, values, moment)
         linked = customer.parent is not None and "parent_key" in columns
         if linked and not self.chance(NOISE.parent_link_missing):

@@ -18,3 +18,13 @@ class SourceRecordNotFound(MdmError):
     def __init__(self, record_id: object) -> None:
         super().__init__(f"no source record {record_id!r}")
         self.record_id = record_id
+
+
+class NothingToLearn(MdmError):
+    """Training found nothing in the data to learn from (no two records agree on any
+    deterministic rule, or too few records to sample from): no model is stored."""
+
+    def __init__(self, entity_type: str, reason: str) -> None:
+        super().__init__(f"cannot train a {entity_type} match model: {reason}")
+        self.entity_type = entity_type
+        self.reason = reason

@@ -26,7 +26,7 @@ from matching.specs import ATTRIBUTES, MATCH_KEYS, REFERENCES, get_spec
 # page shows it as a warning, not as a bar).
 CONSTRAINT = "constraint"
 # Match keys not named after the attribute they are derived from (`<attribute>_key` is).
-MATCH_KEY_ATTRIBUTES = {"email_domain": "email", "domain": "website"}
+MATCH_KEY_ATTRIBUTES = {"email_domain": "email", "domain": "website", "legal_form": "name"}
 TONES = (SAME, CLOSE, DIFFER, NONE)
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 from django.db import connection
 from django.db.models import Q
 
+from matching import generic
 from matching.specs import ATTRIBUTES, MATCH_KEYS, REFERENCES, MatchSpec
 from mdm.db.ids import array_param
 from mdm.entities import get_entity
@@ -144,21 +145,31 @@ def resolve_references(
     return dict(resolved)
 
 
-def build_frame(spec: MatchSpec, *, record_ids: Iterable[int] | None = None) -> pa.Table:
+def build_frame(
+    spec: MatchSpec, *, record_ids: Iterable[int] | None = None, masked: bool = True
+) -> pa.Table:
     """The live (not deleted) source records of `spec.entity_type`, optionally only `record_ids`.
 
     On PostgreSQL the columns are extracted by the database (`_frame_in_sql`); otherwise
-    the frame is built from decoded rows."""
+    the frame is built from decoded rows. Generic values are masked (`matching.generic`)
+    unless `masked` is False (a batch run detects them on the unmasked frame)."""
     if connection.vendor == "postgresql":
-        return _frame_in_sql(spec, record_ids=None if record_ids is None else list(record_ids))
-    records = SourceRecord.objects.filter(entity_type=spec.entity_type, deleted=False)
-    if record_ids is not None:
-        records = records.filter(pk__in=list(record_ids))
-    return frame_from_records(spec, records.order_by("pk").values_list(*RECORD_FIELDS))
+        frame = _frame_in_sql(spec, record_ids=None if record_ids is None else list(record_ids))
+    else:
+        records = SourceRecord.objects.filter(entity_type=spec.entity_type, deleted=False)
+        if record_ids is not None:
+            records = records.filter(pk__in=list(record_ids))
+        frame = _from_records(spec, records.order_by("pk").values_list(*RECORD_FIELDS))
+    return generic.mask(spec, frame) if masked else generic.with_companions(spec, frame)
 
 
 def frame_from_records(spec: MatchSpec, records: Iterable[tuple]) -> pa.Table:
-    """Rows of `RECORD_FIELDS` → the frame, references resolved (`resolve_references`)."""
+    """Rows of `RECORD_FIELDS` → the frame, references resolved (`resolve_references`),
+    generic values masked (`matching.generic`)."""
+    return generic.mask(spec, _from_records(spec, records))
+
+
+def _from_records(spec: MatchSpec, records: Iterable[tuple]) -> pa.Table:
     records = list(records)
     resolved = resolve_references(
         spec, ((pk, system, references) for pk, system, _, _, references in records)
@@ -177,7 +188,8 @@ def frame_from_rows(
     references: Mapping[int, Mapping[str, str]] | None = None,
 ) -> pa.Table:
     """Pure: (pk, match_keys, attributes) tuples, and per pk the resolved references
-    ({reference key: golden ID}), → the Arrow table Splink reads."""
+    ({reference key: golden ID}), → the Arrow table Splink reads (with empty
+    ``generic_<column>`` columns: nothing is masked here)."""
     references = references or {}
     ids: list[int] = []
     columns: dict[str, list[str | None]] = {name: [] for name in spec.columns}
@@ -192,7 +204,7 @@ def frame_from_rows(
             columns[name].append(_text(sources[source].get(key)))
     arrays = {"unique_id": pa.array(ids, type=pa.int64())}
     arrays.update({name: pa.array(values, type=pa.string()) for name, values in columns.items()})
-    return pa.table(arrays)
+    return generic.with_companions(spec, pa.table(arrays))
 
 
 PAGE = 100_000  # records per query of `_frame_in_sql`: bounds the client's memory
@@ -204,7 +216,8 @@ def live_frame(spec: MatchSpec, record_ids: Iterable[int]) -> tuple[pa.Table, di
     record_ids = list(record_ids)
     if connection.vendor == "postgresql":
         golden_of: dict[int, str] = {}
-        return _frame_in_sql(spec, record_ids=record_ids, golden_of=golden_of), golden_of
+        frame = _frame_in_sql(spec, record_ids=record_ids, golden_of=golden_of)
+        return generic.mask(spec, frame), golden_of
     rows = SourceRecord.objects.filter(pk__in=record_ids, deleted=False).values_list(
         "golden_id", *RECORD_FIELDS
     )

@@ -361,3 +361,22 @@ class TermFrequency(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_type} {self.column}={self.value}: {self.frequency:.3g}"
+
+
+class GenericValue(models.Model):
+    """A value of a checked column that many unrelated records share (`matching.generic`),
+    as of the last batch run: `things` is how many different names share it. Frames null it,
+    so it neither blocks nor scores."""
+
+    entity_type = models.CharField(max_length=20, choices=ENTITY_CHOICES)
+    column = models.CharField(max_length=100)
+    value = models.TextField()
+    things = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["entity_type", "column", "value"], name="genericvalue_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type} {self.column}={self.value}: {self.things} names"

@@ -24,6 +24,7 @@ from django.db import connection
 from splink import DuckDBAPI
 from splink.internals.realtime import compare_records
 
+from matching import generic
 from matching.engine import local_connection
 from matching.errors import NoActiveModel, SourceRecordNotFound
 from matching.frame import RECORD_FIELDS, frame_from_records
@@ -152,7 +153,27 @@ def explanation(row, labels: dict[str, dict[int, str]]) -> dict:
             "right": plain(row.get(f"{column}_r")),
             "match_weight": round(weight, 4),
         }
+        _say_generic(explained[column], column, row)
     return explained
+
+
+def _say_generic(explained: dict, column: str, row) -> None:
+    """A value both sides share but that is generic (`matching.generic`) was not compared:
+    say so, and show it. Where the comparison still compared something (a shared street
+    address nulled, the cities compared) the level stays and the note is added."""
+    check = generic.CHECKS_BY_COMPARISON.get(column)
+    if check is None:
+        return
+    companion = check[0].companion
+    said = generic.note(column, plain(row.get(f"{companion}_l")), plain(row.get(f"{companion}_r")))
+    if said is None:
+        return
+    words, value = said
+    explained["note"] = words
+    if explained["gamma"] == NULL_GAMMA:
+        explained.update(level=words, tone=NONE, match_weight=0.0)
+    if check[0].column == column:
+        explained["left"] = explained["right"] = value
 
 
 # ---------------------------------------------------------------------------------- frames

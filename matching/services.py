@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from matching import frequencies, keys
+from matching import frequencies, generic, keys
 from matching.activation import stage_retrained
 from matching.apply import apply_merges
 from matching.clustering import Clustering, ScoredPair, cluster
@@ -47,6 +47,7 @@ from matching.scoring import (
     thresholds_of,
 )
 from matching.specs import MatchSpec, get_spec
+from matching.training import training_notes
 from mdm import identifiers, metrics
 from mdm.context import audit_context
 from mdm.db.conflicts import lost_race
@@ -96,6 +97,8 @@ class MatchRunSummary:
     model_version: int | None = None
     staged_model_version: int | None = None  # a retrain staged this version, applied nothing
     timings: dict[str, float] = field(default_factory=dict)
+    # What training could not do this run (an EM rule the data does not support), in words.
+    training_notes: list[str] = field(default_factory=list)
 
 
 # -------------------------------------------------------------------------- match requests
@@ -257,7 +260,7 @@ def run_batch_matching(
         mark = time.monotonic()
         _progress(run, summary, "frame")
         frame_read_at = timezone.now()
-        frame = build_frame(spec)
+        frame, _ = generic.refresh(spec, build_frame(spec, masked=False))
         mark = lap("frame", mark)
         _progress(run, summary, "train" if retrain else "index", records=frame.num_rows)
         if frame.num_rows < 2:
@@ -268,6 +271,7 @@ def run_batch_matching(
             _progress(run, summary, "train")
             trained = train_model(entity_type=entity_type, frame=frame)
             run.retrained = True
+            summary.training_notes = training_notes(trained.training_report or {})
             mark = lap("train", mark)
             if not trained.is_active:  # staged: a steward activates it; nothing applied now
                 summary.staged_model_version = trained.version

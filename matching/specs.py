@@ -41,6 +41,27 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class GenericCheck:
+    """A column whose values many unrelated records may share (a switchboard number, a
+    provider's info@ mailbox, a registered-agent address, a social-media page as website).
+
+    A value is *generic* when records of at least `MatchSpec.generic_after` different names
+    share it (counted over `column` together with `together`: "1 Main St" is generic only
+    within one city). A generic value is no evidence: `matching.generic` nulls it in every
+    frame (batch, incremental, probe, explanations), so it neither blocks nor scores, and keeps
+    it in the companion column ``generic_<column>`` for the explanation of `comparison`."""
+
+    column: str
+    noun: str  # "phone number": "shared phone number is used by 37 …"
+    comparison: str  # the comparison output column whose explanation says so
+    together: tuple[str, ...] = ()
+
+    @property
+    def companion(self) -> str:
+        return f"generic_{self.column}"
+
+
+@dataclass(frozen=True)
 class MatchSpec:
     entity_type: str
     # frame column -> (where it is read from: MATCH_KEYS or ATTRIBUTES, key in that dict)
@@ -51,28 +72,42 @@ class MatchSpec:
     deterministic_recall: float
     training_rules: tuple
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # Deterministic rules for the prior when `deterministic_rules` find no pair (data that
+    # carries none of their columns): `matching.training`.
+    fallback_deterministic_rules: tuple = ()
+    # Generic values: which columns are checked, counted by how many different values of
+    # `generic_things` (a name) share one value; from `generic_after` on it is generic.
+    generic: tuple[GenericCheck, ...] = ()
+    generic_things: str = ""
+    generic_after: int = 5
 
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(self.columns)
 
 
-def said(level, label: str):
+def said(level, label: str, m: float | None = None):
     """`level` with the words a steward reads for it: the candidate page, the match probe and
-    the training report show this label (Splink's ``label_for_charts``), never the SQL."""
-    return level.configure(label_for_charts=label)
+    the training report show this label (Splink's ``label_for_charts``), never the SQL.
+
+    `m` is the level's declared starting m probability (the share of true matches whose pair
+    falls on this level): EM starts from it, and a level no EM session can train (the data
+    supports none of the training rules that leave its comparison active) keeps it. Without
+    one, Splink's default applies (0.95 for the first level, the rest shared equally)."""
+    level = level.configure(label_for_charts=label)
+    return level if m is None else level.configure(m_probability=m)
 
 
 def _exact(column: str, noun: str, plural: str, *, tf: bool = False) -> cl.CustomComparison:
     """Splink's ExactMatch (null, same, else) in a steward's words; `tf` adjusts the exact
     level by the value's frequency."""
-    same = said(cll.ExactMatchLevel(column), f"same {noun}")
+    same = said(cll.ExactMatchLevel(column), f"same {noun}", 0.95)
     return cl.CustomComparison(
         output_column_name=column,
         comparison_levels=[
             said(cll.NullLevel(column), f"no {noun} on one side"),
             same.configure(tf_adjustment_column=column) if tf else same,
-            said(cll.ElseLevel(), f"different {plural}"),
+            said(cll.ElseLevel(), f"different {plural}", 0.05),
         ],
     )
 
@@ -87,6 +122,12 @@ def _tokens(side: str, column: str) -> str:
     return f"list_sort(string_split(\"{column}_{side}\", ' '))"
 
 
+_SWAPPED = (
+    'jaro_winkler_similarity("given_name_key_l", "family_name_key_r") >= 0.92 AND '
+    'jaro_winkler_similarity("family_name_key_l", "given_name_key_r") >= 0.92'
+)
+
+
 def _name_part(column: str, noun: str) -> cl.CustomComparison:
     """Given or family name, counted only when the full names cannot be compared: where both
     sides have `name_key` it already carries the name, and counting a name thrice would let
@@ -99,13 +140,44 @@ def _name_part(column: str, noun: str) -> cl.CustomComparison:
                 'OR ("name_key_l" IS NOT NULL AND "name_key_r" IS NOT NULL)',
                 f"{noun} not compared (no value on one side, or full names compared)",
             ).configure(is_null_level=True),
-            said(cll.ExactMatchLevel(column), f"same {noun}").configure(
+            said(cll.ExactMatchLevel(column), f"same {noun}", 0.8).configure(
                 tf_adjustment_column=column
             ),
-            said(cll.JaroWinklerLevel(column, 0.92), f"{noun}s nearly identical"),
-            said(cll.JaroWinklerLevel(column, 0.8), f"{noun}s similar"),
-            said(cll.ElseLevel(), f"different {noun}s"),
+            # "Siggins Barnaby" / "Barnaby Siggins": the parts typed into each other's field.
+            cll.CustomLevel(_SWAPPED, "given and family names swapped").configure(
+                m_probability=0.03
+            ),
+            said(cll.JaroWinklerLevel(column, 0.92), f"{noun}s nearly identical", 0.1),
+            said(cll.JaroWinklerLevel(column, 0.8), f"{noun}s similar", 0.05),
+            said(cll.ElseLevel(), f"different {noun}s", 0.05),
         ],
+    )
+
+
+def _other_word(side: str) -> str:
+    """The words of the name on `side` that the other name lacks."""
+    other = "r" if side == "l" else "l"
+    return (
+        f"list_filter(string_split(\"name_key_{side}\", ' '), "
+        f"lambda w: NOT list_contains(string_split(\"name_key_{other}\", ' '), w))"
+    )
+
+
+def _another_trade() -> str:
+    """Two organizations' names alike but for one whole word each ("Polarmark Networks" /
+    "Polarmark Services"): a company of the same brand, not a typo ("Smipson"), an
+    abbreviation ("Intl", "Mfg", "Labs": same first letter and four letters or fewer, or a
+    prefix) or a dropped word (nothing left on one side). The cheap tests go first: DuckDB
+    skips the list work for every pair whose names are far apart anyway."""
+    left, right = f"{_other_word('l')}[1]", f"{_other_word('r')}[1]"
+    return (
+        """coalesce("kind_l", '') = 'organization' AND coalesce("kind_r", '') = 'organization' """
+        'AND jaro_winkler_similarity("name_key_l", "name_key_r") >= 0.7 '
+        f"AND len({_other_word('l')}) = 1 AND len({_other_word('r')}) = 1 "
+        f"AND jaro_winkler_similarity({left}, {right}) < 0.8 "
+        f"AND NOT starts_with({left}, {right}) AND NOT starts_with({right}, {left}) "
+        f"AND NOT (left({left}, 1) = left({right}, 1) "
+        f"AND least(length({left}), length({right})) <= 4)"
     )
 
 
@@ -121,7 +193,7 @@ CUSTOMER_NAME = cl.CustomComparison(
     output_column_name="name_key",
     comparison_levels=[
         said(cll.NullLevel("name_key"), "no name on one side"),
-        said(cll.ExactMatchLevel("name_key"), "same name").configure(
+        said(cll.ExactMatchLevel("name_key"), "same name", 0.55).configure(
             tf_adjustment_column="name_key"
         ),
         # The length test first: DuckDB skips the costly list sort for almost every pair.
@@ -129,14 +201,26 @@ CUSTOMER_NAME = cl.CustomComparison(
             'length("name_key_l") = length("name_key_r") AND '
             f"{_tokens('l', 'name_key')} = {_tokens('r', 'name_key')}",
             "same name, words in another order",
+        ).configure(m_probability=0.03),
+        # A sibling company of the brand: pinned, EM would learn it from the brand's own
+        # copies (same domain, same address) as if it were one company.
+        # u pinned as well: random pairs are almost never such siblings, so a learnt u
+        # would cancel the declared rarity among true matches (weight about -9 bits: a
+        # group's companies share an office, a switchboard and a domain, and only the name
+        # and the tax ID tell them apart).
+        cll.CustomLevel(_another_trade(), "same brand, another word in the name").configure(
+            m_probability=1e-5, fix_m_probability=True, u_probability=5e-3, fix_u_probability=True
         ),
-        said(cll.JaroWinklerLevel("name_key", 0.95), "names nearly identical"),
+        said(cll.JaroWinklerLevel("name_key", 0.95), "names nearly identical", 0.2),
         # Only for organizations: between two people, a close-but-different name is a
         # relative ("Zoe Burgess" / "Daniel Burgess" ~0.82), no evidence of one person.
-        said(cll.And(cll.JaroWinklerLevel("name_key", 0.9), _NOT_BOTH_PERSONS), "names similar"),
+        said(
+            cll.And(cll.JaroWinklerLevel("name_key", 0.9), _NOT_BOTH_PERSONS), "names similar", 0.1
+        ),
         said(
             cll.And(cll.JaroWinklerLevel("name_key", 0.8), _NOT_BOTH_PERSONS),
             "names somewhat alike",
+            0.05,
         ),
         # Two people with unrelated names: a true match only through a nickname the data
         # cannot know ("Mike" / "Michael"). EM would learn a mild weight from the relatives
@@ -144,8 +228,8 @@ CUSTOMER_NAME = cl.CustomComparison(
         cll.CustomLevel(
             """coalesce("kind_l", '') = 'person' AND coalesce("kind_r", '') = 'person'""",
             "two people, different names",
-        ).configure(m_probability=0.01, fix_m_probability=True),
-        said(cll.ElseLevel(), "different names"),
+        ).configure(m_probability=1e-4, fix_m_probability=True),
+        said(cll.ElseLevel(), "different names", 0.06),
     ],
 )
 
@@ -155,12 +239,12 @@ CUSTOMER_EMAIL = cl.CustomComparison(
     output_column_name="email_key",
     comparison_levels=[
         said(cll.NullLevel("email_key"), "no e-mail on one side"),
-        said(cll.ExactMatchLevel("email_key"), "same e-mail address"),
-        said(cll.LevenshteinLevel("email_key", 2), "e-mail addresses nearly identical"),
-        said(cll.ExactMatchLevel("email_domain"), "same e-mail domain").configure(
+        said(cll.ExactMatchLevel("email_key"), "same e-mail address", 0.6),
+        said(cll.LevenshteinLevel("email_key", 2), "e-mail addresses nearly identical", 0.05),
+        said(cll.ExactMatchLevel("email_domain"), "same e-mail domain", 0.2).configure(
             tf_adjustment_column="email_domain"
         ),
-        said(cll.ElseLevel(), "different e-mail addresses"),
+        said(cll.ElseLevel(), "different e-mail addresses", 0.15),
     ],
 )
 
@@ -170,14 +254,14 @@ CUSTOMER_DOMAIN = cl.CustomComparison(
     output_column_name="domain",
     comparison_levels=[
         _null_either("domain", label="no website on one side"),
-        said(cll.ExactMatchLevel("domain"), "same website domain").configure(
+        said(cll.ExactMatchLevel("domain"), "same website domain", 0.8).configure(
             tf_adjustment_column="domain"
         ),
         cll.CustomLevel(
             '"domain_l" = "email_domain_r" OR "email_domain_l" = "domain_r"',
             "website domain is the other's e-mail domain",
-        ),
-        said(cll.ElseLevel(), "different website domains"),
+        ).configure(m_probability=0.1),
+        said(cll.ElseLevel(), "different website domains", 0.1),
     ],
 )
 
@@ -192,6 +276,11 @@ def _moved_else() -> ComparisonLevelCreator:
     return said(cll.ElseLevel(), "different addresses").configure(
         m_probability=MOVED, fix_m_probability=True
     )
+
+
+def _started(sql: str, label: str, m: float) -> ComparisonLevelCreator:
+    """A custom level in a steward's words with its declared starting m (see `said`)."""
+    return cll.CustomLevel(sql, label).configure(m_probability=m)
 
 
 _ADDRESS_SAME = '"address_line1_key_l" = "address_line1_key_r"'
@@ -209,13 +298,13 @@ CUSTOMER_LOCATION = cl.CustomComparison(
         _null_either(
             "address_line1_key", "postal_code_key", "city_key", label="no address on one side"
         ),
-        cll.CustomLevel(f"{_ADDRESS_SAME} AND ({_POSTAL_SAME} OR {_CITY_SAME})", "same address"),
-        cll.CustomLevel(
-            f"{_ADDRESS_CLOSE} AND ({_POSTAL_SAME} OR {_CITY_CLOSE})", "address with a typo"
+        _started(f"{_ADDRESS_SAME} AND ({_POSTAL_SAME} OR {_CITY_SAME})", "same address", 0.65),
+        _started(
+            f"{_ADDRESS_CLOSE} AND ({_POSTAL_SAME} OR {_CITY_CLOSE})", "address with a typo", 0.12
         ),
-        cll.CustomLevel(_ADDRESS_SAME, "same street address, postal code and city unknown"),
-        cll.CustomLevel(f"{_POSTAL_SAME} AND {_CITY_CLOSE}", "same postal code and city"),
-        cll.CustomLevel(f"{_POSTAL_SAME} OR {_CITY_SAME}", "same postal code or city"),
+        _started(_ADDRESS_SAME, "same street address, postal code and city unknown", 0.03),
+        _started(f"{_POSTAL_SAME} AND {_CITY_CLOSE}", "same postal code and city", 0.06),
+        _started(f"{_POSTAL_SAME} OR {_CITY_SAME}", "same postal code or city", 0.06),
         _moved_else(),
     ],
 )
@@ -223,7 +312,7 @@ CUSTOMER_PHONE = cl.CustomComparison(
     output_column_name="phone_key",
     comparison_levels=[
         said(cll.NullLevel("phone_key"), "no phone on one side"),
-        said(cll.ExactMatchLevel("phone_key"), "same phone number"),
+        said(cll.ExactMatchLevel("phone_key"), "same phone number", 0.85),
         # Another line (mobile vs office, a new number after a move) is common.
         said(cll.ElseLevel(), "different phone numbers").configure(
             m_probability=0.15, fix_m_probability=True
@@ -248,6 +337,7 @@ CUSTOMER_SPEC = MatchSpec(
         "city_key": (MATCH_KEYS, "city_key"),
         "postal_code_key": (MATCH_KEYS, "postal_code_key"),
         "country": (MATCH_KEYS, "country"),
+        "legal_form": (MATCH_KEYS, "legal_form"),
     },
     comparisons=(
         CUSTOMER_NAME,
@@ -258,26 +348,54 @@ CUSTOMER_SPEC = MatchSpec(
             output_column_name="date_of_birth",
             comparison_levels=[
                 said(cll.NullLevel("date_of_birth"), "no date of birth on one side"),
-                said(cll.ExactMatchLevel("date_of_birth"), "same date of birth"),
-                said(cll.LevenshteinLevel("date_of_birth", 1), "dates of birth one digit apart"),
-                said(cll.LevenshteinLevel("date_of_birth", 2), "dates of birth two digits apart"),
-                said(cll.ElseLevel(), "different dates of birth"),
+                said(cll.ExactMatchLevel("date_of_birth"), "same date of birth", 0.9),
+                said(
+                    cll.LevenshteinLevel("date_of_birth", 1), "dates of birth one digit apart", 0.05
+                ),
+                said(
+                    cll.LevenshteinLevel("date_of_birth", 2),
+                    "dates of birth two digits apart",
+                    0.02,
+                ),
+                said(cll.ElseLevel(), "different dates of birth", 0.03),
             ],
         ),
         cl.CustomComparison(
             output_column_name="tax_id_key",
             comparison_levels=[
                 said(cll.NullLevel("tax_id_key"), "no tax ID on one side"),
-                said(cll.ExactMatchLevel("tax_id_key"), "same tax ID"),
-                said(cll.LevenshteinLevel("tax_id_key", 1), "tax IDs one character apart"),
-                said(cll.ElseLevel(), "different tax IDs"),
+                said(cll.ExactMatchLevel("tax_id_key"), "same tax ID", 0.9),
+                said(cll.LevenshteinLevel("tax_id_key", 1), "tax IDs one character apart", 0.05),
+                said(cll.ElseLevel(), "different tax IDs", 0.05),
             ],
         ),
         CUSTOMER_EMAIL,
         CUSTOMER_PHONE,
         CUSTOMER_DOMAIN,
         CUSTOMER_LOCATION,
-        _exact("country", "country", "countries"),
+        # One legal entity has one country and one legal form: a company of the same name in
+        # another country (or with another legal form) is a sibling of its group. Pinned:
+        # EM learns little about such rare disagreements.
+        cl.CustomComparison(
+            output_column_name="country",
+            comparison_levels=[
+                said(cll.NullLevel("country"), "no country on one side"),
+                said(cll.ExactMatchLevel("country"), "same country", 0.97),
+                said(cll.ElseLevel(), "different countries").configure(
+                    m_probability=0.01, fix_m_probability=True
+                ),
+            ],
+        ),
+        cl.CustomComparison(
+            output_column_name="legal_form",
+            comparison_levels=[
+                said(cll.NullLevel("legal_form"), "no legal form on one side"),
+                said(cll.ExactMatchLevel("legal_form"), "same legal form", 0.95),
+                said(cll.ElseLevel(), "different legal forms").configure(
+                    m_probability=0.03, fix_m_probability=True
+                ),
+            ],
+        ),
     ),
     # Every rule must stay bounded as the data grows: a value that many records share
     # (gmail.com, a country, a first name's first letters) is a key only together with one
@@ -323,6 +441,13 @@ CUSTOMER_SPEC = MatchSpec(
         block_on("given_name_key", "family_name_key", "date_of_birth"),
     ),
     deterministic_recall=0.7,
+    # Data with none of the columns above (names, streets, cities and phones only): the same
+    # name in the same city, or the same name and street, says "the same customer" as well.
+    fallback_deterministic_rules=(
+        block_on("name_key", "city_key"),
+        block_on("name_key", "address_line1_key"),
+        block_on("name_key", "phone_key"),
+    ),
     # EM blocks that every kind of customer data fills: a block with no pairs aborts its EM
     # session (and, in Splink 5.0.0, leaves the session's prior behind on the model).
     training_rules=(
@@ -330,8 +455,26 @@ CUSTOMER_SPEC = MatchSpec(
         block_on("postal_code_key"),
         block_on("coalesce(name_key, family_name_key)"),
         block_on("given_name_key", "family_name_key"),
+        # Trains the name comparison where the data has nothing else to block on (names,
+        # streets, cities and phones only); generic numbers are masked, so blocks stay small.
+        block_on("phone_key"),
     ),
-    thresholds=Thresholds(auto_link=0.95, review=0.5),
+    # Linked from 0.99: between 0.95 and 0.99 sit the pairs a steward cannot tell either —
+    # twins known by name and city only, a household's members, siblings of a brand without
+    # a tax ID on one side (docs/bench-log/2026-12-07.md). Below 0.6, a review is a coin
+    # toss: not worth a steward's time.
+    thresholds=Thresholds(auto_link=0.99, review=0.6),
+    # Five differently named customers behind one phone, mailbox, website or street address
+    # are not one customer: a household (up to four names) or a group's few subsidiaries stay
+    # evidence, a switchboard or a provider's billing@ mailbox does not.
+    generic=(
+        GenericCheck("phone_key", "phone number", "phone_key"),
+        GenericCheck("email_key", "e-mail address", "email_key"),
+        GenericCheck("domain", "website", "domain"),
+        GenericCheck("address_line1_key", "street address", "location", together=("city_key",)),
+    ),
+    generic_things="name_key",
+    generic_after=5,
 )
 
 
@@ -682,4 +825,5 @@ def settings_for(spec: MatchSpec, *, retain_intermediate: bool = True) -> Settin
         blocking_rules_to_generate_predictions=list(spec.blocking_rules),
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=retain_intermediate,
+        additional_columns_to_retain=[check.companion for check in spec.generic],
     )

@@ -1,6 +1,15 @@
 """Unsupervised training of a match spec: u by random sampling, the prior from deterministic
 rules, m by expectation maximisation over the spec's training blocking rules.
 
+Training always yields a usable model when the data holds anything to learn from: EM runs on
+whichever training rules the data supports; a rule whose EM fails (an empty block, a numeric
+error such as "math domain error") is reported, and the comparisons no EM session trained
+keep the starting m values the spec declares per level (`matching.specs`). The prior comes
+from the spec's deterministic rules, or, where the data carries none of their columns (a
+sparse set of names, streets, cities and phones), from its fallback rules. Only when no two
+records agree on any of them, or there are fewer than two records, is there nothing to learn:
+`NothingToLearn`, in words, and no model.
+
 Returns the Splink model as a plain dict (what `Linker(..., model)` reads back) and a training
 report a steward can read: for every comparison level its m, u and match weight.
 """
@@ -18,6 +27,7 @@ from splink import Linker
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
 from matching.engine import linker_for
+from matching.errors import NothingToLearn
 from matching.scoring import level_label
 from matching.specs import MatchSpec, settings_for
 
@@ -85,8 +95,8 @@ def _em_block(linker: Linker, rule: BlockingRuleCreator) -> dict:
             rule, estimate_without_term_frequencies=True
         )
     except Exception as error:  # Splink raises plain exceptions for empty blocks
-        logger.warning("EM over %s skipped: %s", sql, str(error).splitlines()[0])
-        outcome.update(ok=False, error=str(error)[:300])
+        logger.warning("EM over %s skipped: %s", sql, _first_line(error))
+        outcome.update(ok=False, error=_first_line(error)[:300])
     core = settings_obj.core_model_settings
     if not outcome["ok"] or core.probability_two_random_records_match != prior:
         outcome["prior_restored"] = core.probability_two_random_records_match != prior
@@ -96,6 +106,54 @@ def _em_block(linker: Linker, rule: BlockingRuleCreator) -> dict:
     return outcome
 
 
+def _first_line(error: Exception) -> str:
+    """The error in a few words: Splink's "Training rule … resulted in no record pairs. This
+    means …" reads "no record pairs"."""
+    text = str(error).strip() or type(error).__name__
+    if "resulted in no record pairs" in text:
+        return "no record pairs"
+    return text.splitlines()[0]
+
+
+def _estimate_prior(linker: Linker, spec: MatchSpec) -> dict:
+    """The prior from the deterministic rules; when they find no pair (the data lacks their
+    columns), from the spec's fallback rules. Raises NothingToLearn when neither finds one."""
+    tried: list[str] = []
+    for rules in (spec.deterministic_rules, spec.fallback_deterministic_rules):
+        if not rules:
+            continue
+        tried.extend(r.get_blocking_rule("duckdb").blocking_rule_sql for r in rules)
+        try:
+            linker.training.estimate_probability_two_random_records_match(
+                list(rules), recall=spec.deterministic_recall
+            )
+        except Exception as error:  # Splink raises plain exceptions on degenerate data
+            logger.warning("prior over %s failed: %s", tried, _first_line(error))
+            continue
+        prior = linker._settings_obj._probability_two_random_records_match
+        if prior and 0 < prior < 1:
+            return {"prior": prior, "rules": list(tried)}
+    raise NothingToLearn(
+        spec.entity_type,
+        "no two records agree on any of the rules that estimate how many records match "
+        f"({'; '.join(tried)}): there are no duplicates to learn from, or the data carries "
+        "none of the attributes these rules compare",
+    )
+
+
+def _untrained_levels(linker: Linker) -> list[str]:
+    """ "column: level" for every level whose m no EM session estimated (it keeps the spec's
+    declared starting value)."""
+    untrained = []
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level or level._fix_m_probability:
+                continue
+            if not level._trained_m_probabilities:
+                untrained.append(f"{comparison.output_column_name}: {level.label_for_charts}")
+    return untrained
+
+
 def train(
     spec: MatchSpec,
     frame: pa.Table,
@@ -103,7 +161,9 @@ def train(
     seed: int = 42,
     match_labels: Iterable[tuple[int, int]] = (),
 ) -> TrainedModel:
-    """Train `spec` on `frame`; EM rules that yield no usable pairs are skipped and reported.
+    """Train `spec` on `frame`; EM rules that yield no usable pairs are skipped and reported,
+    and the levels no EM session trained keep the spec's declared starting m. Raises
+    NothingToLearn when the data holds nothing to learn from.
 
     The prior comes from the deterministic rules only: an EM block never changes it (a block
     that fails or finds no pairs is undone, see `_em_block`). Training blocks run in
@@ -113,22 +173,29 @@ def train(
     `match_labels` are (record id, record id) pairs stewards decided are a match; with at
     least ``KEYSTONE_MATCH_MIN_LABELS`` of them they refine m after EM.
     """
+    if frame.num_rows < 2:
+        raise NothingToLearn(spec.entity_type, f"{frame.num_rows} record(s): nothing to compare")
     em_rules: list[dict] = []
     with linker_for(frame, settings_for(spec)) as linker:
-        training = linker.training
-        training.estimate_probability_two_random_records_match(
-            list(spec.deterministic_rules), recall=spec.deterministic_recall
-        )
-        prior = linker._settings_obj._probability_two_random_records_match
-        training.estimate_u_using_random_sampling(max_pairs=_u_max_pairs(frame.num_rows), seed=seed)
+        estimated = _estimate_prior(linker, spec)
+        prior = estimated["prior"]
+        try:
+            linker.training.estimate_u_using_random_sampling(
+                max_pairs=_u_max_pairs(frame.num_rows), seed=seed
+            )
+        except Exception as error:
+            raise NothingToLearn(
+                spec.entity_type, f"sampling random pairs failed: {_first_line(error)}"
+            ) from error
         for rule in spec.training_rules:
             em_rules.append(_em_block(linker, rule))
-        if not any(r["ok"] for r in em_rules):
-            raise RuntimeError(f"no EM training rule produced pairs for {spec.entity_type}")
+        untrained = _untrained_levels(linker)
         labels = _refine_with_labels(linker, frame, match_labels)
         model = linker.misc.save_model_to_json()
     report = training_report(model, frame.num_rows, em_rules)
     report["deterministic_prior"] = prior
+    report["prior_rules"] = estimated["rules"]
+    report["declared_m_levels"] = untrained
     report["steward_labels"] = labels
     return TrainedModel(model=model, report=report)
 
@@ -158,3 +225,19 @@ def training_report(model: dict, record_count: int, em_rules: list[dict]) -> dic
         "em_rules": em_rules,
         "comparisons": comparisons,
     }
+
+
+def training_notes(report: dict) -> list[str]:
+    """What a training report says could not be learned, one sentence each: the EM rules that
+    failed (and why), the levels left at their declared m, a fallback prior."""
+    notes = [
+        f"EM over {rule['rule']} skipped ({rule.get('error', 'no pairs')})"
+        for rule in report.get("em_rules", [])
+        if not rule.get("ok")
+    ]
+    if report.get("declared_m_levels"):
+        notes.append(
+            f"{len(report['declared_m_levels'])} comparison levels keep their declared "
+            "starting m (no EM session trained them)"
+        )
+    return notes

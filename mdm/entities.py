@@ -36,6 +36,39 @@ STRATEGY_LABELS = {
 }
 
 
+# Values sources write where they have none: dropped at normalization (`mdm.normalize`), so a
+# placeholder is no value, kept only in the raw payload, and never evidence for matching.
+# Compared case-insensitively with whitespace collapsed, for attributes of these kinds only
+# (a quantity of 0 or a choice "none" is a value).
+PLACEHOLDER_KINDS = frozenset(
+    ("text", "name", "person_name", "email", "phone", "website", "address", "city")
+    + ("postal_code", "tax_id", "date")
+)
+NO_VALUE = frozenset(
+    ("n/a", "n.a.", "n.a", "n/a.", "none", "null", "nil", "unknown", "unkown", "not known")
+    + ("not available", "not applicable", "tbd", "tba", "-", "--", "---", ".", "?", "??")
+    + ("x", "xx", "xxx", "xxxx", "#n/a", "(blank)", "blank", "empty", "no data", "no phone")
+    + ("no email", "no e-mail", "no website", "no address")
+)
+# Per kind, more placeholders: an e-mail form ending in "@" matches any domain ("noreply@").
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "email": frozenset(
+        ("none@none.com", "no@email.com", "noemail@noemail.com", "noemail@email.com")
+        + ("test@test.com", "unknown@unknown.com", "na@na.com", "n/a@n/a.com")
+        + ("email@email.com", "x@x.com", "a@a.com", "none@example.com", "test@example.com")
+        + ("noreply@", "no-reply@", "donotreply@", "do-not-reply@", "noemail@", "nomail@")
+    ),
+    "website": frozenset(
+        ("www", "http://", "https://", "example.com", "www.example.com", "http://example.com")
+    ),
+}
+# Phones and tax IDs whose digits are one digit repeated ("000-000-0000", "+1 999 999 9999",
+# "DE000000000"), checked on the last `PLACEHOLDER_DIGITS` digits so a country code in front
+# does not hide them, and phones that count up ("123-456-7890").
+PLACEHOLDER_DIGITS = 7
+COUNTING_DIGITS = "1234567890"
+
+
 @dataclass(frozen=True)
 class Attribute:
     name: str

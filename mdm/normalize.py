@@ -43,6 +43,13 @@ from cleanco import prepare_default_terms
 from cleanco.non_nfkd_map import NON_NFKD_MAP
 
 from mdm import identifiers
+from mdm.entities import (
+    COUNTING_DIGITS,
+    NO_VALUE,
+    PLACEHOLDER_DIGITS,
+    PLACEHOLDER_KINDS,
+    PLACEHOLDERS,
+)
 
 if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
@@ -1015,18 +1022,45 @@ def _plan(entity: EntityType) -> tuple[_Step, ...]:
     return cached[1]
 
 
+def _repeated_or_counting(digits: str, *, counting: bool) -> bool:
+    tail = digits[-PLACEHOLDER_DIGITS:]
+    if len(tail) < PLACEHOLDER_DIGITS:
+        return False
+    return len(set(tail)) == 1 or (counting and digits.endswith(COUNTING_DIGITS))
+
+
+def is_placeholder(kind: str, raw: Any) -> bool:
+    """`raw` is a placeholder for no value of an attribute of `kind` (`mdm.entities`:
+    ``NO_VALUE``, ``PLACEHOLDERS``, phones and tax IDs of one repeated or counting digits)."""
+    if kind not in PLACEHOLDER_KINDS or not isinstance(raw, str):
+        return False
+    text = " ".join(raw.split()).casefold()
+    if text in NO_VALUE:
+        return True
+    declared = PLACEHOLDERS.get(kind)
+    if declared and (
+        text in declared or (kind == "email" and f"{text.partition('@')[0]}@" in declared)
+    ):
+        return True
+    if kind in ("phone", "tax_id"):
+        digits = "".join(ch for ch in text if ch.isdigit())
+        return _repeated_or_counting(digits, counting=kind == "phone")
+    return False
+
+
 def normalize_record(entity: EntityType, raw: Mapping[str, Any]) -> NormalizedRecord:
     """Normalize the entity's canonical attributes present in `raw`; other columns are ignored.
 
-    Empty values are left out of `values`; an invalid value goes to `invalid` with its raw text
-    and reason while the rest of the row survives.
+    Empty values and placeholders (`is_placeholder`: "N/A", "000-000-0000") are left out of
+    `values`; an invalid value goes to `invalid` with its raw text and reason while the rest
+    of the row survives.
     """
     values: dict[str, Any] = {}
     keys: dict[str, str] = {}
     invalid: dict[str, dict[str, str]] = {}
     for name, normalize, attribute in _plan(entity):
         raw_value = raw.get(name)
-        if raw_value is None or raw_value == "":
+        if raw_value is None or raw_value == "" or is_placeholder(attribute.kind, raw_value):
             continue
         result = normalize(raw_value, raw, attribute)
         if result.error is not None:

@@ -39,6 +39,13 @@ def _ingest(system: str, *rows: dict) -> None:
     )
 
 
+@pytest.fixture
+def links_from_095(settings):
+    """The auto-link band these cases are built on (a FEBRL duplicate that carries a tax ID
+    its original lacks scores 0.95-0.99): the constraint is the point here, not the band."""
+    settings.KEYSTONE_MATCH_THRESHOLDS = {"customer": {"auto_link": 0.95, "review": 0.5}}
+
+
 def _conflict_candidates() -> list[MatchCandidate]:
     return [
         c
@@ -48,7 +55,7 @@ def _conflict_candidates() -> list[MatchCandidate]:
 
 
 def test_batch_matching_keeps_conflicting_tax_ids_apart_even_through_records_without_one(
-    customer_model, febrl_sample
+    customer_model, febrl_sample, links_from_095
 ):
     # rec-12: six records of one person; two of them now carry different valid tax IDs.
     _ingest(
@@ -74,7 +81,7 @@ def test_batch_matching_keeps_conflicting_tax_ids_apart_even_through_records_wit
 
 
 def test_incremental_matching_keeps_a_new_record_with_another_tax_id_out(
-    customer_model, febrl_sample, django_capture_on_commit_callbacks
+    customer_model, febrl_sample, django_capture_on_commit_callbacks, links_from_095
 ):
     _ingest("erp", _row(febrl_sample, "erp", "rec-12-dup-0", tax_id=ABN_A))
     run_batch_matching(entity_type="customer", actor="test")

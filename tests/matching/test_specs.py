@@ -9,6 +9,7 @@ import pytest
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.internals.parse_sql import get_columns_used_from_sql
 
+from matching.generic import with_companions
 from matching.specs import (
     ATTRIBUTES,
     MATCH_KEYS,
@@ -110,9 +111,12 @@ def test_settings_for_builds_settings_splink_can_predict_with(spec):
     creator = settings_for(spec)
     assert isinstance(creator, SettingsCreator)
     values = ["alpha beta", "alpha beta", None]
-    frame = pa.table(
-        {"unique_id": pa.array([1, 2, 3], pa.int64())}
-        | {name: pa.array(values, pa.string()) for name in spec.columns}
+    frame = with_companions(
+        spec,
+        pa.table(
+            {"unique_id": pa.array([1, 2, 3], pa.int64())}
+            | {name: pa.array(values, pa.string()) for name in spec.columns}
+        ),
     )
     con = duckdb.connect(":memory:")
     try:

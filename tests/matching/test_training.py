@@ -13,6 +13,8 @@ from mdm.normalize import normalize_record
 
 # FEBRL people have no website: a block on the web domain finds no pairs.
 EMPTY_BLOCK = block_on("domain")
+# The spec's training rules FEBRL's people fill (they have no phone number).
+FEBRL_RULES = tuple(r for r in CUSTOMER_SPEC.training_rules if "phone_key" not in repr(r.__dict__))
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def test_empty_em_block_keeps_every_comparison(febrl_frame):
 
 
 def test_training_report_records_the_prior_around_each_block(febrl_frame):
-    trained = train(_spec(EMPTY_BLOCK, *CUSTOMER_SPEC.training_rules), febrl_frame)
+    trained = train(_spec(EMPTY_BLOCK, *FEBRL_RULES), febrl_frame)
 
     empty, *others = trained.report["em_rules"]
     assert (empty["ok"], empty["prior_restored"]) == (False, True)

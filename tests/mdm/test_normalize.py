@@ -708,3 +708,37 @@ def test_record_of_a_redeclared_entity_uses_the_new_declaration():
     second = EntityType("thing", "THG", (Attribute("size", "text"),))
     assert normalize_record(first, {"size": "3"}).values == {"size": 3}
     assert normalize_record(second, {"size": "3"}).values == {"size": "3"}
+
+
+@pytest.mark.parametrize(
+    ("attribute", "raw"),
+    [
+        ("phone", "000-000-0000"),
+        ("phone", "+1 999 999 9999"),
+        ("phone", "123-456-7890"),
+        ("phone", "N/A"),
+        ("email", "none@none.com"),
+        ("email", "NoReply@provider.example"),
+        ("email", "unknown"),
+        ("tax_id", "DE000000000"),
+        ("name", "Unknown"),
+        ("city", " n/a "),
+        ("website", "www.example.com"),
+    ],
+)
+def test_a_placeholder_is_no_value(attribute, raw):
+    customer = CUSTOMER
+
+    normalized = normalize_record(customer, {attribute: raw, "country": "US"})
+
+    assert attribute not in normalized.values and attribute not in normalized.invalid
+    assert not {k for k in normalized.keys if k != "country"}
+
+
+def test_a_real_phone_tax_id_and_mailbox_are_kept():
+    customer = CUSTOMER
+    row = {"phone": "+1 212 555 0182", "tax_id": "DE595943304", "email": "info@acme.com"}
+
+    normalized = normalize_record(customer, row)
+
+    assert set(normalized.values) == {"phone", "tax_id", "email"}

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from matching.errors import NothingToLearn
 from matching.services import run_batch_matching
 from matching.specs import SPECS
 
@@ -23,8 +24,10 @@ class Command(BaseCommand):
             summary = run_batch_matching(
                 entity_type=entity, actor="command:run_matching", retrain=retrain
             )
-        except ValueError as error:
+        except (ValueError, NothingToLearn) as error:
             raise CommandError(str(error)) from error
+        for note in summary.training_notes:
+            self.stdout.write(f"training: {note}")
         if summary.staged_model_version:
             self.stdout.write(
                 f"staged {entity} model v{summary.staged_model_version}: nothing applied; "
