@@ -1029,23 +1029,31 @@ def _repeated_or_counting(digits: str, *, counting: bool) -> bool:
     return len(set(tail)) == 1 or (counting and digits.endswith(COUNTING_DIGITS))
 
 
+_NON_DIGIT = re.compile(r"\D+")
+# No placeholder text is longer than this once its whitespace is gone: a longer value (most
+# names, streets and e-mails) is checked without being folded.
+_PLACEHOLDER_CHARS = max(len(text) for text in NO_VALUE.union(*PLACEHOLDERS.values()))
+
+
 def is_placeholder(kind: str, raw: Any) -> bool:
     """`raw` is a placeholder for no value of an attribute of `kind` (`mdm.entities`:
-    ``NO_VALUE``, ``PLACEHOLDERS``, phones and tax IDs of one repeated or counting digits)."""
+    ``NO_VALUE``, ``PLACEHOLDERS``, phones and tax IDs of one repeated or counting digits).
+    Runs for every value ingest reads: the common case (a real value) costs a length check."""
     if kind not in PLACEHOLDER_KINDS or not isinstance(raw, str):
         return False
-    text = " ".join(raw.split()).casefold()
-    if text in NO_VALUE:
-        return True
-    declared = PLACEHOLDERS.get(kind)
-    if declared and (
-        text in declared or (kind == "email" and f"{text.partition('@')[0]}@" in declared)
+    if (kind == "phone" or kind == "tax_id") and _repeated_or_counting(
+        _NON_DIGIT.sub("", raw), counting=kind == "phone"
     ):
         return True
-    if kind in ("phone", "tax_id"):
-        digits = "".join(ch for ch in text if ch.isdigit())
-        return _repeated_or_counting(digits, counting=kind == "phone")
-    return False
+    declared = PLACEHOLDERS.get(kind)
+    if kind == "email" and "@" in raw:
+        local = raw.partition("@")[0].strip().casefold()
+        if declared and f"{local}@" in declared:
+            return True
+    if len(raw) - raw.count(" ") - raw.count("\t") > _PLACEHOLDER_CHARS:
+        return False
+    text = " ".join(raw.split()).casefold()
+    return text in NO_VALUE or bool(declared and text in declared)
 
 
 def normalize_record(entity: EntityType, raw: Mapping[str, Any]) -> NormalizedRecord:
