@@ -285,7 +285,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # sqlglot (under Splink) logs every SQL dialect translation at INFO: a run of run_matching
+    # printed a hundred "Applying array index offset" lines.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "sqlglot": {"level": "WARNING"}},
 }
 # Celery workers log through the configuration above when lines are JSON (Celery would
 # otherwise install its own plain handler on the root logger).
