@@ -21,6 +21,7 @@ import logging
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -69,8 +70,25 @@ class KeystoneCollector(Collector):
     """Business figures read from the database at scrape time."""
 
     def collect(self) -> Iterator[Metric]:
-        now = timezone.now()
+        try:
+            figures = list(self._database_figures(timezone.now()))
+        except DatabaseError:
+            # A database that is down must not take the scrape with it: the process counters
+            # and the queue lengths still answer, and keystone_database_up says what is missing.
+            logger.warning(
+                "metrics: database figures not read (database unreachable)", exc_info=True
+            )
+            figures = []
+        yield GaugeMetricFamily(
+            "keystone_database_up",
+            "1 when this scrape read the database figures, 0 when the database could not be "
+            "read (those figures are missing from the scrape).",
+            value=1 if figures else 0,
+        )
+        yield from figures
+        yield self._queue_lengths()
 
+    def _database_figures(self, now) -> Iterator[Metric]:
         waiting = GaugeMetricFamily(
             "keystone_match_waiting_records",
             "Source records waiting to be matched (match requests not done yet).",
@@ -166,6 +184,7 @@ class KeystoneCollector(Collector):
         yield seconds
         yield dead
 
+    def _queue_lengths(self) -> Metric:
         lengths = GaugeMetricFamily(
             "keystone_celery_queue_length",
             "Task messages waiting in a Celery queue (Redis broker).",
@@ -176,7 +195,7 @@ class KeystoneCollector(Collector):
                 lengths.add_metric([name], length)
         except Exception:  # noqa: BLE001 - a broker that is down hides this figure only
             logger.warning("Celery queue lengths not read (broker unreachable)", exc_info=True)
-        yield lengths
+        return lengths
 
 
 def registry() -> CollectorRegistry:

@@ -176,3 +176,34 @@ def test_celery_queue_lengths_are_read_from_the_broker(client, open_metrics, set
         forget_queue(settings.REDIS_URL, queue)
 
     assert value(figures, "keystone_celery_queue_length", queue=queue) == 3
+
+
+@pytest.mark.django_db(transaction=True)  # the test points its own connection elsewhere
+def test_a_scrape_answers_when_the_database_is_down(client, open_metrics):
+    """The database cannot be read (PostgreSQL: the connection goes to a port nobody listens
+    on; SQLite, whose test database lives in memory and cannot be closed: every statement
+    fails as a locked database does): the scrape still answers 200 with the process counters,
+    says keystone_database_up 0, and answers 1 again once the database is back."""
+    from contextlib import ExitStack
+
+    from django.db import OperationalError, connection
+
+    def locked(execute, sql, params, many, context):
+        raise OperationalError("database is locked")
+
+    assert value(scrape(client), "keystone_database_up") == 1
+    saved = dict(connection.settings_dict)
+    with ExitStack() as down:
+        if connection.vendor == "postgresql":
+            connection.close()
+            connection.settings_dict.update(HOST="127.0.0.1", PORT=9)  # discard: nothing listens
+            down.callback(connection.settings_dict.update, saved)
+            down.callback(connection.close)
+        else:
+            down.enter_context(connection.execute_wrapper(locked))
+        figures = scrape(client)
+
+    assert value(figures, "keystone_database_up") == 0
+    assert not any(name == "keystone_review_queue_open" for name, _ in figures)
+    assert any(name == "python_info" for name, _ in figures)  # this process's own figures
+    assert value(scrape(client), "keystone_database_up") == 1
