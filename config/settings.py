@@ -226,6 +226,9 @@ KEYSTONE_INGEST_CHUNK_SIZE = env_int("KEYSTONE_INGEST_CHUNK_SIZE", 2000)
 # JSON is rejected on its own: bounded memory and no recursion limit hit while storing it.
 KEYSTONE_INGEST_MAX_DEPTH = env_int("KEYSTONE_INGEST_MAX_DEPTH", 32)
 KEYSTONE_INGEST_MAX_RECORD_BYTES = env_int("KEYSTONE_INGEST_MAX_RECORD_BYTES", 256 * 1024)
+# Hourly ingest volumes (the Integrations page's charts) older than this many days are deleted
+# by the beat task mdm.tasks.prune_ingest_volumes.
+KEYSTONE_INGEST_VOLUME_DAYS = env_int("KEYSTONE_INGEST_VOLUME_DAYS", 35)
 # Applying a batch run's merges (matching.apply): processes (default: up to 2, one per CPU),
 # merges per transaction, and the fewest batches worth forking for.
 KEYSTONE_MATCH_APPLY_WORKERS = env_int("KEYSTONE_MATCH_APPLY_WORKERS", min(2, os.cpu_count() or 1))
@@ -399,6 +402,7 @@ CELERY_BEAT_SCHEDULE = {
     "api-dispatch-webhooks": {"task": "api.tasks.dispatch_events", "schedule": 5.0},
     "api-retry-due-deliveries": {"task": "api.tasks.retry_due_deliveries", "schedule": 15.0},
     "api-purge-idempotency-keys": {"task": "api.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "mdm-prune-ingest-volumes": {"task": "mdm.tasks.prune_ingest_volumes", "schedule": 3600.0},
     "matching-sweep-match-requests": {
         "task": "matching.tasks.sweep_match_requests",
         "schedule": KEYSTONE_MATCH_REQUEST_SWEEP_SECONDS,

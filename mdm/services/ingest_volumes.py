@@ -4,7 +4,10 @@ Integrations page charts. Ingest adds to them after each chunk commits."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from mdm.db.tally import add_to_row
 from mdm.models import IngestVolume, SourceSystem
@@ -29,3 +32,11 @@ def record_volume(
         counts={outcome: int(counts.get(outcome, 0)) for outcome in OUTCOMES},
         latest={"last_seen_at": at},
     )
+
+
+def prune_volumes(*, now: datetime | None = None) -> int:
+    """Delete the hours older than KEYSTONE_INGEST_VOLUME_DAYS (the table would otherwise grow
+    by one row per system, entity and hour forever). Returns the rows deleted."""
+    cutoff = hour_of((now or timezone.now()) - timedelta(days=settings.KEYSTONE_INGEST_VOLUME_DAYS))
+    deleted, _ = IngestVolume.objects.filter(hour__lt=cutoff).delete()
+    return deleted
