@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from api.authentication import revoke_tokens
-from api.models import IntegrationToken, WebhookDelivery, WebhookSubscription
+from api.models import IntegrationToken, WebhookDelivery, WebhookSubscription, new_webhook_secret
 from api.scopes import SCOPES
 from api.webhooks import replay, starting_cursor
 
@@ -63,15 +63,53 @@ class ReplayForm(forms.Form):
 
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    """The signing secret is never shown on the change page (anyone who can read the admin
+    could forge deliveries with it): it is shown once, when the subscription is added here or
+    rotated by the action, on a page the browser is told not to store."""
+
     list_display = ["__str__", "url", "active", "owner", "last_event_id", "created_at"]
     list_filter = ["active", "owner"]
-    readonly_fields = ["last_event_id", "created_at", "updated_at"]
-    actions = ["replay_from_sequence"]
+    exclude = ["secret"]
+    readonly_fields = ["signing_secret", "last_event_id", "created_at", "updated_at"]
+    actions = ["replay_from_sequence", "rotate_secret"]
+
+    @admin.display(description="signing secret")
+    def signing_secret(self, subscription: WebhookSubscription) -> str:
+        if not subscription.secret:
+            return "—"
+        return f"…{subscription.secret[-4:]} (shown once when created or rotated)"
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.last_event_id = starting_cursor()  # from now, as through the API
         super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._show_secrets(request, [obj], "Webhook subscription added")
+
+    @admin.action(description="Rotate the signing secret (shown once)", permissions=["change"])
+    def rotate_secret(self, request, queryset):
+        rotated = []
+        with transaction.atomic():
+            for subscription in queryset.select_for_update():
+                subscription.secret = new_webhook_secret()
+                subscription.save(update_fields=["secret", "updated_at"])
+                rotated.append(subscription)
+        return self._show_secrets(request, rotated, "Signing secrets rotated")
+
+    def _show_secrets(self, request, subscriptions, title):
+        response = render(
+            request,
+            "admin/api/secrets.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "subscriptions": subscriptions,
+                "changelist": "admin:api_webhooksubscription_changelist",
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Replay from a sequence number…", permissions=["change"])
     def replay_from_sequence(self, request, queryset):
