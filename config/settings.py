@@ -255,10 +255,11 @@ KEYSTONE_MATCH_REQUEST_SWEEP_SECONDS = env_float("KEYSTONE_MATCH_REQUEST_SWEEP_S
 # Share of auto-links sampled for the stewards' accuracy check (stewardship dashboard).
 KEYSTONE_ACCURACY_SAMPLE_RATE = env_float("KEYSTONE_ACCURACY_SAMPLE_RATE", 0.01)
 # Teamwork on the review queue: how long a steward's claim on a candidate holds (others skip
-# it meanwhile), and the most candidates one bulk decision may decide without a second
-# steward's approval.
+# it meanwhile), and the most candidates one steward may decide in bulk within the window
+# without a second steward's approval (small runs add up: splitting does not avoid four eyes).
 KEYSTONE_CLAIM_MINUTES = env_int("KEYSTONE_CLAIM_MINUTES", 15)
 KEYSTONE_FOUR_EYES_BULK_SIZE = env_int("KEYSTONE_FOUR_EYES_BULK_SIZE", 25)
+KEYSTONE_FOUR_EYES_WINDOW_MINUTES = env_int("KEYSTONE_FOUR_EYES_WINDOW_MINUTES", 60)
 # Signing in (stewardship.sign_in): failed attempts per (username, address) before that pair
 # is refused, and the minutes the refusal lasts after the last attempt.
 KEYSTONE_LOGIN_MAX_FAILURES = env_int("KEYSTONE_LOGIN_MAX_FAILURES", 10)

@@ -124,6 +124,25 @@ class CandidateAssignment(models.Model):
         return f"candidate #{self.candidate_id} assigned to {self.assignee_id}"
 
 
+class BulkDecision(models.Model):
+    """A bulk decision one steward made without a second steward: the four-eyes limit counts
+    these over a window (`stewardship.teamwork.reserve_bulk`), so a large decision split into
+    small runs still needs four eyes."""
+
+    steward = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    size = models.PositiveIntegerField()
+    verdict = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["steward", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.size} decided in bulk by {self.steward_id}"
+
+
 class ApprovalKind(models.TextChoices):
     BULK = "bulk", "bulk decision"
     OVERRIDE = "override", "merge over a hard-identifier conflict"
@@ -136,8 +155,9 @@ class ApprovalStatus(models.TextChoices):
 
 
 class ApprovalRequest(models.Model):
-    """A decision that needs a second steward (four eyes): a bulk decision over more than
-    `KEYSTONE_FOUR_EYES_BULK_SIZE` candidates, or a merge that overrides a hard-identifier
+    """A decision that needs a second steward (four eyes): a bulk decision that would take a
+    steward past `KEYSTONE_FOUR_EYES_BULK_SIZE` candidates decided in bulk within
+    `KEYSTONE_FOUR_EYES_WINDOW_MINUTES`, or a merge that overrides a hard-identifier
     conflict. Nothing is decided until another steward approves; then the decisions are
     made in the requester's name with both names in the reason."""
 

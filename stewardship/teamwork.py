@@ -6,8 +6,10 @@
   candidate row (as a decision does), so two stewards never hold the same candidate.
 - **Assignments.** A candidate given to a steward is in that steward's queue ("my queue")
   and skipped by everyone else's "next".
-- **Four eyes.** A bulk decision over more than `KEYSTONE_FOUR_EYES_BULK_SIZE` candidates,
-  and a merge that overrides a hard-identifier conflict (its reason required), become an
+- **Four eyes.** A bulk decision that would take a steward past
+  `KEYSTONE_FOUR_EYES_BULK_SIZE` candidates decided in bulk within
+  `KEYSTONE_FOUR_EYES_WINDOW_MINUTES` (runs add up, so splitting does not avoid it), and a
+  merge that overrides a hard-identifier conflict (its reason required), become an
   `ApprovalRequest`: nothing is decided until a second steward — not the one who asked —
   approves; the decisions are then made in the requester's name with the approver's in the
   reason. Candidates waiting for approval are skipped by "next". A steward's "Merge with…"
@@ -24,7 +26,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from matching.decisions import decide
@@ -39,6 +41,7 @@ from stewardship.models import (
     ApprovalKind,
     ApprovalRequest,
     ApprovalStatus,
+    BulkDecision,
     CandidateAssignment,
     CandidateClaim,
 )
@@ -166,8 +169,31 @@ def unassign(*, candidate_ids: Sequence[int], actor: User) -> int:
 # -------------------------------------------------------------------------------- four eyes
 
 
-def bulk_needs_approval(size: int) -> bool:
-    return size > settings.KEYSTONE_FOUR_EYES_BULK_SIZE
+def bulk_allowance(steward: User) -> int:
+    """How many candidates `steward` may still decide in bulk without a second steward: the
+    limit less what they decided in bulk (unapproved) within the window."""
+    since = timezone.now() - timedelta(minutes=settings.KEYSTONE_FOUR_EYES_WINDOW_MINUTES)
+    used = BulkDecision.objects.filter(steward=steward, created_at__gte=since).aggregate(
+        total=Sum("size")
+    )["total"]
+    return max(settings.KEYSTONE_FOUR_EYES_BULK_SIZE - (used or 0), 0)
+
+
+def bulk_needs_approval(size: int, *, steward: User) -> bool:
+    return size > bulk_allowance(steward)
+
+
+def reserve_bulk(*, steward: User, size: int, verdict: str) -> bool:
+    """Count a bulk decision of `size` against `steward`'s allowance and say True — or say
+    False, counting nothing, when it needs a second steward. One steward's concurrent
+    requests are serialized on their user row, so two runs cannot both fit in one allowance.
+    Counted before deciding: a candidate refused on the way still counts (never too few)."""
+    with transaction.atomic():
+        list(User.objects.select_for_update().filter(pk=steward.pk).values("pk"))
+        if bulk_needs_approval(size, steward=steward):
+            return False
+        BulkDecision.objects.create(steward=steward, size=size, verdict=verdict)
+    return True
 
 
 def request_approval(

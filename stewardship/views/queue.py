@@ -48,6 +48,7 @@ from stewardship.teamwork import (
     next_for,
     release,
     request_approval,
+    reserve_bulk,
     unassign,
 )
 from stewardship.views.base import StewardView, ids_from, posted_id, reason_from, steward_of
@@ -188,7 +189,7 @@ class QueueView(StewardView):
             messages.warning(request, "The queue changed since you confirmed: check the count.")
             return self._confirm(request, query, verdict)
         reason = reason_from(request, f"bulk: {verdict}")
-        if bulk_needs_approval(len(chosen)):
+        if not reserve_bulk(steward=steward_of(request), size=len(chosen), verdict=verdict):
             described_as = (
                 f"all {len(chosen)} matching {query.encoded() or 'no filter'}"
                 if everything
@@ -206,7 +207,7 @@ class QueueView(StewardView):
                 request,
                 f"{len(chosen)} decisions wait for a second steward's approval "
                 f"(request #{filed.pk}): more than {settings.KEYSTONE_FOUR_EYES_BULK_SIZE} "
-                "at once need four eyes.",
+                f"in {settings.KEYSTONE_FOUR_EYES_WINDOW_MINUTES} minutes need four eyes.",
             )
             return HttpResponseRedirect(request.get_full_path())
         outcome = decide_many(
@@ -233,7 +234,7 @@ class QueueView(StewardView):
                 "total": total,
                 "deciding": deciding,
                 "reason": request.POST.get("reason", ""),
-                "needs_approval": bulk_needs_approval(deciding),
+                "needs_approval": bulk_needs_approval(deciding, steward=steward_of(request)),
             }
         )
         return self.render_to_response(context)

@@ -146,6 +146,37 @@ def test_a_large_bulk_decision_waits_for_a_second_steward(
     assert decision.reason == "siblings (approved by bob)"
 
 
+def test_small_bulk_runs_add_up_to_the_four_eyes_limit(
+    steward_client, bob_client, steward_account, settings
+):
+    """A steward cannot avoid four eyes by splitting a large bulk decision into runs at the
+    limit: runs within the window add up; another steward has their own allowance; runs
+    older than the window no longer count."""
+    from stewardship.models import BulkDecision
+
+    settings.KEYSTONE_FOUR_EYES_BULK_SIZE = 2
+    pairs = [make_candidate(company(n), company(n + 100)) for n in range(7)]
+    url = reverse("stewardship:queue")
+
+    def bulk(client, chosen):
+        selected = [p.pk for p in chosen]
+        client.post(url, {"action": "bulk_not_a_match", "selected": selected, "reason": "x"})
+
+    bulk(steward_client, pairs[0:2])  # at the limit: decided
+    bulk(steward_client, pairs[2:3])  # one more within the hour: waits for approval
+
+    assert MatchCandidate.objects.filter(status=CandidateStatus.NOT_A_MATCH).count() == 2
+    assert ApprovalRequest.objects.get().size == 1
+    bulk(bob_client, pairs[3:5])  # bob's own allowance
+    assert MatchCandidate.objects.filter(status=CandidateStatus.NOT_A_MATCH).count() == 4
+    BulkDecision.objects.filter(steward=steward_account).update(
+        created_at=timezone.now()
+        - timedelta(minutes=settings.KEYSTONE_FOUR_EYES_WINDOW_MINUTES + 1)
+    )
+    bulk(steward_client, pairs[5:7])  # the window has passed
+    assert MatchCandidate.objects.filter(status=CandidateStatus.NOT_A_MATCH).count() == 6
+
+
 def give_conflicting_tax_ids(candidate):
     """The two records of `candidate` now carry different valid German VAT numbers."""
     for record, tax_id in ((candidate.left, "DE123456788"), (candidate.right, "DE811200006")):
