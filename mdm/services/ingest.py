@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cached_property, partial
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -163,10 +163,14 @@ class IncomingRecord:
     payload_hash: str
     entity: EntityType
     canonical: Mapping[str, Any]  # the row as normalization reads it (mapped, if mapped)
+    _normalized: NormalizedRecord | None = field(default=None, init=False, repr=False)
 
-    @cached_property
+    @property
     def normalized(self) -> NormalizedRecord:
-        return normalize_record(self.entity, self.canonical)
+        # not functools.cached_property: on Python 3.11 it takes a lock on every first read
+        if self._normalized is None:
+            self._normalized = normalize_record(self.entity, self.canonical)
+        return self._normalized
 
     @property
     def values(self) -> dict[str, Any]:
