@@ -1002,12 +1002,15 @@ def normalizer_for(attribute: Attribute) -> Normalizer:
     return functools.partial(normalize, attribute=attribute)
 
 
-_Step = tuple[str, KindNormalizer, "Attribute"]
+PlaceholderTest = Callable[[str], bool]
+_Step = tuple[str, KindNormalizer, "Attribute", PlaceholderTest | None]
 _PLANS: dict[int, tuple[EntityType, tuple[_Step, ...]]] = {}
 
 
 def _plan(entity: EntityType) -> tuple[_Step, ...]:
-    """(attribute name, kind normalizer, attribute) per attribute, built once per entity.
+    """(attribute name, kind normalizer, attribute, placeholder test or None) per attribute,
+    built once per entity: which attributes can hold a placeholder is decided here, not per
+    value.
 
     The attribute is passed positionally at call time: cheaper than a bound partial on the
     per-row hot path.
@@ -1016,44 +1019,55 @@ def _plan(entity: EntityType) -> tuple[_Step, ...]:
     if cached is None or cached[0] is not entity:
         for attribute in entity.attributes:
             normalizer_for(attribute)  # fail early, naming the attribute, on an unknown kind
-        steps = tuple((a.name, NORMALIZERS[a.kind], a) for a in entity.attributes)
+        steps = tuple(
+            (a.name, NORMALIZERS[a.kind], a, placeholder_test(a.kind)) for a in entity.attributes
+        )
         cached = (entity, steps)
         _PLANS[id(entity)] = cached
     return cached[1]
 
 
-def _repeated_or_counting(digits: str, *, counting: bool) -> bool:
-    tail = digits[-PLACEHOLDER_DIGITS:]
-    if len(tail) < PLACEHOLDER_DIGITS:
-        return False
-    return len(set(tail)) == 1 or (counting and digits.endswith(COUNTING_DIGITS))
-
-
 _NON_DIGIT = re.compile(r"\D+")
-# No placeholder text is longer than this once its whitespace is gone: a longer value (most
-# names, streets and e-mails) is checked without being folded.
-_PLACEHOLDER_CHARS = max(len(text) for text in NO_VALUE.union(*PLACEHOLDERS.values()))
+
+
+@functools.cache
+def placeholder_test(kind: str) -> PlaceholderTest | None:
+    """The test of a text value of an attribute of `kind` for a placeholder meaning no value
+    (`mdm.entities`: ``NO_VALUE`` and the kind's ``PLACEHOLDERS``, compared case-insensitively
+    with whitespace collapsed; for phones and tax IDs also one repeated digit, for phones
+    digits counting up); None for kinds that hold no placeholder. Built once per kind: ingest
+    runs it for every value, and a real value costs a strip, a fold and a set lookup."""
+    if kind not in PLACEHOLDER_KINDS:
+        return None
+    texts = NO_VALUE | PLACEHOLDERS.get(kind, frozenset())
+    local_parts = frozenset(text for text in texts if text.endswith("@")) if kind == "email" else ()
+    digits, counting = kind in ("phone", "tax_id"), kind == "phone"
+
+    def test(raw: str) -> bool:
+        if digits:
+            found = _NON_DIGIT.sub("", raw)
+            tail = found[-PLACEHOLDER_DIGITS:]
+            if len(tail) == PLACEHOLDER_DIGITS and (
+                tail.count(tail[0]) == PLACEHOLDER_DIGITS
+                or (counting and found.endswith(COUNTING_DIGITS))
+            ):
+                return True
+        if local_parts:
+            local, at, _ = raw.partition("@")
+            if at and f"{local.strip().casefold()}@" in local_parts:
+                return True
+        text = raw.strip()
+        if not text.isprintable() or "  " in text:  # other whitespace, or runs of it
+            text = " ".join(text.split())
+        return text.casefold() in texts
+
+    return test
 
 
 def is_placeholder(kind: str, raw: Any) -> bool:
-    """`raw` is a placeholder for no value of an attribute of `kind` (`mdm.entities`:
-    ``NO_VALUE``, ``PLACEHOLDERS``, phones and tax IDs of one repeated or counting digits).
-    Runs for every value ingest reads: the common case (a real value) costs a length check."""
-    if kind not in PLACEHOLDER_KINDS or not isinstance(raw, str):
-        return False
-    if (kind == "phone" or kind == "tax_id") and _repeated_or_counting(
-        _NON_DIGIT.sub("", raw), counting=kind == "phone"
-    ):
-        return True
-    declared = PLACEHOLDERS.get(kind)
-    if kind == "email" and "@" in raw:
-        local = raw.partition("@")[0].strip().casefold()
-        if declared and f"{local}@" in declared:
-            return True
-    if len(raw) - raw.count(" ") - raw.count("\t") > _PLACEHOLDER_CHARS:
-        return False
-    text = " ".join(raw.split()).casefold()
-    return text in NO_VALUE or bool(declared and text in declared)
+    """`raw` is a placeholder for no value of an attribute of `kind` (`placeholder_test`)."""
+    test = placeholder_test(kind)
+    return test is not None and isinstance(raw, str) and test(raw)
 
 
 def normalize_record(entity: EntityType, raw: Mapping[str, Any]) -> NormalizedRecord:
@@ -1066,9 +1080,11 @@ def normalize_record(entity: EntityType, raw: Mapping[str, Any]) -> NormalizedRe
     values: dict[str, Any] = {}
     keys: dict[str, str] = {}
     invalid: dict[str, dict[str, str]] = {}
-    for name, normalize, attribute in _plan(entity):
+    for name, normalize, attribute, placeholder in _plan(entity):
         raw_value = raw.get(name)
-        if raw_value is None or raw_value == "" or is_placeholder(attribute.kind, raw_value):
+        if raw_value is None or raw_value == "":
+            continue
+        if placeholder is not None and isinstance(raw_value, str) and placeholder(raw_value):
             continue
         result = normalize(raw_value, raw, attribute)
         if result.error is not None:

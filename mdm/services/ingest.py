@@ -64,7 +64,7 @@ from mdm.models import (
     SourceSystem,
     new_golden_id,
 )
-from mdm.normalize import normalize_record
+from mdm.normalize import NormalizedRecord, normalize_record
 from mdm.services.audit import Actor, actor_label, bulk_create_tracked, bulk_update_tracked
 from mdm.services.golden import (
     SurvivorshipInputs,
@@ -150,27 +150,51 @@ class RecordRejected(Exception):
 
 @dataclass
 class IncomingRecord:
+    """A row checked and fingerprinted (`payload_hash`); its normalization (`values`, `keys`,
+    `invalid`) is made when first read, so a row found unchanged is never normalized."""
+
     line: int | None
     source_key: str
     raw: dict[str, Any]
-    values: dict[str, Any]
-    keys: dict[str, str]
-    invalid: dict[str, dict]
     extra: dict[str, Any]
     references: dict[str, str]
     source_updated_at: datetime | None
     deleted: bool
     payload_hash: str
+    entity: EntityType
+    canonical: Mapping[str, Any]  # the row as normalization reads it (mapped, if mapped)
+    _normalized: NormalizedRecord | None = field(default=None, init=False, repr=False)
+
+    @property
+    def normalized(self) -> NormalizedRecord:
+        # not functools.cached_property: on Python 3.11 it takes a lock on every first read
+        if self._normalized is None:
+            self._normalized = normalize_record(self.entity, self.canonical)
+        return self._normalized
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return self.normalized.values
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return self.normalized.keys
+
+    @property
+    def invalid(self) -> dict[str, dict[str, str]]:
+        return self.normalized.invalid
 
 
 @dataclass(frozen=True)
 class _Stored:
-    """What classifying a row needs of the stored record (or of its last change)."""
+    """What classifying a row needs of the stored record (or of its last change), and what
+    normalization flagged in it (the flags of a row found unchanged against it)."""
 
     pk: int | None
     golden_id: str | None
     payload_hash: str
     source_updated_at: datetime | None
+    invalid: Mapping[str, Mapping[str, str]]
 
 
 @dataclass
@@ -464,19 +488,22 @@ def _ingest_chunk(
             )
             continue
         incoming.append((position, record))
-        for attribute, problem in record.invalid.items():
-            summary.flagged.append((line, attribute, problem["reason"]))
 
     # What the stored records say, without loading them: most rows of a reload are unchanged.
     known = {
-        key: _Stored(pk, golden_id, payload_hash, source_updated_at)
-        for key, pk, golden_id, payload_hash, source_updated_at in SourceRecord.objects.filter(
-            entity_type=entity.name,
-            source_system=system,
-            source_key__in={r.source_key for _, r in incoming},
-        ).values_list("source_key", "pk", "golden_id", "payload_hash", "source_updated_at")
+        key: _Stored(pk, golden_id, payload_hash, source_updated_at, invalid)
+        for key, pk, golden_id, payload_hash, source_updated_at, invalid in (
+            SourceRecord.objects.filter(
+                entity_type=entity.name,
+                source_system=system,
+                source_key__in={r.source_key for _, r in incoming},
+            ).values_list(
+                "source_key", "pk", "golden_id", "payload_hash", "source_updated_at", "invalid"
+            )
+        )
     }
-    changes = _classify_chunk(incoming, known, outcomes)
+    flags: dict[int, Mapping[str, Mapping[str, str]]] = {}
+    changes = _classify_chunk(incoming, known, outcomes, flags)
     # Lock what is about to change and classify again against what is stored under the lock:
     # a concurrent update of the same key may have committed since the read above.
     locking = [known[r.source_key] for r in changes if r.source_key in known]
@@ -484,12 +511,12 @@ def _ingest_chunk(
         {s.pk for s in locking if s.pk is not None}, {s.golden_id for s in locking}
     )
     now_stored = {
-        key: _Stored(r.pk, r.golden_id, r.payload_hash, r.source_updated_at)
+        key: _Stored(r.pk, r.golden_id, r.payload_hash, r.source_updated_at, r.invalid)
         for key, r in stored.items()
     }
     if any(known[key] != current for key, current in now_stored.items()):
         known.update(now_stored)
-        changes = _classify_chunk(incoming, known, outcomes)
+        changes = _classify_chunk(incoming, known, outcomes, flags)
         if any(r.source_key in known and r.source_key not in stored for r in changes):
             raise _Raced  # a row that was unchanged now changes: lock it too, from the start
     to_create: dict[str, SourceRecord] = {}
@@ -563,6 +590,9 @@ def _ingest_chunk(
             reason=f"rejected: {reason}",
         )
 
+    for position, record in incoming:
+        for attribute, problem in flags[position].items():
+            summary.flagged.append((record.line, attribute, problem["reason"]))
     ordered = [outcomes[position] for position in sorted(outcomes)]
     for result in ordered:
         summary.counts[result.outcome] += 1
@@ -579,22 +609,31 @@ def _classify_chunk(
     incoming: list[tuple[int, IncomingRecord]],
     known: Mapping[str, _Stored],
     outcomes: dict[int, RecordOutcome],
+    flags: dict[int, Mapping[str, Mapping[str, str]]],
 ) -> list[IncomingRecord]:
-    """Set each row's outcome against `known`; return the rows that change something, in
-    order. A key repeated in the chunk is compared with its last change."""
+    """Set each row's outcome against `known`, and the values normalization flags in it;
+    return the rows that change something, in order. A key repeated in the chunk is compared
+    with its last change. An unchanged row is not normalized: its flags are those of the
+    record it equals (same payload, same normalization)."""
     changes: list[IncomingRecord] = []
     latest: dict[str, _Stored] = {}
     for position, record in incoming:
         current = latest.get(record.source_key) or known.get(record.source_key)
         outcome = _classify(current, record)
         outcomes[position] = RecordOutcome(record.line, record.source_key, outcome)
-        if outcome in (UNCHANGED, STALE):
+        if outcome == UNCHANGED:
+            assert current is not None
+            flags[position] = current.invalid
+            continue
+        flags[position] = record.invalid
+        if outcome == STALE:
             continue
         latest[record.source_key] = _Stored(
             None,
             None,
             record.payload_hash,
             record.source_updated_at or (current.source_updated_at if current else None),
+            record.invalid,
         )
         changes.append(record)
     return changes
@@ -718,7 +757,8 @@ def prepare_record(
     line: int | None = None,
     mapping: CompiledMapping | None = None,
 ) -> IncomingRecord:
-    """Validate and normalize one row; raise RecordRejected with the reason if unusable.
+    """Validate and fingerprint one row; raise RecordRejected with the reason if unusable.
+    The record normalizes it when its values are first read (`IncomingRecord`).
 
     With a `mapping`, the row is the system's native payload: checked as storable, mapped
     (UnmappableRecord → rejected `unmappable`, with target, path and reason), and the mapped
@@ -802,19 +842,17 @@ def prepare_record(
             "record_too_large",
         )
     digest = hashlib.sha256(encoded.encode()).hexdigest()
-    normalized = normalize_record(entity, row)
     return IncomingRecord(
         line=line,
         source_key=source_key,
         raw=_jsonable(row if native is None else native),
-        values=normalized.values,
-        keys=normalized.keys,
-        invalid=normalized.invalid,
         extra=_jsonable(extra),
         references=references,
         source_updated_at=source_updated_at,
         deleted=deleted,
         payload_hash=digest,
+        entity=entity,
+        canonical=row,
     )
 
 

@@ -15,6 +15,7 @@ from mdm.models import (
     SourceRecord,
     SourceSystem,
 )
+from mdm.normalize import normalize_record
 from mdm.services.ingest import ingest_records
 
 pytestmark = pytest.mark.django_db
@@ -175,6 +176,42 @@ def test_broken_date_is_kept_raw_and_flagged_and_the_record_still_loads():
     assert summary.flagged == [(2, "date_of_birth", record.invalid["date_of_birth"]["reason"])]
     assert record.invalid["date_of_birth"]["raw"] == "31/02/2020"
     assert "date_of_birth" not in record.golden.values
+
+
+def test_unchanged_reload_reports_the_stored_flags_without_normalizing(monkeypatch):
+    broken = {**ACME, "kind": "person", "date_of_birth": "31/02/2020"}
+    first = load([broken])
+    normalized = []
+    monkeypatch.setattr(
+        "mdm.services.ingest.normalize_record",
+        lambda entity, row: normalized.append(row) or normalize_record(entity, row),
+    )
+
+    again = load([broken])
+
+    assert again.counts["unchanged"] == 1
+    assert again.flagged == first.flagged
+    assert normalized == []
+
+
+def test_flags_of_stale_and_repeated_rows_are_reported():
+    broken = {**ACME, "kind": "person", "date_of_birth": "31/02/2020"}
+    load([broken])
+
+    summary = load(
+        [
+            {**broken, "email": "new@acme.com", "source_updated_at": "2026-02-01"},
+            {**broken, "email": "new@acme.com", "source_updated_at": "2026-02-01"},
+            {**broken, "email": "old@acme.com", "source_updated_at": "2025-01-01"},
+        ]
+    )
+
+    assert [summary.counts[o] for o in ("updated", "unchanged", "stale")] == [1, 1, 1]
+    assert [(line, attribute) for line, attribute, _ in summary.flagged] == [
+        (2, "date_of_birth"),
+        (3, "date_of_birth"),
+        (4, "date_of_birth"),
+    ]
 
 
 def test_unknown_columns_are_kept_as_extra():

@@ -723,6 +723,8 @@ def test_record_of_a_redeclared_entity_uses_the_new_declaration():
         ("tax_id", "DE000000000"),
         ("name", "Unknown"),
         ("city", " n/a "),
+        ("city", "n/a" + "\n" * 30),
+        ("name", "Not \u00a0\t known"),
         ("website", "www.example.com"),
     ],
 )
@@ -733,6 +735,13 @@ def test_a_placeholder_is_no_value(attribute, raw):
 
     assert attribute not in normalized.values and attribute not in normalized.invalid
     assert not {k for k in normalized.keys if k != "country"}
+
+
+def test_a_word_used_as_a_placeholder_local_part_is_no_placeholder_without_an_at():
+    normalized = normalize_record(CUSTOMER, {"name": "Noreply", "email": "noreply"})
+
+    assert normalized.values == {"name": "Noreply"}
+    assert "email" in normalized.invalid
 
 
 def test_a_real_phone_tax_id_and_mailbox_are_kept():
