@@ -160,13 +160,14 @@ def _name_words(side: str) -> str:
 
 # Two words of two names that can be one word written twice: the same, a typo (Jaro-Winkler
 # 0.8: "mrdia" / "media"), one inside the other ("sys" / "systems", "house" / "steakhouse"),
-# or an abbreviation (four letters or fewer, the same first letter, its letters in order in
-# the longer word: "intl" / "international", "mfg" / "manufacturing"; not "and" / "assoc").
+# or an abbreviation (four letters or fewer, the same first letter, every letter found in
+# the longer word: "intl" / "international", "mfg" / "manufacturing", "scvs" / "services";
+# not "and" / "assoc"). Folded words hold letters and digits only, safe in a [...] class.
 _ALIKE = (
     "(w = v OR jaro_winkler_similarity(w, v) >= 0.8 OR contains(w, v) OR contains(v, w) "
-    "OR (left(w, 1) = left(v, 1) AND least(length(w), length(v)) <= 4 AND regexp_matches("
-    "if(length(w) <= length(v), v, w), '^' || array_to_string(string_split("
-    "if(length(w) <= length(v), w, v), ''), '.*'))))"
+    "OR (left(w, 1) = left(v, 1) AND least(length(w), length(v)) <= 4 AND length("
+    "regexp_replace(if(length(w) <= length(v), w, v), "
+    "'[' || if(length(w) <= length(v), v, w) || ']', '', 'g')) = 0))"
 )
 
 
@@ -218,13 +219,15 @@ CUSTOMER_NAME = cl.CustomComparison(
             "same name, words in another order",
         ).configure(m_probability=0.03),
         # A sibling company of the brand: pinned, EM would learn it from the brand's own
-        # copies (same domain, same address) as if it were one company.
-        # u pinned as well: random pairs are almost never such siblings, so a learnt u
-        # would cancel the declared rarity among true matches (weight about -9 bits: a
-        # group's companies share an office, a switchboard and a domain, and only the name
-        # and the tax ID tell them apart).
+        # copies (same domain, same address) as if it were one company. A group's companies
+        # share an office, a switchboard and a domain (about +35 bits together, counted as
+        # if independent), and only the names and the tax IDs tell them apart: the level
+        # weighs -20 bits (m and u pinned for that weight, not read as shares of pairs), so
+        # a sibling without a tax ID behind the group's office and switchboard is a review,
+        # never an auto-link, and one sharing only the domain is nothing. At -9 bits such
+        # siblings linked at p > 0.999 (docs/bench-log/2026-12-08-quality.md).
         cll.CustomLevel(_another_word(), "same brand, another word in each name").configure(
-            m_probability=1e-5, fix_m_probability=True, u_probability=5e-3, fix_u_probability=True
+            m_probability=1e-7, fix_m_probability=True, u_probability=0.1, fix_u_probability=True
         ),
         said(cll.JaroWinklerLevel("name_key", 0.95), "names nearly identical", 0.2),
         # Only for organizations: between two people, a close-but-different name is a

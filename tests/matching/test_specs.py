@@ -133,7 +133,9 @@ def test_settings_for_builds_settings_splink_can_predict_with(spec):
 def _level_sql(spec, column: str, label: str) -> str:
     settings = settings_for(spec).get_settings("duckdb")
     comparison = next(c for c in settings.comparisons if c.output_column_name == column)
-    return next(lv.sql_condition for lv in comparison.comparison_levels if lv.label_for_charts == label)
+    return next(
+        lv.sql_condition for lv in comparison.comparison_levels if lv.label_for_charts == label
+    )
 
 
 ANOTHER_WORD = "same brand, another word in each name"
@@ -150,6 +152,7 @@ ANOTHER_WORD = "same brand, another word in each name"
         ("maplewell mrdia", "maplewell media", False),  # a typo
         ("crestgate sys", "crestgate systems", False),  # a shortened word
         ("coppertech manufacturing", "coppertech mfg", False),  # an abbreviation
+        ("greenpath scvs", "greenpath services", False),  # an abbreviation with a typo
         ("foster and rodriguez international", "foster and rodriguez intl assoc", False),
         ("sparks steak house", "sparks steakhouse", False),
         ("hotel bel air", "bel air hotel", False),
