@@ -231,11 +231,13 @@ def frame_with_frequencies(
 
 
 def _sql_for(model: MatchModel, left: pa.Table, right: pa.Table) -> str:
-    """Splink's compare-records SQL for `model`, over LEFT_VIEW/RIGHT_VIEW joined on pair_no."""
+    """Splink's compare-records SQL for `model`, over LEFT_VIEW/RIGHT_VIEW joined on pair_no.
+    Kept per thread by id, version and training time: a reused id (SQLite after a rolled-back
+    test) with another model's settings is not mistaken for the one compiled before."""
     cache = getattr(_compiled, "sql", None)
     if cache is None:
         cache = _compiled.sql = {}
-    key = (model.pk, model.version)
+    key = (model.pk, model.version, model.trained_at)
     if key not in cache:
         con = local_connection()
         db = DuckDBAPI(con)
@@ -279,7 +281,7 @@ class _Prepared:
 
 def _prepared(model: MatchModel, left: pa.Table, right: pa.Table) -> _Prepared:
     con = local_connection()
-    key = (model.pk, model.version, left.schema)
+    key = (model.pk, model.version, model.trained_at, left.schema)
     state = getattr(_compiled, "prepared", None)
     if state is not None and state.key == key and state.con is con and state.uses < RECREATE_AFTER:
         state.uses += 1

@@ -128,3 +128,61 @@ def test_settings_for_builds_settings_splink_can_predict_with(spec):
         con.close()
     assert len(output_columns) == len(set(output_columns)) == len(spec.comparisons)
     assert set(zip(predictions["unique_id_l"], predictions["unique_id_r"], strict=True)) == {(1, 2)}
+
+
+def _level_sql(spec, column: str, label: str) -> str:
+    settings = settings_for(spec).get_settings("duckdb")
+    comparison = next(c for c in settings.comparisons if c.output_column_name == column)
+    return next(
+        lv.sql_condition for lv in comparison.comparison_levels if lv.label_for_charts == label
+    )
+
+
+ANOTHER_WORD = "same brand, another word in each name"
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "siblings"),
+    [
+        ("polarmark networks", "polarmark services", True),
+        ("campbell media", "campbell international software", True),
+        ("maxwell and marshall capital pty", "maxwell and marshall analytics", True),
+        ("van parijs consulting", "van parkjs laboratories", True),  # a typo in the brand
+        ("ritz carlton cafe buckhead", "ritz carlton dining room buckhead", True),
+        ("maplewell mrdia", "maplewell media", False),  # a typo
+        ("crestgate sys", "crestgate systems", False),  # a shortened word
+        ("coppertech manufacturing", "coppertech mfg", False),  # an abbreviation
+        ("greenpath scvs", "greenpath services", False),  # an abbreviation with a typo
+        ("foster and rodriguez international", "foster and rodriguez intl assoc", False),
+        ("sparks steak house", "sparks steakhouse", False),
+        ("hotel bel air", "bel air hotel", False),
+        ("acme", "zenith", False),  # nothing alike: not one brand
+    ],
+)
+def test_organizations_whose_names_each_lack_a_word_of_the_other_are_siblings(
+    left, right, siblings
+):
+    sql = _level_sql(get_spec("customer"), "name_key", ANOTHER_WORD)
+    con = duckdb.connect(":memory:")
+    try:
+        found = con.execute(
+            f"SELECT coalesce(({sql}), false) FROM (SELECT ? AS name_key_l, ? AS name_key_r, "
+            "'organization' AS kind_l, NULL AS kind_r)",
+            [left, right],
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert found is siblings
+
+
+def test_two_people_are_never_brand_siblings():
+    sql = _level_sql(get_spec("customer"), "name_key", ANOTHER_WORD)
+    con = duckdb.connect(":memory:")
+    try:
+        found = con.execute(
+            f"SELECT coalesce(({sql}), false) FROM (SELECT 'zoe burgess' AS name_key_l, "
+            "'daniel burgess' AS name_key_r, 'person' AS kind_l, 'person' AS kind_r)"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert found is False
