@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -25,7 +26,7 @@ from splink import DuckDBAPI
 from splink.internals.realtime import compare_records
 
 from matching import generic
-from matching.engine import local_connection
+from matching.engine import local_connection, scoring_connection
 from matching.errors import NoActiveModel, SourceRecordNotFound
 from matching.frame import RECORD_FIELDS, frame_from_records
 from matching.frequencies import tf_columns, tf_on_exact_levels, with_frequencies
@@ -257,9 +258,13 @@ def _sql_for(model: MatchModel, left: pa.Table, right: pa.Table) -> str:
     return cache[key]
 
 
-# The pairs are loaded into two temp tables of this thread's connection and the compare SQL is
-# a prepared statement over them: parsing, binding and planning Splink's SQL (tens of
-# milliseconds) happen once per model and thread, not once per call.
+# The pairs are loaded into two temp tables of this thread's scoring connection and the compare
+# SQL is a prepared statement over them: parsing, binding and planning Splink's SQL (tens of
+# milliseconds) happen once per model and thread, not once per call — as long as nothing
+# changes that connection's catalog after the PREPARE (a view registered, a table created:
+# DuckDB then binds the statement again at every EXECUTE) and its optimizer is off
+# (`matching.engine.scoring_connection`). The tables are emptied after every call, so a
+# load is an INSERT alone.
 # DuckDB keeps what a DELETE removed from a table for as long as the table lives (about 1 KiB
 # a call, found by bench/soak.py: a worker grew without bound), so the two tables are created
 # anew, and the statement prepared again, every RECREATE_AFTER calls.
@@ -278,7 +283,7 @@ class _Prepared:
 
 
 def _prepared(model: MatchModel, left: pa.Table, right: pa.Table) -> _Prepared:
-    con = local_connection()
+    con = scoring_connection()
     key = (model.pk, model.version, left.schema)
     state = getattr(_compiled, "prepared", None)
     if state is not None and state.key == key and state.con is con and state.uses < RECREATE_AFTER:
@@ -303,12 +308,10 @@ def _prepared(model: MatchModel, left: pa.Table, right: pa.Table) -> _Prepared:
 
 
 def _load(con, table: str, rows: pa.Table) -> None:
-    con.execute(f'delete from "{table}"')
-    con.register(SOURCE_VIEW, rows)
-    try:
-        con.execute(f'insert into "{table}" select * from {SOURCE_VIEW}')
-    finally:
-        con.unregister(SOURCE_VIEW)
+    """Insert `rows` into `table`, read by DuckDB's replacement scan of the local name `rows`:
+    not registered as a view, which is a catalog change, after which DuckDB binds the
+    prepared statement again at every EXECUTE (tens of milliseconds for Splink's SQL)."""
+    con.execute(f'insert into "{table}" select * from rows')
 
 
 def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]) -> pd.DataFrame:
@@ -317,6 +320,30 @@ def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
     gamma_*, mw_*, the compared values)."""
     if not pairs:
         return pd.DataFrame(columns=["unique_id_l", "unique_id_r", "match_probability"])
+    # Fetched by DuckDB as columns (not a Python tuple per row).
+    return _scored(model, frame, pairs, lambda result: result.df())
+
+
+ScoredRow = dict[str, Any]
+
+
+def score_pair_rows(
+    model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
+) -> list[ScoredRow]:
+    """`score_pairs` as one dict per pair (column → value, NULL as None), without a
+    DataFrame: for a few pairs, building one of ~80 columns cost as much as scoring them
+    (incremental matching)."""
+    if not pairs:
+        return []
+
+    def rows(result: duckdb.DuckDBPyConnection) -> list[ScoredRow]:
+        names = [column[0] for column in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    return _scored(model, frame, pairs, rows)
+
+
+def _scored(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]], fetch):
     position = {uid: i for i, uid in enumerate(frame["unique_id"].to_pylist())}
     numbers = pa.array(range(len(pairs)), pa.int64())
     left = frame.take([position[a] for a, _ in pairs]).append_column("pair_no", numbers)
@@ -326,13 +353,11 @@ def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
     try:
         _load(con, LEFT_TABLE, left)
         _load(con, RIGHT_TABLE, right)
-        # Fetched by DuckDB as columns (not a Python tuple per row): the whole result
-        # is consumed, so the connection is free again.
-        scored = con.execute(f"EXECUTE {prepared.statement}").df()
+        # The whole result is consumed, so the connection is free again.
+        return fetch(con.execute(f"EXECUTE {prepared.statement}"))
     finally:
         con.execute(f'delete from "{LEFT_TABLE}"')
         con.execute(f'delete from "{RIGHT_TABLE}"')
-    return scored
 
 
 # ----------------------------------------------------------------------------- explain_pair

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import partial
 
-from django.db import transaction
+from django.db import router, transaction
 
 from mdm import metrics
 from mdm.context import correlation_id
@@ -98,7 +98,15 @@ def emit_many(outbox: Sequence[OutboxEvent], *, actor: Actor) -> None:
     insert_rows(OutboxEvent, outbox)
     counts = Counter(item.event_type for item in outbox)
     transaction.on_commit(partial(metrics.record_events, counts), robust=True)
-    transaction.on_commit(_events_committed)
+    if not _announced():  # one `events_committed` per transaction, however many writes
+        transaction.on_commit(_events_committed)
+
+
+def _announced() -> bool:
+    """Whether this transaction already sends `events_committed` on commit (a callback
+    registered in a savepoint that rolled back is gone from the list)."""
+    pending = transaction.get_connection(router.db_for_write(OutboxEvent)).run_on_commit
+    return any(callback is _events_committed for _, callback, _ in pending)
 
 
 def _events_committed() -> None:
