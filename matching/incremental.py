@@ -40,11 +40,11 @@ from matching.frame import RECORD_FIELDS, frame_from_records, live_frame
 from matching.models import MatchModel
 from matching.review import refusal_reasons, review_pairs, store_candidates
 from matching.scoring import (
-    ScoredRow,
+    ScoredColumns,
     active_model,
     frame_with_frequencies,
     level_labels,
-    score_pair_rows,
+    score_pair_columns,
     thresholds_of,
 )
 from matching.specs import SPECS, MatchSpec, Thresholds
@@ -209,16 +209,17 @@ def _match(
             if b in present
         }
     )
-    scored = score_pair_rows(model, frame, pairs)
+    scored = score_pair_columns(model, frame, pairs)
     step("score")
     summary.pairs_scored = len(scored)
-    scored = [row for row in scored if row["match_probability"] >= thresholds.review]
+    in_band = scored.at_least(thresholds.review)
 
     for attempt in range(1, ATTEMPTS + 1):
         try:
             merges, review = _apply(
                 entity_type,
                 scored,
+                in_band,
                 changed_ids,
                 model=model,
                 threshold=thresholds.auto_link,
@@ -279,7 +280,8 @@ def _locked_neighbourhood(
 
 def _apply(
     entity_type: str,
-    scored: Sequence[ScoredRow],
+    scored: ScoredColumns,
+    in_band: Sequence[int],
     changed_ids: Collection[int],
     *,
     model: MatchModel,
@@ -287,11 +289,15 @@ def _apply(
     actor: Actor,
     golden_of: Mapping[int, str] | None = None,
 ) -> tuple[int, tuple[int, int]]:
+    """Cluster the pairs of `scored` at `in_band` (their positions) with the neighbourhood,
+    merge, and store the candidates, in one transaction under the neighbourhood's locks."""
     pairs = [
         ScoredPair(
-            int(row["unique_id_l"]), int(row["unique_id_r"]), float(row["match_probability"])
+            int(scored["unique_id_l"][i]),
+            int(scored["unique_id_r"][i]),
+            float(scored["match_probability"][i]),
         )
-        for row in scored
+        for i in in_band
     ]
     record_ids = set(changed_ids) | {p.left for p in pairs} | {p.right for p in pairs}
     with transaction.atomic():
@@ -318,8 +324,8 @@ def _apply(
         target = {m.loser: m.survivor for m in clustering.merges}
         final = {pk: target.get(golden_id, golden_id) for pk, golden_id in membership.items()}
         apart = [
-            row
-            for row, pair in zip(scored, pairs, strict=True)
+            scored.row(position)
+            for position, pair in zip(in_band, pairs, strict=True)
             if final.get(pair.left) is not None
             and final.get(pair.right) is not None
             and final[pair.left] != final[pair.right]

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from django.db import connection
@@ -327,20 +329,44 @@ def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
 ScoredRow = dict[str, Any]
 
 
-def score_pair_rows(
+@dataclass(frozen=True)
+class ScoredColumns:
+    """Scores as DuckDB fetched them, column by column (numpy arrays; masked where NULL):
+    no DataFrame of ~80 columns, which for a few pairs cost as much as scoring them, and
+    no Python object per value, which for thousands cost more (incremental matching)."""
+
+    columns: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.columns["match_probability"]) if self.columns else 0
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def at_least(self, probability: float) -> list[int]:
+        """The positions of the pairs scored at least `probability`, in order."""
+        if not len(self):
+            return []
+        return np.flatnonzero(self.columns["match_probability"] >= probability).tolist()
+
+    def row(self, position: int) -> ScoredRow:
+        """One pair's values as Python objects, NULL as None (what `explanation` reads)."""
+        return {name: _plain_value(values[position]) for name, values in self.columns.items()}
+
+
+def _plain_value(value: Any) -> Any:
+    if value is np.ma.masked:
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def score_pair_columns(
     model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
-) -> list[ScoredRow]:
-    """`score_pairs` as one dict per pair (column → value, NULL as None), without a
-    DataFrame: for a few pairs, building one of ~80 columns cost as much as scoring them
-    (incremental matching)."""
+) -> ScoredColumns:
+    """`score_pairs` column by column (`ScoredColumns`)."""
     if not pairs:
-        return []
-
-    def rows(result: duckdb.DuckDBPyConnection) -> list[ScoredRow]:
-        names = [column[0] for column in result.description]
-        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-    return _scored(model, frame, pairs, rows)
+        return ScoredColumns({})
+    return _scored(model, frame, pairs, lambda result: ScoredColumns(result.fetchnumpy()))
 
 
 def _scored(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]], fetch):

@@ -13,7 +13,7 @@ from matching.scoring import (
     explanation,
     frame_with_frequencies,
     level_labels,
-    score_pair_rows,
+    score_pair_columns,
     score_pairs,
     scoring_frame,
 )
@@ -99,20 +99,23 @@ def test_scoring_unoptimized_computes_every_column_as_the_optimized_plan(matched
     pd.testing.assert_frame_equal(unoptimized, optimized, check_exact=True)
 
 
-def test_scored_rows_give_what_the_scored_frame_gives_and_explain_alike(matched):
-    """Incremental matching reads the scores as rows (no DataFrame of ~80 columns): the same
-    values, NULL as None, and the same explanations for review."""
+def test_scored_columns_give_what_the_scored_frame_gives_and_explain_alike(matched):
+    """Incremental matching reads the scores column by column (no DataFrame of ~80 columns):
+    the same values, and the same rows (NULL as None) and explanations for review."""
     spec = get_spec("customer")
     predicted = predict_pairs(build_frame(spec), dict(matched.settings), min_probability=0.0)
     pairs = list(zip(predicted["unique_id_l"], predicted["unique_id_r"], strict=True))
     frame = scoring_frame(spec, matched, sorted(SourceRecord.objects.values_list(*RECORD_FIELDS)))
     labels = level_labels(matched.settings)
 
-    rows = score_pair_rows(matched, frame, pairs)
+    columns = score_pair_columns(matched, frame, pairs)
     scored = score_pairs(matched, frame, pairs)
 
+    rows = [columns.row(position) for position in range(len(columns))]
     assert pd.DataFrame(rows, columns=list(scored.columns)).astype(scored.dtypes).equals(scored)
+    assert columns.at_least(0.5) == scored.index[scored["match_probability"] >= 0.5].tolist()
     assert [explanation(row, labels) for row in rows] == [
         explanation(row, labels) for row in scored.to_dict("records")
     ]
     assert review_pairs(rows, labels) == review_pairs(scored, labels)
+    assert any(value is None for row in rows for value in row.values())

@@ -1,5 +1,6 @@
-"""`events_committed` (in embedded mode: webhooks dispatched in process, two queries at least)
-is sent once per committed transaction, however many writes of events it made."""
+"""Per transaction, however many writes of events it makes: the id floor (`mdm.db.watermark`)
+is taken once, before the first ids, and `events_committed` (in embedded mode: webhooks
+dispatched in process) is sent once — again after a savepoint that wrote events rolled back."""
 
 import pytest
 from django.db import transaction
@@ -48,3 +49,28 @@ def test_events_written_after_a_rolled_back_savepoint_are_announced(
         events.emit_many([updated("CUS-B")], actor="test")
 
     assert announcements == [OutboxEvent]
+
+
+@pytest.fixture
+def floors(monkeypatch):
+    taken: list[object] = []
+    monkeypatch.setattr(events, "hold_id_floor", taken.append)
+    return taken
+
+
+def test_the_id_floor_is_taken_once_per_transaction(floors):
+    with transaction.atomic():
+        events.emit_many([updated("CUS-A")], actor="test")
+        events.emit_many([updated("CUS-B")], actor="test")
+
+    assert floors == [OutboxEvent]
+
+
+def test_the_id_floor_is_taken_again_after_a_savepoint_that_took_it_rolled_back(floors):
+    with transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            events.emit_many([updated("CUS-A")], actor="test")
+            raise RuntimeError("the savepoint rolls back, and its lock with it")
+        events.emit_many([updated("CUS-B")], actor="test")
+
+    assert floors == [OutboxEvent, OutboxEvent]
