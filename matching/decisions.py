@@ -322,14 +322,18 @@ def cannot_link_pairs(
     *,
     record_ids: Iterable[int] | None = None,
     membership: Mapping[int, str] | None = None,
+    decisions: Iterable[KeptApart] | None = None,
 ) -> set[tuple[int, int]]:
     """Record pairs steward decisions keep apart — stale or not, they block auto-linking.
-    With `record_ids`, the decisions binding one of those records. With `membership` (record
-    → golden record, as the caller's clustering sees it), one record per golden record and
-    side stands for the others (clustering keeps golden records apart), so a decision
-    between two large golden records costs a handful of pairs, not their product."""
+    With `record_ids`, the decisions binding one of those records; with `decisions`, those
+    (already read by the caller, `kept_apart`). With `membership` (record → golden record,
+    as the caller's clustering sees it), one record per golden record and side stands for
+    the others (clustering keeps golden records apart), so a decision between two large
+    golden records costs a handful of pairs, not their product."""
+    if decisions is None:
+        decisions = kept_apart(entity_type, record_ids=record_ids, evidence=False)
     pairs: set[tuple[int, int]] = set()
-    for decision in kept_apart(entity_type, record_ids=record_ids, evidence=False):
+    for decision in decisions:
         left, right = (
             _standing_for(decision.left, membership),
             _standing_for(decision.right, membership),
@@ -351,12 +355,20 @@ def _standing_for(
     return list(first.values())
 
 
-def reopen_stale_decisions(entity_type: str, *, record_ids: Iterable[int] | None = None) -> int:
+def reopen_stale_decisions(
+    entity_type: str,
+    *,
+    record_ids: Iterable[int] | None = None,
+    decisions: Iterable[KeptApart] | None = None,
+) -> int:
     """Return to the review queue the candidate of every "not a match" whose evidence changed
-    since the decision (with `record_ids`: of decisions binding one of those records), when
-    its two records are still in two golden records and no other candidate between those is
-    open. The decision stays current (and keeps blocking auto-links) until re-decided."""
-    stale = [d for d in kept_apart(entity_type, record_ids=record_ids) if d.stale]
+    since the decision (with `record_ids`: of decisions binding one of those records; with
+    `decisions`: of those, read by the caller with their evidence), when its two records
+    are still in two golden records and no other candidate between those is open. The
+    decision stays current (and keeps blocking auto-links) until re-decided."""
+    if decisions is None:
+        decisions = kept_apart(entity_type, record_ids=record_ids)
+    stale = [d for d in decisions if d.stale]
     candidate_ids = [d.candidate_id for d in stale if d.candidate_id is not None]
     if not candidate_ids:
         return 0

@@ -43,16 +43,36 @@ def linker_for(frame: pa.Table, settings_or_model) -> Iterator[Linker]:
 _local = threading.local()
 
 
+def _small_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute("SET threads = 1")
+    con.execute("SET memory_limit = '256MB'")
+    return con
+
+
 def local_connection() -> duckdb.DuckDBPyConnection:
     """This thread's small DuckDB connection for per-request work (blocking keys of a few
-    records, scoring candidate pairs): one thread, a small memory limit, reused across calls.
-    Callers register Arrow tables as views and unregister them when done."""
+    records, compiling the scoring SQL): one thread, a small memory limit, reused across
+    calls. Callers register Arrow tables as views and unregister them when done."""
     con = getattr(_local, "con", None)
     if con is None:
-        con = duckdb.connect(":memory:")
-        con.execute("SET threads = 1")
-        con.execute("SET memory_limit = '256MB'")
-        _local.con = con
+        con = _local.con = _small_connection()
+    return con
+
+
+def scoring_connection() -> duckdb.DuckDBPyConnection:
+    """This thread's DuckDB connection for scoring candidate pairs (`matching.scoring`): as
+    `local_connection`, with DuckDB's optimizer off, and nothing else on it. With the
+    optimizer on (or after any catalog change since the PREPARE) DuckDB binds and optimizes
+    a prepared statement again at every EXECUTE, which for Splink's comparison SQL cost more
+    than computing a few pairs: half the CPU of scoring one changed record, and no faster up
+    to ten thousand pairs (docs/bench-log/2026-12-08-incr.md). The optimizer changes how a
+    result is computed, never what: the same values, bit for bit
+    (`tests/matching/test_scoring_fast.py`)."""
+    con = getattr(_local, "scoring", None)
+    if con is None:
+        con = _local.scoring = _small_connection()
+        con.execute("PRAGMA disable_optimizer")
     return con
 
 

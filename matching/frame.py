@@ -163,10 +163,13 @@ def build_frame(
     return generic.mask(spec, frame) if masked else generic.with_companions(spec, frame)
 
 
-def frame_from_records(spec: MatchSpec, records: Iterable[tuple]) -> pa.Table:
+def frame_from_records(
+    spec: MatchSpec, records: Iterable[tuple], *, generic_values: generic.Found | None = None
+) -> pa.Table:
     """Rows of `RECORD_FIELDS` → the frame, references resolved (`resolve_references`),
-    generic values masked (`matching.generic`)."""
-    return generic.mask(spec, _from_records(spec, records))
+    generic values masked (`matching.generic`: `generic_values`, by default the stored
+    ones)."""
+    return generic.mask(spec, _from_records(spec, records), generic_values)
 
 
 def _from_records(spec: MatchSpec, records: Iterable[tuple]) -> pa.Table:
@@ -210,14 +213,17 @@ def frame_from_rows(
 PAGE = 100_000  # records per query of `_frame_in_sql`: bounds the client's memory
 
 
-def live_frame(spec: MatchSpec, record_ids: Iterable[int]) -> tuple[pa.Table, dict[int, str]]:
+def live_frame(
+    spec: MatchSpec, record_ids: Iterable[int], *, generic_values: generic.Found | None = None
+) -> tuple[pa.Table, dict[int, str]]:
     """The frame of the live records among `record_ids` (in id order) and each one's golden
-    ID — the neighbours incremental matching scores against."""
+    ID — the neighbours incremental matching scores against (generic values masked as by
+    `frame_from_records`)."""
     record_ids = list(record_ids)
     if connection.vendor == "postgresql":
         golden_of: dict[int, str] = {}
         frame = _frame_in_sql(spec, record_ids=record_ids, golden_of=golden_of)
-        return generic.mask(spec, frame), golden_of
+        return generic.mask(spec, frame, generic_values), golden_of
     rows = SourceRecord.objects.filter(pk__in=record_ids, deleted=False).values_list(
         "golden_id", *RECORD_FIELDS
     )
@@ -225,7 +231,7 @@ def live_frame(spec: MatchSpec, record_ids: Iterable[int]) -> tuple[pa.Table, di
     for golden, *record in rows:
         records.append(tuple(record))
         golden_of[record[0]] = golden
-    return frame_from_records(spec, sorted(records)), golden_of
+    return frame_from_records(spec, sorted(records), generic_values=generic_values), golden_of
 
 
 def _frame_in_sql(

@@ -25,26 +25,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
-import pandas as pd
 import pyarrow as pa
 from django.db import DatabaseError, transaction
 
-from matching import keys
+from matching import generic, keys
 from matching.clustering import ScoredPair, cluster
-from matching.decisions import cannot_link_pairs, reopen_stale_decisions
+from matching.decisions import cannot_link_pairs, kept_apart, reopen_stale_decisions
 from matching.frame import RECORD_FIELDS, frame_from_records, live_frame
 from matching.models import MatchModel
 from matching.review import refusal_reasons, review_pairs, store_candidates
 from matching.scoring import (
+    ScoredColumns,
     active_model,
     frame_with_frequencies,
     level_labels,
-    score_pairs,
+    score_pair_columns,
     thresholds_of,
 )
 from matching.specs import SPECS, MatchSpec, Thresholds
@@ -121,10 +121,14 @@ def match_records(*, entity_type: str, record_ids: list[int], actor: Actor) -> I
     summary.records, summary.removed = len(live), len(removed)
 
     # Keys need no term frequencies: those are read once, for the frame that is scored.
-    changed_frame = frame_from_records(spec, live)
+    # The generic values are read once, for the changed records and their neighbours.
+    generic_values = generic.stored(entity_type) if live and spec.generic else {}
+    changed_frame = frame_from_records(spec, live, generic_values=generic_values)
     record_keys = keys.key_rows(spec, changed_frame)
     step("read")
-    changed = _Changed(changed_frame, record_keys, removed, golden_of, removed_goldens)
+    changed = _Changed(
+        changed_frame, record_keys, removed, golden_of, removed_goldens, generic_values
+    )
     try:
         _match(spec, model, thresholds, changed, summary, actor=actor, step=step)
     finally:
@@ -143,6 +147,7 @@ class _Changed:
     removed: list[int]  # the deleted ones
     golden_of: dict[int, str]  # record id -> golden ID, filled in as records are read
     removed_goldens: set[str] = field(default_factory=set)  # the deleted ones' golden records
+    generic_values: generic.Found = field(default_factory=dict)  # `generic.stored`, read once
     writing: keys.BackgroundWrite | None = None
 
     def start_writing(self, entity_type: str) -> keys.BackgroundWrite:
@@ -189,7 +194,7 @@ def _match(
     summary.candidates_found = len(others)
     frame = changed_frame
     if others:
-        other_frame, other_golden = live_frame(spec, others)
+        other_frame, other_golden = live_frame(spec, others, generic_values=changed.generic_values)
         golden_of.update(other_golden)
         frame = pa.concat_tables([changed_frame, other_frame])
     step("others")
@@ -204,16 +209,17 @@ def _match(
             if b in present
         }
     )
-    scored = score_pairs(model, frame, pairs)
+    scored = score_pair_columns(model, frame, pairs)
     step("score")
     summary.pairs_scored = len(scored)
-    scored = scored[scored["match_probability"] >= thresholds.review]
+    in_band = scored.at_least(thresholds.review)
 
     for attempt in range(1, ATTEMPTS + 1):
         try:
             merges, review = _apply(
                 entity_type,
                 scored,
+                in_band,
                 changed_ids,
                 model=model,
                 threshold=thresholds.auto_link,
@@ -274,7 +280,8 @@ def _locked_neighbourhood(
 
 def _apply(
     entity_type: str,
-    scored: pd.DataFrame,
+    scored: ScoredColumns,
+    in_band: Sequence[int],
     changed_ids: Collection[int],
     *,
     model: MatchModel,
@@ -282,19 +289,22 @@ def _apply(
     actor: Actor,
     golden_of: Mapping[int, str] | None = None,
 ) -> tuple[int, tuple[int, int]]:
-    record_ids = set(changed_ids) | set(scored["unique_id_l"]) | set(scored["unique_id_r"])
+    """Cluster the pairs of `scored` at `in_band` (their positions) with the neighbourhood,
+    merge, and store the candidates, in one transaction under the neighbourhood's locks."""
     pairs = [
-        ScoredPair(int(left), int(right), float(p))
-        for left, right, p in zip(
-            scored["unique_id_l"], scored["unique_id_r"], scored["match_probability"], strict=True
+        ScoredPair(
+            int(scored["unique_id_l"][i]),
+            int(scored["unique_id_r"][i]),
+            float(scored["match_probability"][i]),
         )
+        for i in in_band
     ]
+    record_ids = set(changed_ids) | {p.left for p in pairs} | {p.right for p in pairs}
     with transaction.atomic():
         membership, created_at = _locked_neighbourhood(record_ids, golden_of)
-        reopen_stale_decisions(entity_type, record_ids=list(membership))
-        cannot_link = cannot_link_pairs(
-            entity_type, record_ids=list(membership), membership=membership
-        )
+        decisions = kept_apart(entity_type, record_ids=list(membership))  # read once, for both
+        reopen_stale_decisions(entity_type, decisions=decisions)
+        cannot_link = cannot_link_pairs(entity_type, membership=membership, decisions=decisions)
         clustering = cluster(
             pairs=pairs,
             membership=membership,
@@ -313,14 +323,19 @@ def _apply(
             )
         target = {m.loser: m.survivor for m in clustering.merges}
         final = {pk: target.get(golden_id, golden_id) for pk, golden_id in membership.items()}
-        left_golden = scored["unique_id_l"].map(final)
-        right_golden = scored["unique_id_r"].map(final)
-        apart = scored[left_golden.notna() & right_golden.notna() & (left_golden != right_golden)]
+        apart = [
+            scored.row(position)
+            for position, pair in zip(in_band, pairs, strict=True)
+            if final.get(pair.left) is not None
+            and final.get(pair.right) is not None
+            and final[pair.left] != final[pair.right]
+        ]
         reasons = refusal_reasons(clustering.refused)
         stored = store_candidates(
             entity_type=entity_type,
             pairs=review_pairs(apart, level_labels(model.settings), reasons=reasons),
             rescored=changed_ids,
             model=model,
+            membership=final,  # every live member of the locked golden records, merged
         )
     return len(clustering.merges), (stored.open, stored.superseded)

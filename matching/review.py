@@ -159,16 +159,20 @@ def candidate_pairs(candidate: MatchCandidate) -> list[ReviewPair]:
 
 
 def review_pairs(
-    scored: pd.DataFrame,
+    scored: pd.DataFrame | Sequence[Mapping[str, Any]],
     labels: dict[str, dict[int, str]],
     *,
     reasons: Mapping[tuple[int, int], str] | None = None,
 ) -> list[ReviewPair]:
-    """Scored pairs (Splink's columns, intermediate ones kept) as review pairs, each with its
-    explanation and, for a pair a constraint refused, the reason."""
+    """Scored pairs (Splink's columns, intermediate ones kept: a DataFrame, or one mapping
+    per pair) as review pairs, each with its explanation and, for a pair a constraint
+    refused, the reason."""
+    if len(scored) == 0:  # reading a wide frame's rows costs milliseconds even when empty
+        return []
     reasons = reasons or {}
+    rows = scored.to_dict("records") if isinstance(scored, pd.DataFrame) else scored
     pairs = []
-    for row in scored.to_dict("records"):
+    for row in rows:
         left, right = int(row["unique_id_l"]), int(row["unique_id_r"])
         pair = ReviewPair(
             left,
@@ -207,6 +211,7 @@ def store_candidates(
     model: MatchModel | None = None,
     run: MatchRun | None = None,
     joined_status: str = CandidateStatus.SUPERSEDED,
+    membership: Mapping[int, str] | None = None,
 ) -> Stored:
     """Plan and store the candidates of `entity_type` for `pairs` (see the module rule).
 
@@ -215,23 +220,30 @@ def store_candidates(
     of the entity type is planned again). Otherwise the open candidates planned again are
     those naming a golden record of a rescored record, of a record in `pairs`, or in
     `goldens`. `joined_status` closes a candidate whose two golden records became one.
-    Call inside the transaction that changed membership, if any."""
+    `membership`: live record → its golden record now, as the caller read it in this
+    transaction under the locks of those golden records (incremental matching), for the
+    records it covers; the others are read. Call inside the transaction that changed
+    membership, if any."""
     fresh = {p.key: p for p in pairs}
     named = {n for p in pairs for n in (p.left, p.right)}
+    known = dict(membership or {})
     if rescored is None:
-        membership = {}
+        membership = known
         scope = list(
             MatchCandidate.objects.filter(entity_type=entity_type, status=CandidateStatus.OPEN)
         )
     else:
-        membership = _membership(named | set(rescored))
+        wanted = named | set(rescored)
+        membership = {pk: known[pk] for pk in wanted if pk in known}
+        membership.update(_membership(wanted - set(known)))
         scope_goldens = set(goldens) | set(membership.values())
         scope = _open_naming(scope_goldens, entity_type=entity_type)
     kept = _kept_pairs(scope, rescored)
     every = {**kept, **fresh}
     records = {n for key in every for n in key}
     records |= {n for c in scope for p in candidate_pairs(c) for n in (p.left, p.right)}
-    membership.update(_membership(records - set(membership)))
+    membership.update({pk: known[pk] for pk in records if pk in known})
+    membership.update(_membership(records - set(membership) - set(known)))
     decisions = kept_apart(entity_type, record_ids=None if rescored is None else records)
     blocked, stale = _separated(decisions)
     plan = _plan(every, membership, blocked=blocked, stale=stale)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
+from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from django.db import connection
@@ -25,7 +28,7 @@ from splink import DuckDBAPI
 from splink.internals.realtime import compare_records
 
 from matching import generic
-from matching.engine import local_connection
+from matching.engine import local_connection, scoring_connection
 from matching.errors import NoActiveModel, SourceRecordNotFound
 from matching.frame import RECORD_FIELDS, frame_from_records
 from matching.frequencies import tf_columns, tf_on_exact_levels, with_frequencies
@@ -259,9 +262,13 @@ def _sql_for(model: MatchModel, left: pa.Table, right: pa.Table) -> str:
     return cache[key]
 
 
-# The pairs are loaded into two temp tables of this thread's connection and the compare SQL is
-# a prepared statement over them: parsing, binding and planning Splink's SQL (tens of
-# milliseconds) happen once per model and thread, not once per call.
+# The pairs are loaded into two temp tables of this thread's scoring connection and the compare
+# SQL is a prepared statement over them: parsing, binding and planning Splink's SQL (tens of
+# milliseconds) happen once per model and thread, not once per call — as long as nothing
+# changes that connection's catalog after the PREPARE (a view registered, a table created:
+# DuckDB then binds the statement again at every EXECUTE) and its optimizer is off
+# (`matching.engine.scoring_connection`). The tables are emptied after every call, so a
+# load is an INSERT alone.
 # DuckDB keeps what a DELETE removed from a table for as long as the table lives (about 1 KiB
 # a call, found by bench/soak.py: a worker grew without bound), so the two tables are created
 # anew, and the statement prepared again, every RECREATE_AFTER calls.
@@ -280,7 +287,7 @@ class _Prepared:
 
 
 def _prepared(model: MatchModel, left: pa.Table, right: pa.Table) -> _Prepared:
-    con = local_connection()
+    con = scoring_connection()
     key = (model.pk, model.version, model.trained_at, left.schema)
     state = getattr(_compiled, "prepared", None)
     if state is not None and state.key == key and state.con is con and state.uses < RECREATE_AFTER:
@@ -305,12 +312,10 @@ def _prepared(model: MatchModel, left: pa.Table, right: pa.Table) -> _Prepared:
 
 
 def _load(con, table: str, rows: pa.Table) -> None:
-    con.execute(f'delete from "{table}"')
-    con.register(SOURCE_VIEW, rows)
-    try:
-        con.execute(f'insert into "{table}" select * from {SOURCE_VIEW}')
-    finally:
-        con.unregister(SOURCE_VIEW)
+    """Insert `rows` into `table`, read by DuckDB's replacement scan of the local name `rows`:
+    not registered as a view, which is a catalog change, after which DuckDB binds the
+    prepared statement again at every EXECUTE (tens of milliseconds for Splink's SQL)."""
+    con.execute(f'insert into "{table}" select * from rows')
 
 
 def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]) -> pd.DataFrame:
@@ -319,6 +324,54 @@ def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
     gamma_*, mw_*, the compared values)."""
     if not pairs:
         return pd.DataFrame(columns=["unique_id_l", "unique_id_r", "match_probability"])
+    # Fetched by DuckDB as columns (not a Python tuple per row).
+    return _scored(model, frame, pairs, lambda result: result.df())
+
+
+ScoredRow = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoredColumns:
+    """Scores as DuckDB fetched them, column by column (numpy arrays; masked where NULL):
+    no DataFrame of ~80 columns, which for a few pairs cost as much as scoring them, and
+    no Python object per value, which for thousands cost more (incremental matching)."""
+
+    columns: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.columns["match_probability"]) if self.columns else 0
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def at_least(self, probability: float) -> list[int]:
+        """The positions of the pairs scored at least `probability`, in order."""
+        if not len(self):
+            return []
+        return np.flatnonzero(self.columns["match_probability"] >= probability).tolist()
+
+    def row(self, position: int) -> ScoredRow:
+        """One pair's values as Python objects, NULL as None (what `explanation` reads)."""
+        return {name: _plain_value(values[position]) for name, values in self.columns.items()}
+
+
+def _plain_value(value: Any) -> Any:
+    if value is np.ma.masked:
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def score_pair_columns(
+    model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
+) -> ScoredColumns:
+    """`score_pairs` column by column (`ScoredColumns`)."""
+    if not pairs:
+        return ScoredColumns({})
+    return _scored(model, frame, pairs, lambda result: ScoredColumns(result.fetchnumpy()))
+
+
+def _scored(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]], fetch):
     position = {uid: i for i, uid in enumerate(frame["unique_id"].to_pylist())}
     numbers = pa.array(range(len(pairs)), pa.int64())
     left = frame.take([position[a] for a, _ in pairs]).append_column("pair_no", numbers)
@@ -328,13 +381,11 @@ def score_pairs(model: MatchModel, frame: pa.Table, pairs: list[tuple[int, int]]
     try:
         _load(con, LEFT_TABLE, left)
         _load(con, RIGHT_TABLE, right)
-        # Fetched by DuckDB as columns (not a Python tuple per row): the whole result
-        # is consumed, so the connection is free again.
-        scored = con.execute(f"EXECUTE {prepared.statement}").df()
+        # The whole result is consumed, so the connection is free again.
+        return fetch(con.execute(f"EXECUTE {prepared.statement}"))
     finally:
         con.execute(f'delete from "{LEFT_TABLE}"')
         con.execute(f'delete from "{RIGHT_TABLE}"')
-    return scored
 
 
 # ----------------------------------------------------------------------------- explain_pair

@@ -251,6 +251,9 @@ def conflicting_identifier_goldens(entity: str) -> list[ConflictingGolden]:
     return found
 
 
+STREAMED_MEMBERS = 10_000  # `held_identifiers` streams the rows of more members than this
+
+
 def held_identifiers(
     entity: str, membership: Mapping[int, str], golden_ids: Collection[str]
 ) -> dict[str, dict[str, set[str]]]:
@@ -278,12 +281,11 @@ def held_identifiers(
         members,
     )
     columns = {f"identifier_{name}": KT(f"attributes__{name}") for name in names}
-    rows = (
-        records.annotate(**columns)
-        .values_list("pk", "source_system__code", *columns)
-        .order_by()
-        .iterator(chunk_size=10_000)
-    )
+    rows = records.annotate(**columns).values_list("pk", "source_system__code", *columns)
+    if len(members) > STREAMED_MEMBERS:  # a batch run: streamed (a server-side cursor)
+        rows = rows.order_by().iterator(chunk_size=10_000)
+    else:  # a neighbourhood: one round trip
+        rows = rows.order_by()
     held: dict[str, dict[str, set[str]]] = {}
     for pk, system, *values in rows:
         if keep is not None and pk not in keep:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import partial
 
-from django.db import transaction
+from django.db import router, transaction
 
 from mdm import metrics
 from mdm.context import correlation_id
@@ -94,11 +94,23 @@ def emit_many(outbox: Sequence[OutboxEvent], *, actor: Actor) -> None:
     label, correlation = actor_label(actor), correlation_id()
     for item in outbox:
         item.actor, item.correlation_id = label, correlation
-    hold_id_floor(OutboxEvent)
+    written_before = _written_in_this_transaction()
+    if not written_before:  # an earlier write's floor is still held, and below these ids
+        hold_id_floor(OutboxEvent)
     insert_rows(OutboxEvent, outbox)
     counts = Counter(item.event_type for item in outbox)
     transaction.on_commit(partial(metrics.record_events, counts), robust=True)
-    transaction.on_commit(_events_committed)
+    if not written_before:  # one `events_committed` per transaction, however many writes
+        transaction.on_commit(_events_committed)
+
+
+def _written_in_this_transaction() -> bool:
+    """Whether this transaction wrote events before (and did not roll that write back): its
+    `events_committed` callback is pending. A callback registered in a savepoint that rolled
+    back is gone from the list, as is the id floor taken there (PostgreSQL releases the locks
+    of a rolled-back savepoint); in autocommit nothing is pending."""
+    pending = transaction.get_connection(router.db_for_write(OutboxEvent)).run_on_commit
+    return any(callback is _events_committed for _, callback, _ in pending)
 
 
 def _events_committed() -> None:

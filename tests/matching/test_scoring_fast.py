@@ -1,13 +1,22 @@
 """The incremental fast path: term frequencies read in one query, and the scoring statement
 prepared once per thread, give what the plain path gives."""
 
+import pandas as pd
 import pytest
 
-from matching import scoring
-from matching.engine import local_connection
+from matching import engine, scoring
+from matching.engine import scoring_connection
 from matching.frame import RECORD_FIELDS, build_frame
 from matching.frequencies import tf_columns, with_frequencies
-from matching.scoring import frame_with_frequencies, score_pairs, scoring_frame
+from matching.review import review_pairs
+from matching.scoring import (
+    explanation,
+    frame_with_frequencies,
+    level_labels,
+    score_pair_columns,
+    score_pairs,
+    scoring_frame,
+)
 from matching.services import predict_pairs, run_batch_matching
 from matching.specs import get_spec
 from mdm.models import SourceRecord
@@ -61,7 +70,7 @@ def test_the_scoring_tables_do_not_grow_with_the_calls(matched, monkeypatch):
     for _ in range(45):
         scored = score_pairs(matched, frame, pairs)
     ((rows_kept,),) = (
-        local_connection()
+        scoring_connection()
         .execute(
             "select estimated_size from duckdb_tables() where table_name = ?",
             [scoring.LEFT_TABLE],
@@ -71,3 +80,42 @@ def test_the_scoring_tables_do_not_grow_with_the_calls(matched, monkeypatch):
 
     assert len(scored) == len(pairs)
     assert rows_kept <= 10 * len(pairs)  # not 45 calls' worth
+
+
+def test_scoring_unoptimized_computes_every_column_as_the_optimized_plan(matched, monkeypatch):
+    """The scoring connection runs Splink's SQL without DuckDB's optimizer (planning cost
+    more than computing a few pairs): each value of each pair is the optimized plan's, exactly."""
+    spec = get_spec("customer")
+    predicted = predict_pairs(build_frame(spec), dict(matched.settings), min_probability=0.0)
+    pairs = list(zip(predicted["unique_id_l"], predicted["unique_id_r"], strict=True))
+    frame = scoring_frame(spec, matched, sorted(SourceRecord.objects.values_list(*RECORD_FIELDS)))
+    unoptimized = score_pairs(matched, frame, pairs)
+    optimizing = engine._small_connection()
+    monkeypatch.setattr(scoring, "scoring_connection", lambda: optimizing)
+
+    optimized = score_pairs(matched, frame, pairs)
+
+    assert len(pairs) > 100
+    pd.testing.assert_frame_equal(unoptimized, optimized, check_exact=True)
+
+
+def test_scored_columns_give_what_the_scored_frame_gives_and_explain_alike(matched):
+    """Incremental matching reads the scores column by column (no DataFrame of ~80 columns):
+    the same values, and the same rows (NULL as None) and explanations for review."""
+    spec = get_spec("customer")
+    predicted = predict_pairs(build_frame(spec), dict(matched.settings), min_probability=0.0)
+    pairs = list(zip(predicted["unique_id_l"], predicted["unique_id_r"], strict=True))
+    frame = scoring_frame(spec, matched, sorted(SourceRecord.objects.values_list(*RECORD_FIELDS)))
+    labels = level_labels(matched.settings)
+
+    columns = score_pair_columns(matched, frame, pairs)
+    scored = score_pairs(matched, frame, pairs)
+
+    rows = [columns.row(position) for position in range(len(columns))]
+    assert pd.DataFrame(rows, columns=list(scored.columns)).astype(scored.dtypes).equals(scored)
+    assert columns.at_least(0.5) == scored.index[scored["match_probability"] >= 0.5].tolist()
+    assert [explanation(row, labels) for row in rows] == [
+        explanation(row, labels) for row in scored.to_dict("records")
+    ]
+    assert review_pairs(rows, labels) == review_pairs(scored, labels)
+    assert any(value is None for row in rows for value in row.values())
