@@ -1044,7 +1044,15 @@ def placeholder_test(kind: str) -> PlaceholderTest | None:
     digits, counting = kind in ("phone", "tax_id"), kind == "phone"
 
     def test(raw: str) -> bool:
-        if digits:
+        # The digit rules look at the last digits; when the value ends in a digit (a phone
+        # almost always does), that digit must fill the tail or end the counting run, which
+        # one count tells before the digits are pulled out.
+        last = raw[-1:]
+        if digits and (
+            not last.isdecimal()  # the same digits as `\D` leaves
+            or raw.count(last) >= PLACEHOLDER_DIGITS
+            or (counting and last == COUNTING_DIGITS[-1])
+        ):
             found = _NON_DIGIT.sub("", raw)
             tail = found[-PLACEHOLDER_DIGITS:]
             if len(tail) == PLACEHOLDER_DIGITS and (

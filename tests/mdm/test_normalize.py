@@ -716,6 +716,9 @@ def test_record_of_a_redeclared_entity_uses_the_new_declaration():
         ("phone", "000-000-0000"),
         ("phone", "+1 999 999 9999"),
         ("phone", "123-456-7890"),
+        ("phone", "0000000 ext."),  # the digits do not end the value
+        ("phone", "(555) 555-5555 "),
+        ("phone", "٠" * 10),  # Arabic-Indic zeros are digits as well
         ("phone", "N/A"),
         ("email", "none@none.com"),
         ("email", "NoReply@provider.example"),
@@ -742,6 +745,11 @@ def test_a_word_used_as_a_placeholder_local_part_is_no_placeholder_without_an_at
 
     assert normalized.values == {"name": "Noreply"}
     assert "email" in normalized.invalid
+
+
+@pytest.mark.parametrize("raw", ["+49 30 5555 5551", "+1 212 123 4560", "5550000 x1"])
+def test_a_phone_with_many_repeated_digits_that_is_no_placeholder_is_kept(raw):
+    assert "phone" in normalize_record(CUSTOMER, {"phone": raw, "country": "US"}).values
 
 
 def test_a_real_phone_tax_id_and_mailbox_are_kept():
