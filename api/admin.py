@@ -75,6 +75,8 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
     @admin.display(description="signing secret")
     def signing_secret(self, subscription: WebhookSubscription) -> str:
+        if subscription.pk is None:
+            return "generated when saved, and shown once then"
         if not subscription.secret:
             return "—"
         return f"…{subscription.secret[-4:]} (shown once when created or rotated)"

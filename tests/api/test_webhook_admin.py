@@ -30,6 +30,9 @@ def test_the_change_page_hides_the_secret(admin_client):
 
 
 def test_adding_shows_the_secret_once(admin_client):
+    form = admin_client.get(reverse("admin:api_webhooksubscription_add")).content.decode()
+    assert "generated when saved" in form  # no hint of a secret that is not saved yet
+
     response = admin_client.post(
         reverse("admin:api_webhooksubscription_add"),
         {"name": "crm", "url": "http://127.0.0.1:9/hook", "event_types": "[]", "active": "on"},
