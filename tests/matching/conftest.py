@@ -70,16 +70,14 @@ def load_febrl(febrl_sample):
 _TRAINED: dict[str, tuple[dict, dict]] = {}
 
 
-@pytest.fixture
-def customer_model(load_febrl) -> MatchModel:
-    """The FEBRL sample loaded and an active customer model trained on it. Training is
-    deterministic (seeded), so it runs once per session; later tests store the same model."""
-    load_febrl()
-    if "customer" not in _TRAINED:
+def trained_once(cache: str) -> MatchModel:
+    """An active customer model trained on the customers loaded now, once per session under
+    `cache` (training is deterministic, seeded); later calls store the same model."""
+    if cache not in _TRAINED:
         model = train_model(entity_type="customer")
-        _TRAINED["customer"] = (model.settings, model.training_report)
+        _TRAINED[cache] = (model.settings, model.training_report)
         return model
-    settings, report = _TRAINED["customer"]
+    settings, report = _TRAINED[cache]
     return MatchModel.objects.create(
         entity_type="customer",
         version=1,
@@ -88,6 +86,13 @@ def customer_model(load_febrl) -> MatchModel:
         is_active=True,
         activated_at=timezone.now(),
     )
+
+
+@pytest.fixture
+def customer_model(load_febrl) -> MatchModel:
+    """The FEBRL sample loaded and an active customer model trained on it (`trained_once`)."""
+    load_febrl()
+    return trained_once("febrl")
 
 
 def open_candidate(

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from demo.data import generate_demo_data
 from matching.models import MatchModel
 from matching.scoring import explain_pair
-from matching.services import run_batch_matching, train_model
+from matching.services import run_batch_matching
 from mdm.models import SourceRecord
 from mdm.services.ingest import ingest_records
+from tests.matching.conftest import trained_once
 
 pytestmark = pytest.mark.django_db
 
@@ -46,9 +46,6 @@ def _ingest(system: str, *rows: dict) -> None:
     )
 
 
-_TRAINED: dict[str, tuple[dict, dict]] = {}
-
-
 @pytest.fixture
 def demo_customer_model(tmp_path_factory) -> MatchModel:
     """The customers of a small demo set loaded, and a model trained on them (once per
@@ -59,19 +56,7 @@ def demo_customer_model(tmp_path_factory) -> MatchModel:
     for path in sorted(directory.glob("*__customer.csv")):
         system = path.name.split("__")[0]
         call_command("load_source", str(path), system=system, entity="customer", no_progress=True)
-    if "customer" not in _TRAINED:
-        model = train_model(entity_type="customer")
-        _TRAINED["customer"] = (model.settings, model.training_report)
-        return model
-    settings, report = _TRAINED["customer"]
-    return MatchModel.objects.create(
-        entity_type="customer",
-        version=1,
-        settings=settings,
-        training_report=report,
-        is_active=True,
-        activated_at=timezone.now(),
-    )
+    return trained_once("brand-siblings-demo")
 
 
 @pytest.fixture
