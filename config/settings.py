@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.clients import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("KEYSTONE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -309,6 +311,14 @@ try:
     )
 except ValueError as _error:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_error}") from _error
+# The reverse proxies in front of Keystone (comma-separated CIDRs). A request from one of them
+# is counted against its client's address, taken from X-Forwarded-For (config/clients.py), by
+# the sign-in limit and the API's rate limit of unauthenticated callers. Empty (the default):
+# the direct peer is the client and X-Forwarded-For is ignored.
+try:
+    KEYSTONE_TRUSTED_PROXIES = parse_networks(env_list("KEYSTONE_TRUSTED_PROXIES"))
+except ValueError as _error:
+    raise ImproperlyConfigured(f"KEYSTONE_TRUSTED_PROXIES: {_error}") from _error
 # Several processes (gunicorn workers, Celery workers, load_source) count into files of this
 # directory, and /metrics adds them up. Set it in every process's environment before start
 # (prometheus-client reads it at import), the same directory for all of them on one machine,

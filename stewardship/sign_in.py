@@ -5,9 +5,10 @@ Django's login has no limit of its own. `LimitedModelBackend` counts failed sign
 KEYSTONE_LOGIN_MAX_FAILURES within KEYSTONE_LOGIN_LOCK_MINUTES, that pair is refused without
 the password being checked — the right one included — until the window has passed since the
 last failure. A successful sign-in clears the count. Counting per address means a guesser
-cannot lock a steward out from everywhere; the address is REMOTE_ADDR (behind a proxy, the
-proxy's: then the limit holds per username). If the cache is unreachable, sign-ins are
-neither limited nor failed.
+cannot lock a steward out from everywhere; the address is the client's as
+`config.clients.client_address` finds it (behind KEYSTONE_TRUSTED_PROXIES, the address the
+proxy saw; a forged X-Forwarded-For changes nothing). If the cache is unreachable, sign-ins
+are neither limited nor failed.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
+from config.clients import client_address
+
 logger = logging.getLogger("stewardship")
 
 
 def _key(username: str, request: HttpRequest | None) -> str:
-    address = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    address = client_address(request.META) if request is not None else ""
     digest = hashlib.sha256(f"{username.casefold()}\x00{address}".encode()).hexdigest()
     return f"sign-in-failures:{digest}"
 
