@@ -718,7 +718,8 @@ def _record_region(record: Mapping[str, Any]) -> str | None:
 @functools.lru_cache(maxsize=65536)
 def e164_phone(text: str, region: str | None) -> str | None:
     """`text` as an E.164 number read in `region` (ISO alpha-2 or None), or None when it is not
-    a possible number there. Cached: shared switchboard numbers repeat across records."""
+    a possible number there (without a region: nor a valid North American one). Cached:
+    shared switchboard numbers repeat across records."""
     candidate = _PHONE_PUNCTUATION.sub("", text)
     if not candidate.lstrip("+").isdigit():  # letters or an extension: let phonenumbers read it
         candidate = text
@@ -727,10 +728,25 @@ def e164_phone(text: str, region: str | None) -> str | None:
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        number = _north_american(candidate) if region is None else None
+        if number is None:
+            return None
     return phonenumbers.format_number(number, _E164)
+
+
+def _north_american(candidate: str) -> phonenumbers.PhoneNumber | None:
+    """A national number with no country to read it in, read as +1 when it is a valid number
+    of the North American plan (a real area code and exchange: "(404) 875-0276"). US and
+    Canadian exports often carry no country and write numbers so; elsewhere a national number
+    starts with a trunk prefix ("030 …") or has another shape, which no NANP area code
+    matches, and stays an error."""
+    try:
+        number = phonenumbers.parse(candidate, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
 
 
 def normalize_phone(
@@ -739,7 +755,8 @@ def normalize_phone(
     """A phone number as E.164 ("+4930123456"); key ``phone_key`` the same.
 
     National numbers are read in the region of the record's ``country``; numbers with "+CC"
-    need none. Without a region, a leading "00" is read as the international prefix.
+    need none. Without a region, a leading "00" is read as the international prefix, and a
+    valid North American number as +1 (`_north_american`).
     """
     text = _text(raw)
     if not text:

@@ -332,6 +332,24 @@ def test_national_phone_number_without_a_country_is_an_error():
     assert error("phone", "030 1234567").startswith("not a phone number")
 
 
+@pytest.mark.parametrize(
+    "raw", ["404/875-0276", "(404) 875-0276", "404-875-0276", "404.875.0276", "4048750276"]
+)
+def test_a_north_american_number_without_a_country_reads_as_plus_one(raw):
+    """A US or Canadian export often has no country column and writes numbers nationally: all
+    of them were errors, so such a set matched without its phones (the strongest evidence a
+    name-street-city-phone export has). Ten digits in the North American plan's shape (valid
+    area code and exchange) are read as +1, as "+1 404 875 0276" is."""
+    assert normalize("phone", raw) == Normalized("+14048750276", {"phone_key": "+14048750276"})
+    assert value("phone", "604 555 0199") == "+16045550199"  # Vancouver: NANP too
+
+
+@pytest.mark.parametrize("raw", ["98765 43210", "0301234567", "212 555 12345", "911"])
+def test_a_number_outside_the_north_american_plan_still_needs_a_country(raw):
+    """National numbers elsewhere start with a trunk prefix or have another length: no guess."""
+    assert error("phone", raw).startswith("not a phone number (no country")
+
+
 def test_phone_with_unknown_country_is_read_without_region():
     assert value("phone", "+44 20 7946 0958", {"country": "Narnia"}) == "+442079460958"
 
