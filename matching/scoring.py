@@ -58,6 +58,7 @@ def thresholds_of(model: MatchModel) -> Thresholds:
     return Thresholds(
         auto_link=own.get("auto_link", default.auto_link),
         review=own.get("review", default.review),
+        sparse_auto_link=own.get("sparse_auto_link", default.sparse_auto_link),
     )
 
 
