@@ -67,11 +67,17 @@ class Thresholds:
         return np.where(both, self.sparse_bar, self.auto_link)
 
 
-def _present(values: Any) -> np.ndarray:
-    """Per row, whether `values` (a column: Series, array, masked array) holds a value."""
-    mask = np.ma.getmaskarray(values) if isinstance(values, np.ma.MaskedArray) else None
-    data = pd.Series(np.ma.getdata(values) if mask is not None else values, dtype=object)
-    present = (data.notna() & (data != "")).to_numpy(dtype=bool)
+def _values(column: Any) -> tuple[pd.Series, np.ndarray | None]:
+    """A column (Series, array, masked array) as an object Series, and its mask if any."""
+    if isinstance(column, np.ma.MaskedArray):
+        return pd.Series(column.data, dtype=object), np.ma.getmaskarray(column)
+    return pd.Series(np.asarray(column, dtype=object), dtype=object), None
+
+
+def _present(column: Any) -> np.ndarray:
+    """Per row, whether `column` holds a value (not null, not masked, not "")."""
+    values, mask = _values(column)
+    present = (values.notna() & (values != "")).to_numpy(dtype=bool)
     return present if mask is None else present & ~mask
 
 
@@ -94,10 +100,10 @@ def sparse(spec: MatchSpec, columns: Any, suffix: str = "") -> np.ndarray:
     kind = _column(columns, f"kind{suffix}")
     person = np.zeros(rows, dtype=bool)
     if kind is not None:
-        values = pd.Series(np.ma.getdata(kind), dtype=object)
+        values, mask = _values(kind)
         person = (values == "person").to_numpy(dtype=bool)
-        if isinstance(kind, np.ma.MaskedArray):
-            person &= ~np.ma.getmaskarray(kind)
+        if mask is not None:
+            person &= ~mask
     carries = np.zeros(rows, dtype=bool)
     for name in spec.telling:
         values = _column(columns, f"{name}{suffix}")
