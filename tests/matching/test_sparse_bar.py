@@ -127,10 +127,10 @@ def test_a_batch_run_links_a_moved_organization_known_by_name_and_phone(sparse_r
 
     call_command("run_matching", "customer", stdout=None)
 
-    probability = explain_pair(
+    explained = explain_pair(
         left_record_id=_record("A90001").pk, right_record_id=_record("B90001").pk
-    ).probability
-    assert CUSTOMER.sparse_bar <= probability < CUSTOMER.auto_link
+    )
+    assert explained.auto_link == CUSTOMER.sparse_bar <= explained.probability < 0.99
     assert _record("A90001").golden_id == _record("B90001").golden_id
     linked = SourceRecord.objects.filter(link_probability__lt=CUSTOMER.auto_link)
     assert linked.filter(link_probability__gte=CUSTOMER.sparse_bar).exists()
