@@ -25,7 +25,11 @@ def _pairs(*pairs: tuple[dict, dict]) -> pd.DataFrame:
     columns = ("kind", *TELLING)
     return pd.DataFrame(
         [
-            {f"{c}_{side}": record.get(c) for side, record in zip("lr", pair) for c in columns}
+            {
+                f"{c}_{side}": record.get(c)
+                for side, record in zip("lr", pair, strict=True)
+                for c in columns
+            }
             for pair in pairs
         ]
     )
