@@ -92,8 +92,9 @@ def sparse(spec: MatchSpec, columns: Any, suffix: str = "") -> np.ndarray:
     apart only by a tax ID, an e-mail, a website or a date of birth. Two organizations that
     carry none of those have no such correlated evidence to over-count — name, place and
     phone only — while every agreement is *under*-counted: u is sampled over random pairs,
-    true matches included, and on the sparse sets measured the matches make up 40-115 % of
-    the agreement u counts (docs/bench-log/2026-12-07-sparse.md). A registered company name
+    true matches included, and on the sparse sets measured the matches alone account for
+    what u counts as agreement on name, phone and street (prior × m / u 0.86-1.25;
+    docs/bench-log/2026-12-07-sparse.md). A registered company name
     is unique in its jurisdiction; a person's name is not (namesakes, a father and son),
     so people keep the general bar."""
     rows = len(columns)
