@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -47,7 +47,7 @@ from matching.models import (
     Verdict,
 )
 from matching.scoring import active_model, thresholds_of
-from matching.specs import Thresholds, get_spec
+from matching.specs import Thresholds, get_spec, sparse
 from matching.training import train
 from mdm.db.ids import ids_in, narrowed
 from mdm.errors import InvalidResolution
@@ -338,12 +338,38 @@ class _Plan:
     records: int = 0
 
 
+def _sparse_records(entity_type: str, record_ids: Iterable[int] | None) -> set[int]:
+    """The live records among `record_ids` (every one: None) that are sparse
+    (`matching.specs.sparse`): a pair of two of them links at the sparse bar."""
+    spec = get_spec(entity_type)
+    if not spec.telling:
+        return set()
+    frame = build_frame(spec, record_ids=record_ids).to_pandas()
+    return set(frame["unique_id"][sparse(spec, frame)].astype(int).tolist())
+
+
+def _with_bars(pairs: list[ScoredPair], staged: Thresholds, sparse_ids: set[int]) -> list:
+    """`pairs` each with its auto-link bar under `staged` (`Thresholds.auto_link_bars`, from
+    the records' own attributes: a stored score keeps no attribute values)."""
+    return [
+        replace(
+            pair,
+            bar=staged.sparse_bar
+            if pair.left in sparse_ids and pair.right in sparse_ids
+            else staged.auto_link,
+        )
+        for pair in pairs
+    ]
+
+
 def _plan_from_stored_scores(entity_type: str, staged: Thresholds, current: Thresholds) -> _Plan:
     """Open candidates' probabilities and auto-links' link probabilities, read under the
     staged thresholds (same model, so the same scores)."""
     candidates = _open_candidates(entity_type)
     pairs = _member_pairs(candidates)
     records = {r for pair in pairs for r in (pair.left, pair.right)}
+    if staged.sparse_bar != staged.auto_link and records:
+        pairs = _with_bars(pairs, staged, _sparse_records(entity_type, records))
     state = _state(entity_type, _membership(entity_type, records), candidates)
     merges = _merges(pairs, state, staged.auto_link, entity_type)
     final = _final(merges)
@@ -354,15 +380,26 @@ def _plan_from_stored_scores(entity_type: str, staged: Thresholds, current: Thre
         elif probability < staged.review:
             closed[pair] = (pk, probability, "below the review threshold")
     splits: dict[str, list[tuple[int, float | None]]] = defaultdict(list)
-    if staged.auto_link > current.auto_link:
-        weaker = SourceRecord.objects.filter(
-            entity_type=entity_type,
-            deleted=False,
-            link_method=LinkMethod.AUTO,
-            link_probability__lt=staged.auto_link,
-        ).values_list("golden_id", "pk", "link_probability")
+    if staged.auto_link > current.auto_link or staged.sparse_bar > current.sparse_bar:
+        weaker = list(
+            SourceRecord.objects.filter(
+                entity_type=entity_type,
+                deleted=False,
+                link_method=LinkMethod.AUTO,
+                link_probability__lt=max(staged.auto_link, staged.sparse_bar),
+            ).values_list("golden_id", "pk", "link_probability")
+        )
+        # A sparse record's link is held at the sparse bar (its link probability is stored,
+        # not the record it linked to: read as a link between two sparse records).
+        sparse_ids = (
+            _sparse_records(entity_type, [pk for _, pk, _ in weaker])
+            if weaker and staged.sparse_bar != staged.auto_link
+            else set()
+        )
         for golden_id, pk, link_probability in weaker:
-            splits[golden_id].append((pk, link_probability))
+            bar = staged.sparse_bar if pk in sparse_ids else staged.auto_link
+            if link_probability is None or link_probability < bar:
+                splits[golden_id].append((pk, link_probability))
     return _Plan(merges=merges, splits=dict(splits), added={}, closed=closed)
 
 
@@ -376,9 +413,13 @@ def _plan_by_scoring(model: MatchModel, staged: Thresholds, frame: pa.Table | No
             threshold_match_probability=staged.review, warning_mode="never"
         ).as_pandas_dataframe()
     pairs = [
-        ScoredPair(int(left), int(right), float(p))
-        for left, right, p in zip(
-            scored["unique_id_l"], scored["unique_id_r"], scored["match_probability"], strict=True
+        ScoredPair(int(left), int(right), float(p), bar=float(bar))
+        for left, right, p, bar in zip(
+            scored["unique_id_l"],
+            scored["unique_id_r"],
+            scored["match_probability"],
+            staged.auto_link_bars(get_spec(entity_type), scored),
+            strict=True,
         )
     ]
     state = _state(entity_type, _membership(entity_type))
@@ -396,7 +437,7 @@ def _plan_by_scoring(model: MatchModel, staged: Thresholds, frame: pa.Table | No
         if a is None or b is None:
             continue
         if a == b:
-            if pair.probability >= staged.auto_link:
+            if pair.probability >= (staged.auto_link if pair.bar is None else pair.bar):
                 held[a].append((pair.left, pair.right))
             continue
         a, b = settled(a), settled(b)

@@ -6,7 +6,8 @@ decisions). Output: the target clusters, the golden ID each keeps and the merges
 
 Rules:
 - Records that already share a golden record stay together (a steward merge is never split).
-- Pairs at or above the threshold join clusters, strongest first; a join that would put two
+- Pairs at or above the threshold (a pair's own `bar` when it has one: `matching.specs.
+  Thresholds.auto_link_bars`) join clusters, strongest first; a join that would put two
   cannot-link records (or their golden records) in one cluster is refused, so constraints hold
   transitively. Refused pairs are reported so the caller can send them to review.
 - Hard identifiers (`mdm.identifiers`): every component carries the identifier values its
@@ -35,6 +36,8 @@ class ScoredPair:
     right: int
     probability: float
     reason: str = ""  # why a constraint refused it, shown with the review candidate
+    # the pair's own auto-link bar (`Thresholds.auto_link_bars`); None: `cluster`'s threshold
+    bar: float | None = None
 
 
 @dataclass(frozen=True, order=True)
@@ -197,7 +200,9 @@ def cluster(
         (
             p
             for p in pairs
-            if p.probability >= threshold and p.left in membership and p.right in membership
+            if p.probability >= (threshold if p.bar is None else p.bar)
+            and p.left in membership
+            and p.right in membership
         ),
         key=lambda p: (-p.probability, min(p.left, p.right), max(p.left, p.right)),
     )

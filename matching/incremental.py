@@ -222,7 +222,7 @@ def _match(
                 in_band,
                 changed_ids,
                 model=model,
-                threshold=thresholds.auto_link,
+                thresholds=thresholds,
                 actor=actor,
                 # read with the rows on the first attempt; a re-plan reads fresh membership
                 golden_of=golden_of if attempt == 1 else None,
@@ -285,17 +285,20 @@ def _apply(
     changed_ids: Collection[int],
     *,
     model: MatchModel,
-    threshold: float,
+    thresholds: Thresholds,
     actor: Actor,
     golden_of: Mapping[int, str] | None = None,
 ) -> tuple[int, tuple[int, int]]:
     """Cluster the pairs of `scored` at `in_band` (their positions) with the neighbourhood,
-    merge, and store the candidates, in one transaction under the neighbourhood's locks."""
+    each at its own auto-link bar (`Thresholds.auto_link_bars`, as a batch run), merge, and
+    store the candidates, in one transaction under the neighbourhood's locks."""
+    bars = thresholds.auto_link_bars(SPECS[entity_type], scored)
     pairs = [
         ScoredPair(
             int(scored["unique_id_l"][i]),
             int(scored["unique_id_r"][i]),
             float(scored["match_probability"][i]),
+            bar=float(bars[i]),
         )
         for i in in_band
     ]
@@ -309,7 +312,7 @@ def _apply(
             pairs=pairs,
             membership=membership,
             created_at=created_at,
-            threshold=threshold,
+            threshold=thresholds.auto_link,
             cannot_link=cannot_link,
             identifiers=partial(held_identifiers, entity_type, membership),
             conflict_reason=partial(identifiers.reason, entity_type),

@@ -58,6 +58,7 @@ def thresholds_of(model: MatchModel) -> Thresholds:
     return Thresholds(
         auto_link=own.get("auto_link", default.auto_link),
         review=own.get("review", default.review),
+        sparse_auto_link=own.get("sparse_auto_link", default.sparse_auto_link),
     )
 
 
@@ -403,6 +404,9 @@ class Explanation:
     match_weight: float
     probability: float
     attributes: dict[str, dict] = field(default_factory=dict)
+    # The pair's auto-link bar (`Thresholds.auto_link_bars`): the sparse bar when both are
+    # organizations carrying none of the spec's telling attributes, else the general one.
+    auto_link: float | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -413,6 +417,7 @@ class Explanation:
             "match_weight": self.match_weight,
             "probability": self.probability,
             "attributes": self.attributes,
+            "auto_link": self.auto_link,
         }
 
 
@@ -449,4 +454,5 @@ def explain_pair(*, left_record_id: int, right_record_id: int) -> Explanation:
         match_weight=float(row["match_weight"]),
         probability=float(row["match_probability"]),
         attributes=explanation(row, level_labels(model.settings)),
+        auto_link=float(thresholds_of(model).auto_link_bars(spec, scored)[0]),
     )

@@ -299,11 +299,12 @@ def run_batch_matching(
         reopen_stale_decisions(entity_type)
         cannot_link = cannot_link_pairs(entity_type, membership=membership)
         pairs = [
-            ScoredPair(int(left), int(right), float(p))
-            for left, right, p in zip(
+            ScoredPair(int(left), int(right), float(p), bar=float(bar))
+            for left, right, p, bar in zip(
                 scored["unique_id_l"],
                 scored["unique_id_r"],
                 scored["match_probability"],
+                thresholds.auto_link_bars(spec, scored),
                 strict=True,
             )
         ]

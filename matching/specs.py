@@ -18,7 +18,10 @@ Nothing here touches a database; `settings_for` turns a spec into a Splink setti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from django.conf import settings as django_settings
@@ -34,10 +37,86 @@ REFERENCES = "references"
 @dataclass(frozen=True)
 class Thresholds:
     """At or above `auto_link` records are linked; in [`review`, `auto_link`) a match
-    candidate is stored for a steward; below `review` nothing happens."""
+    candidate is stored for a steward; below `review` nothing happens.
+
+    `sparse_auto_link` (when set) is the auto-link bar of a *sparse pair*: two organizations
+    neither of which carries any of the spec's `MatchSpec.telling` attributes (`sparse`). The
+    bar of every pair, in batch, incremental and model-activation runs alike, is
+    `auto_link_bars`; never above `auto_link`, so a staged lower `auto_link` lowers both."""
 
     auto_link: float = 0.95
     review: float = 0.5
+    sparse_auto_link: float | None = None
+
+    @property
+    def sparse_bar(self) -> float:
+        """The auto-link bar of a sparse pair."""
+        if self.sparse_auto_link is None:
+            return self.auto_link
+        return min(self.sparse_auto_link, self.auto_link)
+
+    def auto_link_bars(self, spec: MatchSpec, scored: Any) -> np.ndarray:
+        """The auto-link bar of every pair of `scored` (Splink's columns with the matching
+        columns kept, ``<column>_l`` / ``<column>_r``: a DataFrame, or
+        `matching.scoring.ScoredColumns`), in order."""
+        if len(scored) == 0:
+            return np.empty(0)
+        if self.sparse_bar == self.auto_link or not spec.telling:
+            return np.full(len(scored), self.auto_link)
+        both = sparse(spec, scored, "_l") & sparse(spec, scored, "_r")
+        return np.where(both, self.sparse_bar, self.auto_link)
+
+
+def _values(column: Any) -> tuple[pd.Series, np.ndarray | None]:
+    """A column (Series, array, masked array) as an object Series, and its mask if any."""
+    if isinstance(column, np.ma.MaskedArray):
+        return pd.Series(column.data, dtype=object), np.ma.getmaskarray(column)
+    return pd.Series(np.asarray(column, dtype=object), dtype=object), None
+
+
+def _present(column: Any) -> np.ndarray:
+    """Per row, whether `column` holds a value (not null, not masked, not "")."""
+    values, mask = _values(column)
+    present = (values.notna() & (values != "")).to_numpy(dtype=bool)
+    return present if mask is None else present & ~mask
+
+
+def sparse(spec: MatchSpec, columns: Any, suffix: str = "") -> np.ndarray:
+    """Per row of `columns` (``<column><suffix>`` for each of the spec's columns), whether the
+    record is *sparse*: an organization (a record without a kind counts as one, as for its
+    name key) that carries none of `spec.telling` — nothing a look-alike would differ by.
+
+    Why such pairs have a bar of their own: the customer bar is 0.99 because hard negatives
+    (a brand's sibling behind the group's office, switchboard and domains; a household's
+    members; twins) agree on attributes the model counts as independent evidence and are told
+    apart only by a tax ID, an e-mail, a website or a date of birth. Two organizations that
+    carry none of those have no such correlated evidence to over-count — name, place and
+    phone only — while every agreement is *under*-counted: u is sampled over random pairs,
+    true matches included, and on the sparse sets measured the matches alone account for
+    what u counts as agreement on name, phone and street (prior × m / u 0.86-1.25;
+    docs/bench-log/2026-12-07-sparse.md). A registered company name
+    is unique in its jurisdiction; a person's name is not (namesakes, a father and son),
+    so people keep the general bar."""
+    rows = len(columns)
+    kind = _column(columns, f"kind{suffix}")
+    person = np.zeros(rows, dtype=bool)
+    if kind is not None:
+        values, mask = _values(kind)
+        person = (values == "person").to_numpy(dtype=bool)
+        if mask is not None:
+            person &= ~mask
+    carries = np.zeros(rows, dtype=bool)
+    for name in spec.telling:
+        values = _column(columns, f"{name}{suffix}")
+        # a column the scores do not carry: unknown, so not sparse
+        carries |= np.ones(rows, dtype=bool) if values is None else _present(values)
+    return ~person & ~carries
+
+
+def _column(columns: Any, name: str) -> Any:
+    """`columns[name]`, or None when `columns` (a DataFrame or ScoredColumns) has none."""
+    names = columns.columns if hasattr(columns, "columns") else ()
+    return columns[name] if name in names else None
 
 
 @dataclass(frozen=True)
@@ -80,6 +159,10 @@ class MatchSpec:
     generic: tuple[GenericCheck, ...] = ()
     generic_things: str = ""
     generic_after: int = 5
+    # Attributes that tell a thing from its look-alikes (a brand's sibling by its tax ID, web
+    # and mail domains; a twin by the date of birth): a pair of organizations neither of
+    # which carries one is held to `Thresholds.sparse_auto_link` (`sparse`).
+    telling: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -481,9 +564,13 @@ CUSTOMER_SPEC = MatchSpec(
     ),
     # Linked from 0.99: between 0.95 and 0.99 sit the pairs a steward cannot tell either —
     # twins known by name and city only, a household's members, siblings of a brand without
-    # a tax ID on one side (docs/bench-log/2026-12-07.md). Below 0.6, a review is a coin
-    # toss: not worth a steward's time.
-    thresholds=Thresholds(auto_link=0.99, review=0.6),
+    # a tax ID on one side (docs/bench-log/2026-12-07.md). Two organizations that carry none
+    # of the attributes those look-alikes differ by (`telling`) link from 0.95, the bar
+    # before hard negatives: no true pair of the sparse sets lies below 0.96 and above 0.1,
+    # no false one above 0.1 (`sparse`; docs/bench-log/2026-12-07-sparse.md). Below 0.6, a
+    # review is a coin toss: not worth a steward's time.
+    thresholds=Thresholds(auto_link=0.99, review=0.6, sparse_auto_link=0.95),
+    telling=("tax_id_key", "email_key", "domain", "date_of_birth"),
     # Five differently named customers behind one phone, mailbox, website or street address
     # are not one customer: a household (up to four names) or a group's few subsidiaries stay
     # evidence, a switchboard or a provider's billing@ mailbox does not.
@@ -827,12 +914,14 @@ def get_spec(entity_type: str) -> MatchSpec:
 
 def thresholds_for(entity_type: str) -> Thresholds:
     """The spec's thresholds, overridden by ``settings.KEYSTONE_MATCH_THRESHOLDS``
-    (``{"customer": {"auto_link": 0.97, "review": 0.6}}``) when set."""
+    (``{"customer": {"auto_link": 0.97, "review": 0.6, "sparse_auto_link": 0.95}}``) when
+    set."""
     spec = get_spec(entity_type)
     override = django_settings.KEYSTONE_MATCH_THRESHOLDS.get(entity_type, {})
     return Thresholds(
         auto_link=override.get("auto_link", spec.thresholds.auto_link),
         review=override.get("review", spec.thresholds.review),
+        sparse_auto_link=override.get("sparse_auto_link", spec.thresholds.sparse_auto_link),
     )
 
 

@@ -93,3 +93,13 @@ def test_the_run_page_shows_what_a_run_merged_and_queued(steward_client, custome
     html = response.content.decode()
     assert f'id="run-merged">{summary.merges}<' in html
     assert f"{summary.goldens_before} → {summary.goldens_after}" in html
+
+
+def test_the_models_page_says_the_sparse_organizations_bar(steward_client, customer_model):
+    page = steward_client.get(reverse("stewardship:models")).content.decode()
+    model_page = steward_client.get(
+        reverse("stewardship:model", args=[customer_model.pk])
+    ).content.decode()
+
+    said = "(two organizations with no tax ID, e-mail, website or date of birth: ≥ <strong>0.95"
+    assert said in page and said in model_page
