@@ -227,12 +227,15 @@ def _another_given_name() -> str:
     (an initial or a short form: "J" / "John", "Ken" / "Kenneth"). The shared word is the
     family name when a record's family name says so, or, where neither has one, when it ends
     both names; a shared given name with another family name is a married name, left to the
-    "different names" levels. The cheap tests first: DuckDB skips the list work for
+    "different names" levels. Members of a household share the home, not the mailbox: two
+    people with one e-mail address ("Jimmy Rogers" / "James Rogers", both jrogers@…) are left
+    to those levels too. The cheap tests first: DuckDB skips the list work for
     organizations."""
     rest_l, rest_r = _unshared_words("l"), _unshared_words("r")
     alike = "jaro_winkler_similarity(w, v) >= 0.9 OR starts_with(w, v) OR starts_with(v, w)"
     return (
         f"{_BOTH_PERSONS} "
+        """AND NOT coalesce("email_key_l" = "email_key_r", FALSE) """
         f"AND len({rest_l}) >= 1 AND len({rest_r}) >= 1 "
         f"AND ({_family_shared('l')} OR {_family_shared('r')} OR ("
         '"family_name_key_l" IS NULL AND "family_name_key_r" IS NULL '
@@ -274,9 +277,8 @@ CUSTOMER_NAME = cl.CustomComparison(
         # provider (about +30 bits counted as if independent), and only the given names and
         # dates of birth tell them apart. Pinned like the brand siblings (m and u for the
         # weight, -15 bits): two people of one family at one address and phone are a
-        # review at most, never an auto-link, while a nickname outside the short forms
-        # ("Tony" / "Anthony", "Jim" / "James") with the same e-mail address as well still
-        # links (-20 sent those to review on the seed-7 demo set).
+        # review at most, never an auto-link; a nickname outside the short forms ("Bill" /
+        # "William") with its own mailbox at the same home is a steward's review.
         cll.CustomLevel(_another_given_name(), "same family name, another given name").configure(
             m_probability=3e-6, fix_m_probability=True, u_probability=0.1, fix_u_probability=True
         ),

@@ -66,6 +66,16 @@ def household(demo_customer_model):
         },
         HOME
         | {
+            "source_key": "james",
+            "name": "James Rogers",
+            "given_name": "James",
+            "family_name": "Rogers",
+            "email": "jrogers@outlook.com",
+            "address_line1": "7 Bay Street",
+            "phone": "+61 434 555 301",
+        },
+        HOME
+        | {
             "source_key": "grace",
             "name": "Grace Rowley",
             "given_name": "Grace",
@@ -79,6 +89,14 @@ def household(demo_customer_model):
         "billing",
         HOME
         | {"source_key": "stacy", "name": "Stacy Smith", "email": "stacy.smith@optusnet.com.au"},
+        HOME
+        | {
+            "source_key": "jimmy",
+            "name": "Jimmy Rogers",
+            "email": "jrogers@outlook.com",
+            "address_line1": "7 Bay Street",
+            "phone": "+61 434 555 301",
+        },
         HOME
         | {
             "source_key": "ken",
@@ -114,6 +132,11 @@ def test_two_people_of_one_household_are_never_auto_linked(household):
 
 def test_a_short_form_of_the_given_name_still_links(household):
     assert record("crm", "kenneth").golden_id == record("billing", "ken").golden_id
+
+
+def test_one_person_under_a_nickname_with_one_mailbox_still_links(household):
+    # "Jimmy" does not start "James": only the shared mailbox says it is one person
+    assert record("crm", "james").golden_id == record("billing", "jimmy").golden_id
 
 
 def test_a_married_name_still_links(household):
