@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg._queries import PostgresQuery
+from psycopg.abc import PQGen
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
@@ -24,6 +26,15 @@ class _PreparingCursor(psycopg.Cursor):
     ) -> Any:
         prepare = True if prepare is None else prepare
         return super().execute(query, params, prepare=prepare, binary=binary)
+
+    def _maybe_prepare_gen(
+        self, pgq: PostgresQuery, *, prepare: bool | None = None, binary: bool | None = None
+    ) -> PQGen[None]:
+        # psycopg keeps the statement sent (what Django's query log and CaptureQueriesContext
+        # read, `last_executed_query`) only when it does not execute a prepared one: without
+        # this, every prepared statement was logged as None.
+        self._query = pgq
+        return super()._maybe_prepare_gen(pgq, prepare=prepare, binary=binary)
 
 
 @contextmanager
