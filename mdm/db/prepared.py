@@ -7,10 +7,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg._queries import PostgresQuery
-from psycopg.abc import PQGen
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
+from psycopg._queries import PostgresQuery
+from psycopg.abc import PQGen
 
 
 class _PreparingCursor(psycopg.Cursor):
