@@ -9,6 +9,8 @@ from typing import Any
 import psycopg
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
+from psycopg._queries import PostgresQuery
+from psycopg.abc import PQGen
 
 
 class _PreparingCursor(psycopg.Cursor):
@@ -24,6 +26,15 @@ class _PreparingCursor(psycopg.Cursor):
     ) -> Any:
         prepare = True if prepare is None else prepare
         return super().execute(query, params, prepare=prepare, binary=binary)
+
+    def _maybe_prepare_gen(
+        self, pgq: PostgresQuery, *, prepare: bool | None = None, binary: bool | None = None
+    ) -> PQGen[None]:
+        # psycopg keeps the statement sent (what Django's query log and CaptureQueriesContext
+        # read, `last_executed_query`) only when it does not execute a prepared one: without
+        # this, every prepared statement was logged as None.
+        self._query = pgq
+        return super()._maybe_prepare_gen(pgq, prepare=prepare, binary=binary)
 
 
 @contextmanager

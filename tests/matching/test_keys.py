@@ -156,3 +156,17 @@ def test_a_key_shared_by_more_than_the_cap_is_skipped_counting_the_records_being
 
     assert keys.candidates(spec.entity_type, pair, cap=2)[frame["unique_id"][0].as_py()]
     assert not keys.candidates(spec.entity_type, pair, cap=1)[frame["unique_id"][0].as_py()]
+
+
+@pytest.mark.parametrize(
+    "value", ["NULL", 'say "hi"', "back\\slash", "{brace},comma", "straße ünïcode", " padded "]
+)
+def test_a_stored_key_is_found_whatever_characters_its_value_holds(value):
+    spec = get_spec("customer")
+    stored = frame_from_rows(spec, _stored("customer", [(1, {"tax_id_key": value}, {})]))
+    keys.rebuild_index(spec, stored)
+    changed = frame_from_rows(spec, _stored("customer", [(2, {"tax_id_key": value}, {})]))
+
+    found = keys.candidates(spec.entity_type, keys.key_rows(spec, changed))
+
+    assert found == {changed["unique_id"][0].as_py(): {stored["unique_id"][0].as_py()}}

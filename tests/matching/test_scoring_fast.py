@@ -119,3 +119,22 @@ def test_scored_columns_give_what_the_scored_frame_gives_and_explain_alike(match
     ]
     assert review_pairs(rows, labels) == review_pairs(scored, labels)
     assert any(value is None for row in rows for value in row.values())
+
+
+def test_nothing_but_the_pair_tables_lives_on_the_scoring_connection(matched):
+    """A view registered (or a table created) on the scoring connection after the PREPARE
+    makes DuckDB bind the statement again at every EXECUTE: the connection holds the two pair
+    tables and nothing else, across calls."""
+    spec = get_spec("customer")
+    predicted = predict_pairs(build_frame(spec), dict(matched.settings), min_probability=0.0)
+    pairs = list(zip(predicted["unique_id_l"], predicted["unique_id_r"], strict=True))
+    frame = scoring_frame(spec, matched, sorted(SourceRecord.objects.values_list(*RECORD_FIELDS)))
+    for chunk in (pairs[:3], pairs):
+        score_pairs(matched, frame, chunk)
+    con = scoring_connection()
+
+    views = con.execute("select view_name from duckdb_views() where not internal").fetchall()
+    tables = con.execute("select table_name from duckdb_tables() order by 1").fetchall()
+
+    assert views == []
+    assert tables == sorted([(scoring.LEFT_TABLE,), (scoring.RIGHT_TABLE,)])
