@@ -2,7 +2,8 @@
 produce, against a ground truth, and the review-queue size.
 
     python bench/match_quality.py [--customers 1000] [--seed 42] [--skip-febrl] [--skip-demo]
-                                  [--skip-sparse] [--skip-bare]
+                                  [--skip-sparse] [--skip-bare] [--sparse-organizations 600]
+                                  [--sparse-style synthetic|export]
                                   [--entities customer,product,contract,entitlement]
                                   [--database-url postgres://postgres@127.0.0.1:5432/keystone_quality_bench]
                                   [--keep]
@@ -24,7 +25,9 @@ Data sets, each loaded into an empty database (SQLite file in a temp dir by defa
   unsupervised way, clustered at the same auto-link threshold) — `--skip-bare` leaves it out;
 - a sparse two-source organization set (`demo.sparse`: name, street, city, phone only),
   through `load_source`, `run_matching customer`, `export_xref customer`, with the same
-  bare-Splink yardstick.
+  bare-Splink yardstick; `--sparse-style export` swaps it for two guides' restaurant
+  exports (`demo.export`: columns id, name, addr, city, phone, type, no kind or country,
+  national phone numbers, chains and hotels' restaurants), loaded through a source mapping.
 
 Per entity type: precision, recall, F1, the review queue's share of records, and the number of
 golden records holding conflicting hard identifiers (`mdm.selectors`; must be 0).
@@ -71,6 +74,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip-sparse", action="store_true")
     parser.add_argument("--skip-bare", action="store_true", help="no bare-Splink yardstick")
     parser.add_argument("--sparse-organizations", type=int, default=600)
+    parser.add_argument(
+        "--sparse-style",
+        choices=("synthetic", "export"),
+        default="synthetic",
+        help="the sparse set: synthetic organizations, or two guides' restaurant exports "
+        "(demo/export.py: id, name, addr, city, phone, type; loaded through a mapping)",
+    )
     parser.add_argument("--database-url", default="", help="local PostgreSQL bench database")
     parser.add_argument("--keep", action="store_true", help="keep the database and files")
     return parser.parse_args(argv)
@@ -345,12 +355,22 @@ def read_truth(directory: Path) -> dict[str, dict[tuple[str, str], str]]:
     return truth
 
 
-def run_sparse(scratch: Path, organizations: int, seed: int) -> dict:
+def run_sparse(scratch: Path, organizations: int, seed: int, style: str = "synthetic") -> dict:
+    """The sparse set of `style`; an export's columns load through the source mapping a user
+    would write for them (`load_source --mapping`), as a file."""
+    import json
+
     from demo.sparse import sparse_organizations
 
-    sparse = sparse_organizations(organizations=organizations, seed=seed)
+    sparse = sparse_organizations(organizations=organizations, seed=seed, style=style)
+    options: dict = {}
+    if sparse.mapping is not None:
+        options["mapping"] = scratch / "sparse_mapping.json"
+        options["mapping"].write_text(json.dumps(sparse.mapping), encoding="utf-8")
     for system, path in sparse.write(scratch / "sparse").items():
-        command("load_source", str(path), system=system, entity="customer", no_progress=True)
+        command(
+            "load_source", str(path), system=system, entity="customer", no_progress=True, **options
+        )
     return match_and_score("customer", sparse.truth) | {"truth": sparse.truth}
 
 
@@ -397,8 +417,8 @@ def main(argv=None) -> int:
                 failed.append(f"FEBRL3 review {febrl['review_share']:.2%} > 2%")
             empty_database()
         if not args.skip_sparse:
-            sparse = run_sparse(scratch, args.sparse_organizations, args.seed)
-            print_scores("sparse organizations", sparse)
+            sparse = run_sparse(scratch, args.sparse_organizations, args.seed, args.sparse_style)
+            print_scores(f"sparse {args.sparse_style}", sparse)
             if not args.skip_bare:
                 print_bare("  bare Splink sparse", bare_splink_scores(sparse["truth"]))
             empty_database()

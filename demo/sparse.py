@@ -45,10 +45,15 @@ _STREET_WORDS = {
 
 @dataclass(frozen=True)
 class SparseSet:
-    """Rows per system ("a", "b") and the truth: (system, source key) → organization id."""
+    """Rows per system ("a", "b") and the truth: (system, source key) → organization id.
+
+    `mapping` is the source mapping (docs/mappings.md) a user would write to load the rows
+    when their columns are not canonical (the "export" style: ``id``, ``addr``), else None."""
 
     rows: dict[str, list[dict[str, str]]]
     truth: dict[tuple[str, str], str]
+    columns: tuple[str, ...] = COLUMNS
+    mapping: dict | None = None
 
     def write(self, directory: Path) -> dict[str, Path]:
         """One CSV per system in `directory`; returns system → path."""
@@ -57,7 +62,7 @@ class SparseSet:
         for system, rows in self.rows.items():
             path = directory / f"{system}_organizations.csv"
             with path.open("w", encoding="utf-8", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(COLUMNS))
+                writer = csv.DictWriter(handle, fieldnames=list(self.columns))
                 writer.writeheader()
                 writer.writerows(rows)
             paths[system] = path
@@ -129,10 +134,27 @@ def _street(rng: random.Random, street: str, *, second: bool) -> str:
 
 
 def sparse_organizations(
-    *, organizations: int = 300, overlap: float = 0.3, seed: int = 7
+    *,
+    organizations: int = 300,
+    overlap: float | None = None,
+    seed: int = 7,
+    style: str = "synthetic",
 ) -> SparseSet:
     """`organizations` truths; `overlap` of them in both systems, the rest split between the
-    two. Near-namesakes (one family name, another trade) keep the task honest."""
+    two. Near-namesakes (one family name, another trade) keep the task honest.
+
+    `style` "export" gives the other flavour (`demo.export.restaurant_export`): two real
+    systems' exports of businesses, with their own column names and no kind or country.
+    `overlap` defaults to 0.3 (synthetic) and 0.2 (export)."""
+    if style == "export":
+        from demo.export import restaurant_export
+
+        return restaurant_export(
+            organizations=organizations, overlap=0.2 if overlap is None else overlap, seed=seed
+        )
+    if style != "synthetic":
+        raise ValueError(f"unknown sparse style {style!r} (synthetic, export)")
+    overlap = 0.3 if overlap is None else overlap
     rng = random.Random(seed)
     fake = Faker("en_US")
     fake.seed_instance(rng.randrange(2**31))

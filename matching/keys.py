@@ -136,6 +136,22 @@ def _python_part(expression: str) -> Part | None:
     if match := re.fullmatch(pattern, expression):
         test, wanted, column, length = match[1], match[2], match[3], int(match[4])
         return lambda row: _substr(row.get(column), length) if row.get(test) == wanted else None
+    # The same with a default for a missing test value: ``coalesce(kind, 'organization')``.
+    pattern = (
+        rf"if\(coalesce\({_COLUMN}, '([^']*)'\) = '([^']*)', "
+        rf"substr\({_COLUMN}, 1, (\d+)\), NULL\)"
+    )
+    if match := re.fullmatch(pattern, expression):
+        test, default, wanted = match[1], match[2], match[3]
+        column, length = match[4], int(match[5])
+
+        def part(row: dict) -> str | None:
+            value = row.get(test)
+            if (default if value is None else value) != wanted:
+                return None
+            return _substr(row.get(column), length)
+
+        return part
     return None
 
 

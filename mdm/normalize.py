@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHOICE_SYNONYMS",
+    "CITY_ALIASES",
     "COUNTRY_ALIASES",
     "CURRENCY_SIGNS",
     "NORMALIZERS",
@@ -298,7 +299,9 @@ def normalize_name(
 
     Keys: ``name_key`` is the folded name with '&' read as "and"; for organizations the legal
     form suffix is stripped from it and, canonicalized ("Incorporated" → "inc"), kept as
-    ``legal_form``. So "ACME Inc.", "Acme, Incorporated" and "acme" share ``name_key`` "acme".
+    ``legal_form``, and a leading "The" is dropped (one system writes "The Ivy Table", the
+    other "Ivy Table"). So "ACME Inc.", "The Acme Company" and "acme" share ``name_key``
+    "acme".
     """
     text = _text(raw)
     if not text:
@@ -307,6 +310,8 @@ def normalize_name(
     legal_form = ""
     if not _is_person(record):
         tokens, legal_form = _split_legal_form(tokens)
+        if len(tokens) > 1 and tokens[0] == "the":
+            tokens = tokens[1:]
     keys = {}
     if tokens:
         keys["name_key"] = " ".join(tokens)
@@ -335,6 +340,7 @@ _ADDRESS_WORDS = {
     "av": "ave",
     "road": "rd",
     "boulevard": "blvd",
+    "blv": "blvd",
     "drive": "dr",
     "lane": "ln",
     "court": "ct",
@@ -359,35 +365,95 @@ _ADDRESS_WORDS = {
 
 
 _STRASSE_COMPOUND = re.compile(r"(?<=\w)strasse\b")  # Hauptstraße → hauptstr
+# Words (after abbreviation) that start the unit within a building: what follows is detail.
+_UNIT_WORDS = frozenset({"ste", "apt", "unit", "fl", "flat", "bldg", "room", "rm"})
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)")
+_PARENTHETICAL = re.compile(r"\([^()]*\)")
+
+
+def _street_part(text: str) -> str:
+    """`text` without what says where in the building ("Suite 252", "#281", "2nd Floor", "(in
+    the Parker Hotel)", ", Castro Center"): the part before the first comma when it holds a
+    number and another word and does not itself start with a unit ("Unit 5, 12 Main St" is
+    kept whole); then up to a unit word that follows at least two words."""
+    if "(" in text:
+        text = _PARENTHETICAL.sub(" ", text)
+    head, comma, _ = text.partition(",")
+    if comma and any(ch.isdigit() for ch in head):
+        words = _fold(head).split()
+        if len(words) >= 2 and _ADDRESS_WORDS.get(words[0], words[0]) not in _UNIT_WORDS:
+            text = head
+    head, number, _ = text.partition("#")  # "12 Main St #5B"
+    if number and len(head.split()) >= 2:
+        text = head
+    return text
 
 
 def normalize_address(
     raw: Any, record: Mapping[str, Any], attribute: Attribute | None = None
 ) -> Normalized:
     """An address line: value as written, key ``<attribute>_key`` folded with street-type and
-    direction words abbreviated ("12 North Main Street" and "12 N. Main St" match)."""
+    direction words abbreviated ("12 North Main Street" and "12 N. Main St" match), and without
+    the unit within the building (`_street_part`): two systems' copies of one address differ by
+    a suite, a floor or a building name one of them leaves out ("5330 N. Sahara Ave" /
+    "5330 North Sahara Avenue, Suite 252")."""
     text = _text(raw)
     if not text:
         return _empty()
-    folded = _fold(text)
+    folded = _fold(_street_part(text))
     if "strasse" in folded:
         folded = _STRASSE_COMPOUND.sub("str", folded)
-    key = " ".join([_ADDRESS_WORDS.get(token, token) for token in folded.split()])
+    tokens = [_ADDRESS_WORDS.get(token, token) for token in folded.split()]
+    for at, token in enumerate(tokens):
+        if token in _UNIT_WORDS and at >= 2:
+            if token == "fl" and _ORDINAL.fullmatch(tokens[at - 1]) and at >= 3:
+                at -= 1  # "2nd fl"
+            tokens = tokens[:at]
+            break
+    key = " ".join(tokens)
     return Normalized(text, {_key_name(attribute, "address"): key} if key else {})
 
 
-_CITY_WORDS = {"st": "saint", "ste": "sainte"}
+_CITY_WORDS = {
+    "st": "saint",
+    "ste": "sainte",
+    "n": "north",
+    "s": "south",
+    "e": "east",
+    "w": "west",
+    "ft": "fort",
+    "mt": "mount",
+}
+# What people write for a few big cities instead of the name ("NYC", "L.A.", "Vegas"), and
+# the long forms that name no other city ("New York City"); keys are folded city keys.
+CITY_ALIASES: dict[str, str] = {
+    "nyc": "new york",
+    "ny": "new york",
+    "new york city": "new york",
+    "la": "los angeles",
+    "sf": "san francisco",
+    "san fran": "san francisco",
+    "vegas": "las vegas",
+    "dc": "washington",
+    "washington dc": "washington",
+    "philly": "philadelphia",
+    "nola": "new orleans",
+}
 
 
 @functools.lru_cache(maxsize=65536)
 def _city_key(text: str) -> str:
-    return " ".join(_CITY_WORDS.get(token, token) for token in _fold(text).split())
+    key = " ".join(_CITY_WORDS.get(token, token) for token in _fold(text).split())
+    return CITY_ALIASES.get(key, key)
 
 
 def normalize_city(
     raw: Any, record: Mapping[str, Any], attribute: Attribute | None = None
 ) -> Normalized:
-    """A city: value as written, ``city_key`` folded with "St."/"Ste" read as "saint"/"sainte"."""
+    """A city: value as written, ``city_key`` folded with "St."/"Ste" read as "saint"/"sainte",
+    "W."/"Ft."/"Mt." as "west"/"fort"/"mount", and a big city's common alias as its name
+    (`CITY_ALIASES`: "NYC", "New York City" → "new york"; "L.A." → "los angeles"), so two
+    systems' spellings of one place agree."""
     text = _text(raw)
     if not text:
         return _empty()

@@ -37,6 +37,10 @@ CUSTOMERS = [
         {"name_key": "rivertech trading", "email_domain": "rivertech.nl", "city_key": "sleen"},
         {"kind": "organization"},
     ),
+    # A sparse export says nothing of kind: its rows are organizations for the name prefix
+    # too (the second writes its branch after the name).
+    (11, {"name_key": "harbor duck bistro"}, {}),
+    (12, {"name_key": "harbor duck bistro atlanta"}, {}),
 ]
 CONTRACTS = [
     # Another prefix and zero padding: `translate(contract_number_key, …)`.
@@ -86,7 +90,7 @@ def _index_pairs(spec, frame) -> set[tuple[int, int]]:
 @pytest.mark.parametrize(
     ("entity_type", "rows", "expected"),
     [
-        ("customer", CUSTOMERS, {(1, 2), (5, 6), (9, 10)}),
+        ("customer", CUSTOMERS, {(1, 2), (5, 6), (9, 10), (11, 12)}),
         ("contract", CONTRACTS, {(1, 2)}),
     ],
 )
@@ -133,6 +137,7 @@ def test_records_being_matched_find_each_other_whatever_is_stored_for_them():
         (1, 2),
         (5, 6),
         (9, 10),
+        (11, 12),
     }
 
 

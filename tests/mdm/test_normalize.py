@@ -160,6 +160,17 @@ def test_missing_kind_is_treated_as_an_organization():
     assert normalize("name", "Anna Co", {}).keys == {"name_key": "anna", "legal_form": "co"}
 
 
+@pytest.mark.parametrize("kind", [{}, {"kind": "organization"}])
+def test_a_leading_the_is_not_part_of_an_organizations_name_key(kind):
+    assert normalize("name", "The Ivy Table", kind).keys == {"name_key": "ivy table"}
+    assert normalize("name", "the ivy table", kind).keys == {"name_key": "ivy table"}
+    assert normalize("name", "The", kind).keys == {"name_key": "the"}
+
+
+def test_a_persons_name_keeps_a_leading_the():
+    assert normalize("name", "The Rock", {"kind": "person"}).keys == {"name_key": "the rock"}
+
+
 # ----------------------------------------------------------------------------- person_name
 
 
@@ -386,7 +397,44 @@ def test_address_key_abbreviates_street_words_and_directions():
     long_form = normalize("address", "12 North Main Street, Suite 5", attribute=line1)
     short_form = normalize("address", "12 N. Main St.  Ste 5", attribute=line1)
     assert long_form.value == "12 North Main Street, Suite 5"
-    assert long_form.keys == short_form.keys == {"address_line1_key": "12 n main st ste 5"}
+    assert long_form.keys == short_form.keys == {"address_line1_key": "12 n main st"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "5330 N. Sahara Ave",
+        "5330 north sahara avenue suite 252",
+        "5330 N Sahara Ave, Ste. 252",
+        "5330 N. Sahara Ave. #252",
+        "5330 N. Sahara Ave, 2nd Floor",
+        "5330 N. Sahara Ave 2nd fl.",
+        "5330 N. Sahara Ave (in the Parker Hotel)",
+        "5330 north sahara avenue, parker hotel",
+        "5330 N. Sahara Blv.",
+    ],
+)
+def test_the_unit_within_a_building_is_not_part_of_the_address_key(raw):
+    line1 = CUSTOMER.attribute("address_line1")
+    expected = "5330 n sahara blvd" if "Blv" in raw else "5330 n sahara ave"
+    assert normalize("address", raw, attribute=line1).keys == {"address_line1_key": expected}
+    assert value("address", raw) == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("Unit 5, 12 Main St", "unit 5 12 main st"),  # the unit first: kept whole
+        ("Suite 100", "ste 100"),
+        ("#5 Main St", "5 main st"),
+        ("1 Floor Road", "1 fl rd"),
+        ("Hauptstraße 5, 2. OG", "hauptstr 5"),
+        ("Acme Tower, 12 Main St", "acme tower 12 main st"),
+    ],
+)
+def test_an_address_that_is_not_street_then_unit_keeps_its_words(raw, key):
+    line1 = CUSTOMER.attribute("address_line1")
+    assert normalize("address", raw, attribute=line1).keys == {"address_line1_key": key}
 
 
 def test_address_key_canonicalises_german_strasse():
@@ -418,6 +466,28 @@ def test_city_value_is_untouched_and_key_is_folded():
 @pytest.mark.parametrize("raw", ["St. Louis", "Saint Louis", "ST LOUIS", "Saint-Louis"])
 def test_saint_abbreviations_share_a_city_key(raw):
     assert normalize("city", raw).keys == {"city_key": "saint louis"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("New York City", "new york"),
+        ("NYC", "new york"),
+        ("new york", "new york"),
+        ("L.A.", "los angeles"),
+        ("la", "los angeles"),
+        ("S.F.", "san francisco"),
+        ("Vegas", "las vegas"),
+        ("Washington, D.C.", "washington"),
+        ("W. Hollywood", "west hollywood"),
+        ("west hollywood", "west hollywood"),
+        ("Ft. Lauderdale", "fort lauderdale"),
+        ("Mt. Vernon", "mount vernon"),
+        ("La Paz", "la paz"),
+    ],
+)
+def test_common_city_aliases_and_abbreviations_share_a_city_key(raw, key):
+    assert normalize("city", raw).keys == {"city_key": key}
 
 
 # ----------------------------------------------------------------------------- postal_code
