@@ -264,9 +264,9 @@ def cluster(
         birth = dates(named) if callable(dates) else dates
         by_golden: dict[str, set[str]] = {}
         for record_id, date in birth.items():
-            golden_id = membership.get(record_id)
-            if golden_id in named:
-                by_golden.setdefault(golden_id, set()).add(date)
+            owner = membership.get(record_id)
+            if owner in named:
+                by_golden.setdefault(owner, set()).add(date)
         for golden_id, held_dates in by_golden.items():
             components.dates[components.find(golden_id)] = frozenset(held_dates)
     word = conflict_reason or (lambda kinds: "conflicting " + ", ".join(kinds))
