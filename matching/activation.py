@@ -52,7 +52,7 @@ from matching.training import train
 from mdm.db.ids import ids_in, narrowed
 from mdm.errors import InvalidResolution
 from mdm.models import GoldenRecord, LinkMethod, SourceRecord
-from mdm.selectors import held_identifiers
+from mdm.selectors import held_dates, held_identifiers
 from mdm.services.audit import Actor, actor_label, actor_user, save_with_history
 
 EXAMPLES = 10
@@ -282,6 +282,7 @@ def _merges(
         threshold=auto_link,
         cannot_link=_cannot_link(entity_type, state.membership),
         identifiers=partial(held_identifiers, entity_type, state.membership),
+        dates=partial(held_dates, entity_type, state.membership),
     ).merges
 
 

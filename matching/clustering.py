@@ -15,6 +15,12 @@ Rules:
   one kind is refused ("conflicting tax IDs"), so two records with different tax IDs never
   share a cluster, not even through records that carry none. Strongest first, the cluster is
   cut at its weakest link.
+- Dates of birth (`mdm.entities.EntityType.birth_date`): no hard identifier, since a typo in
+  one is common and a pair that compared two different dates and still scored above its bar
+  links. But every component carries the dates its records hold, and a join by a pair that
+  did not compare two dates (one of its records has none) is refused when both components hold
+  dates and no date of one is alike a date of the other (`dates_alike`): twins known by name
+  and town never become one cluster through a copy that carries no date and fits either.
 - A cluster keeps the ID of its oldest golden record (created_at, then ID); every other golden
   record in it merges into that one. Applying the merges and clustering again yields no merges.
 """
@@ -28,6 +34,28 @@ from typing import Any
 
 # golden ID → identifier kind → the values its records hold (one, unless it already mixes)
 Held = Mapping[str, Mapping[str, AbstractSet[str]]]
+# record id → its date of birth (ISO "YYYY-MM-DD"); records without one are left out
+Dates = Mapping[int, str]
+
+ANOTHER_DATE = "another date of birth in the other group"
+
+
+def dates_alike(a: str, b: str) -> bool:
+    """Whether two ISO dates may be one date with a typo: equal, one digit wrong, two
+    neighbouring digits swapped, or day and month swapped ("1980-03-07" / "1980-07-03")."""
+    if a == b:
+        return True
+    x, y = a.replace("-", ""), b.replace("-", "")
+    if len(x) != 8 or len(y) != 8:
+        return False
+    differ = [i for i in range(8) if x[i] != y[i]]
+    if len(differ) == 1:
+        return True
+    if len(differ) == 2 and differ[1] == differ[0] + 1:
+        i = differ[0]
+        if x[i] == y[i + 1] and x[i + 1] == y[i]:
+            return True
+    return x[:4] == y[:4] and x[4:6] == y[6:8] and x[6:8] == y[4:6]
 
 
 @dataclass(frozen=True)
@@ -96,6 +124,15 @@ class _Components:
         # root → kind → values; never mutated (a union builds a new mapping), so the caller's
         # mappings are held as given, without a copy per golden record
         self.held: dict[str, Mapping[str, AbstractSet[str]]] = {}
+        self.dates: dict[str, frozenset[str]] = {}  # root → the dates of birth its records hold
+
+    def dates_clash(self, ra: str, rb: str) -> bool:
+        """Whether roots `ra` and `rb` both hold dates of birth and none of one is alike one
+        of the other."""
+        a, b = self.dates.get(ra), self.dates.get(rb)
+        if not a or not b or a & b:
+            return False
+        return not any(dates_alike(x, y) for x in a for y in b)
 
     def clashes(self, ra: str, rb: str) -> list[str]:
         """The identifier kinds for which joining roots `ra` and `rb` would mix values."""
@@ -138,6 +175,9 @@ class _Components:
             self.forbidden[other].discard(rb)
             self.forbidden[other].add(ra)
             self.forbidden.setdefault(ra, set()).add(other)
+        dates = self.dates.pop(rb, None)
+        if dates:
+            self.dates[ra] = self.dates.get(ra, frozenset()) | dates
         absorbed = self.held.pop(rb, None)
         if absorbed:
             held = self.held.get(ra)
@@ -176,6 +216,7 @@ def cluster(
     cannot_link: Iterable[tuple[int, int]] = (),
     identifiers: Held | Callable[[set[str]], Held] | None = None,
     conflict_reason: Callable[[list[str]], str] | None = None,
+    dates: Dates | Callable[[set[str]], Dates] | None = None,
 ) -> Clustering:
     """The target clustering of the records in `membership` (record id → golden ID).
 
@@ -188,6 +229,11 @@ def cluster(
     (`Held`): a mapping, or a function called once with the golden IDs that auto-link pairs
     name. `conflict_reason` words the clashing kinds for a refused pair's `reason` (default:
     "conflicting " and the kinds).
+
+    `dates` gives the date of birth of each record that has one (`Dates`): a mapping, or a
+    function called once with the golden IDs that auto-link pairs name, returning the dates of
+    those golden records' members. A join by a pair that did not compare two dates is refused
+    ("another date of birth in the other group") when the two components' dates are unalike.
     """
     components = _Components()
     for left, right in cannot_link:
@@ -206,17 +252,34 @@ def cluster(
         ),
         key=lambda p: (-p.probability, min(p.left, p.right), max(p.left, p.right)),
     )
+    named = {membership[p.left] for p in accepted}
+    named.update(membership[p.right] for p in accepted)
     if identifiers is not None and accepted:
-        named = {membership[p.left] for p in accepted}
-        named.update(membership[p.right] for p in accepted)
         held = identifiers(named) if callable(identifiers) else identifiers
         for golden_id, kinds in held.items():
             if kinds and golden_id in named:
                 components.held[components.find(golden_id)] = kinds  # no union yet: a root
+    birth: Dates = {}
+    if dates is not None and accepted:
+        birth = dates(named) if callable(dates) else dates
+        by_golden: dict[str, set[str]] = {}
+        for record_id, date in birth.items():
+            owner = membership.get(record_id)
+            if owner in named:
+                by_golden.setdefault(owner, set()).add(date)
+        for golden_id, held_dates in by_golden.items():
+            components.dates[components.find(golden_id)] = frozenset(held_dates)
     word = conflict_reason or (lambda kinds: "conflicting " + ", ".join(kinds))
     for pair in accepted:
         left_golden, right_golden = membership[pair.left], membership[pair.right]
         if left_golden == right_golden:
+            continue
+        if (
+            birth
+            and (pair.left not in birth or pair.right not in birth)
+            and components.dates_clash(components.find(left_golden), components.find(right_golden))
+        ):
+            refused.append(replace(pair, reason=pair.reason or ANOTHER_DATE))
             continue
         refusal = components.union(left_golden, right_golden)
         if refusal is None:

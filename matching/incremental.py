@@ -53,7 +53,7 @@ from mdm.db.conflicts import lost_race
 from mdm.db.ids import ids_in
 from mdm.errors import InvalidResolution
 from mdm.models import GoldenRecord, LinkMethod, SourceRecord
-from mdm.selectors import held_identifiers
+from mdm.selectors import held_dates, held_identifiers
 from mdm.services.audit import Actor
 from mdm.services.resolution import merge_many
 
@@ -315,6 +315,7 @@ def _apply(
             threshold=thresholds.auto_link,
             cannot_link=cannot_link,
             identifiers=partial(held_identifiers, entity_type, membership),
+            dates=partial(held_dates, entity_type, membership),
             conflict_reason=partial(identifiers.reason, entity_type),
         )
         if clustering.merges:

@@ -54,7 +54,7 @@ from mdm.db.conflicts import lost_race
 from mdm.db.ids import narrowed
 from mdm.db.maintenance import analyze, vacuum
 from mdm.models import GoldenRecord, GoldenStatus, SourceRecord
-from mdm.selectors import held_identifiers
+from mdm.selectors import held_dates, held_identifiers
 from mdm.services.audit import Actor, actor_label
 from mdm.services.match_requests import (
     claim_match_request,
@@ -315,6 +315,7 @@ def run_batch_matching(
             threshold=thresholds.auto_link,
             cannot_link=cannot_link,
             identifiers=partial(held_identifiers, entity_type, membership),
+            dates=partial(held_dates, entity_type, membership),
             conflict_reason=partial(identifiers.reason, entity_type),
         )
         mark = lap("cluster", mark)

@@ -196,6 +196,10 @@ class EntityType:
     organization: tuple[str, str] | None = None
     # Hard identifiers (`mdm.identifiers`): present, valid and different → never one record.
     identifiers: tuple[HardIdentifier, ...] = ()
+    # A date attribute that tells people apart where no hard identifier does (a date of birth):
+    # clustering never joins two groups whose dates are unalike through a link that did not
+    # compare two dates (`matching.clustering`). "": none.
+    birth_date: str = ""
     # Attributes that survive together from one source record (`mdm.survivorship`).
     survivorship_groups: tuple[SurvivorshipGroup, ...] = ()
 
@@ -330,6 +334,7 @@ CUSTOMER = EntityType(
         HardIdentifier("lei", "lei", "LEIs"),
         HardIdentifier("duns", "duns", "D-U-N-S numbers"),
     ),
+    birth_date="date_of_birth",
     survivorship_groups=(
         SurvivorshipGroup(
             "address",

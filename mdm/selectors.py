@@ -3,6 +3,7 @@ previews of a merge or a split (what survivorship would produce; nothing written
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -299,6 +300,44 @@ def held_identifiers(
         ).items():
             held.setdefault(golden_id, {}).setdefault(kind, set()).add(value)
     return held
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def held_dates(
+    entity: str, membership: Mapping[int, str], golden_ids: Collection[str]
+) -> dict[int, str]:
+    """Record id → its date of birth (the entity's `birth_date`, a valid ISO date), for the
+    members of golden records `golden_ids` as `membership` says — what clustering's date
+    constraint reads. Records without one (or with a value kept raw as no date) are left out."""
+    from django.db.models.fields.json import KT
+
+    from mdm.db.ids import narrowed
+
+    attribute = get_entity(entity).birth_date
+    if not attribute or not golden_ids:
+        return {}
+    wanted = set(golden_ids)
+    members = [pk for pk, golden_id in membership.items() if golden_id in wanted]
+    records, keep = narrowed(
+        SourceRecord.objects.filter(entity_type=entity, attributes__has_key=attribute),
+        "id",
+        members,
+    )
+    rows = records.annotate(birth=KT(f"attributes__{attribute}")).values_list("pk", "birth")
+    if len(members) > STREAMED_MEMBERS:  # a batch run: streamed (a server-side cursor)
+        rows = rows.order_by().iterator(chunk_size=10_000)
+    else:
+        rows = rows.order_by()
+    return {
+        pk: value
+        for pk, value in rows
+        if (keep is None or pk in keep)
+        and membership.get(pk) in wanted
+        and isinstance(value, str)
+        and _ISO_DAY.fullmatch(value)
+    }
 
 
 def identifier_conflict(entity: str, left_id: str, right_id: str) -> str:
