@@ -72,6 +72,17 @@ def load_febrl(febrl_sample):
 _TRAINED: dict[str, tuple[dict, dict]] = {}
 
 
+def ingest_customers(system: str, *rows: dict) -> None:
+    """Customer `rows` into `system` (created when new), numbered from 1, as a test loads them."""
+    ingest_records(
+        entity_type="customer",
+        system_code=system,
+        rows=list(enumerate(rows, start=1)),
+        actor="test",
+        create_system=True,
+    )
+
+
 def trained_once(cache: str) -> MatchModel:
     """An active customer model trained on the customers loaded now, once per session under
     `cache` (training is deterministic, seeded); later calls store the same model."""

@@ -14,7 +14,7 @@ import pytest
 from matching.scoring import explain_pair
 from matching.services import run_batch_matching
 from mdm.models import SourceRecord
-from mdm.services.ingest import ingest_records
+from tests.matching.conftest import ingest_customers
 
 pytestmark = pytest.mark.django_db
 
@@ -32,19 +32,9 @@ def golden_of(system: str, key: str) -> str:
     return SourceRecord.objects.get(source_system__code=system, source_key=key).golden_id
 
 
-def _ingest(system: str, *rows: dict) -> None:
-    ingest_records(
-        entity_type="customer",
-        system_code=system,
-        rows=list(enumerate(rows, start=1)),
-        actor="test",
-        create_system=True,
-    )
-
-
 @pytest.fixture
 def group_office(demo_customer_model):
-    _ingest(
+    ingest_customers(
         "crm",
         OFFICE
         | {
@@ -55,7 +45,7 @@ def group_office(demo_customer_model):
         },
         OFFICE | {"source_key": "foods", "name": "Starridge Foods BV", "email": "ap@starridge.com"},
     )
-    _ingest(
+    ingest_customers(
         "erp",
         OFFICE
         | {

@@ -14,7 +14,7 @@ import pytest
 from matching.scoring import explain_pair
 from matching.services import run_batch_matching
 from mdm.models import SourceRecord
-from mdm.services.ingest import ingest_records
+from tests.matching.conftest import ingest_customers
 
 pytestmark = pytest.mark.django_db
 
@@ -32,19 +32,9 @@ def record(system: str, key: str) -> SourceRecord:
     return SourceRecord.objects.get(source_system__code=system, source_key=key)
 
 
-def _ingest(system: str, *rows: dict) -> None:
-    ingest_records(
-        entity_type="customer",
-        system_code=system,
-        rows=list(enumerate(rows, start=1)),
-        actor="test",
-        create_system=True,
-    )
-
-
 @pytest.fixture
 def household(demo_customer_model):
-    _ingest(
+    ingest_customers(
         "crm",
         HOME
         | {
@@ -85,7 +75,7 @@ def household(demo_customer_model):
             "phone": "+61 434 555 777",
         },
     )
-    _ingest(
+    ingest_customers(
         "billing",
         HOME
         | {"source_key": "stacy", "name": "Stacy Smith", "email": "stacy.smith@optusnet.com.au"},
@@ -152,8 +142,8 @@ def test_a_married_name_still_links(household):
 )
 def test_an_e_mail_typo_is_one_edit(demo_customer_model, left, right, level):
     organization = {"kind": "organization", "name": "Blueline Technologies"}
-    _ingest("crm", organization | {"source_key": "left", "email": left})
-    _ingest("erp", organization | {"source_key": "right", "email": right})
+    ingest_customers("crm", organization | {"source_key": "left", "email": left})
+    ingest_customers("erp", organization | {"source_key": "right", "email": right})
 
     explained = explain_pair(
         left_record_id=record("crm", "left").pk, right_record_id=record("erp", "right").pk

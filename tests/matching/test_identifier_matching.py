@@ -12,7 +12,7 @@ from matching.services import run_batch_matching
 from mdm import identifiers
 from mdm.models import SourceRecord
 from mdm.selectors import conflicting_identifier_goldens
-from mdm.services.ingest import ingest_records
+from tests.matching.conftest import ingest_customers
 
 pytestmark = pytest.mark.django_db
 
@@ -27,16 +27,6 @@ def golden_of(system: str, key: str) -> str:
 
 def _row(febrl_sample, system: str, key: str, **changes) -> dict:
     return next(dict(r) for r in febrl_sample[system] if r["source_key"] == key) | changes
-
-
-def _ingest(system: str, *rows: dict) -> None:
-    ingest_records(
-        entity_type="customer",
-        system_code=system,
-        rows=list(enumerate(rows, start=1)),
-        actor="test",
-        create_system=True,
-    )
 
 
 @pytest.fixture
@@ -58,7 +48,7 @@ def test_batch_matching_keeps_conflicting_tax_ids_apart_even_through_records_wit
     customer_model, febrl_sample, links_from_095
 ):
     # rec-12: six records of one person; two of them now carry different valid tax IDs.
-    _ingest(
+    ingest_customers(
         "erp",
         _row(febrl_sample, "erp", "rec-12-dup-0", tax_id=ABN_A),
         _row(febrl_sample, "erp", "rec-12-dup-1", tax_id=ABN_B),
@@ -83,14 +73,14 @@ def test_batch_matching_keeps_conflicting_tax_ids_apart_even_through_records_wit
 def test_incremental_matching_keeps_a_new_record_with_another_tax_id_out(
     customer_model, febrl_sample, django_capture_on_commit_callbacks, links_from_095
 ):
-    _ingest("erp", _row(febrl_sample, "erp", "rec-12-dup-0", tax_id=ABN_A))
+    ingest_customers("erp", _row(febrl_sample, "erp", "rec-12-dup-0", tax_id=ABN_A))
     run_batch_matching(entity_type="customer", actor="test")
     holder = golden_of("erp", "rec-12-dup-0")
     assert golden_of("crm", "rec-12-org") == holder  # arrange: the person is one record
 
     # A billing system sends the same person with another valid tax ID, and one without any.
     with django_capture_on_commit_callbacks(execute=True):
-        _ingest(
+        ingest_customers(
             "billing",
             _row(febrl_sample, "erp", "rec-12-dup-1", source_key="b-1", tax_id=ABN_B),
             _row(febrl_sample, "erp", "rec-12-dup-2", source_key="b-2", tax_id=""),
@@ -103,7 +93,7 @@ def test_incremental_matching_keeps_a_new_record_with_another_tax_id_out(
 
 
 def test_equal_tax_ids_in_another_spelling_still_link(customer_model, febrl_sample):
-    _ingest(
+    ingest_customers(
         "erp",
         _row(febrl_sample, "erp", "rec-12-dup-0", tax_id=ABN_A),
         _row(febrl_sample, "erp", "rec-12-dup-1", tax_id="AU" + ABN_A.replace(" ", "")),
@@ -144,10 +134,10 @@ def test_golden_records_holding_conflicting_identifiers_are_listed_and_the_check
     from mdm.selectors import ConflictingGolden
     from mdm.services.resolution import merge
 
-    _ingest("crm", {"source_key": "a", "name": "Acme", "tax_id": "DE123456788"})
-    _ingest("erp", {"source_key": "b", "name": "Acme", "tax_id": "de 811 200 006"})
-    _ingest("web", {"source_key": "c", "name": "Acme", "tax_id": "DE123456788"})  # the same
-    _ingest("old", {"source_key": "d", "name": "Acme", "tax_id": "N/A"})  # no identifier
+    ingest_customers("crm", {"source_key": "a", "name": "Acme", "tax_id": "DE123456788"})
+    ingest_customers("erp", {"source_key": "b", "name": "Acme", "tax_id": "de 811 200 006"})
+    ingest_customers("web", {"source_key": "c", "name": "Acme", "tax_id": "DE123456788"})  # same
+    ingest_customers("old", {"source_key": "d", "name": "Acme", "tax_id": "N/A"})  # no identifier
     first = GoldenRecord.objects.get(pk=golden_of("crm", "a"))
     assert conflicting_identifier_goldens("customer") == []
     call_command("check_identifiers")

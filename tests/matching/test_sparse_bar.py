@@ -15,7 +15,7 @@ from matching.models import CandidateStatus, MatchCandidate
 from matching.scoring import ScoredColumns, explain_pair
 from matching.specs import CUSTOMER_SPEC, Thresholds
 from mdm.models import SourceRecord
-from mdm.services.ingest import ingest_records
+from tests.matching.conftest import ingest_customers
 
 CUSTOMER = CUSTOMER_SPEC.thresholds
 TELLING = ("tax_id_key", "email_key", "domain", "date_of_birth")
@@ -107,13 +107,7 @@ MOVED_B = {
 
 def _load(rows_by_system: dict[str, list[dict]]) -> None:
     for system, rows in rows_by_system.items():
-        ingest_records(
-            entity_type="customer",
-            system_code=system,
-            rows=list(enumerate(rows, start=1)),
-            actor="test",
-            create_system=True,
-        )
+        ingest_customers(system, *rows)
 
 
 @pytest.fixture
