@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -255,45 +255,58 @@ def conflicting_identifier_goldens(entity: str) -> list[ConflictingGolden]:
 STREAMED_MEMBERS = 10_000  # `held_identifiers` streams the rows of more members than this
 
 
+def _members_with(
+    entity: str,
+    membership: Mapping[int, str],
+    golden_ids: Collection[str],
+    *,
+    present: Collection[str],
+    read: Collection[str],
+) -> Iterator[tuple[int, str, str, list[Any]]]:
+    """(record id, source system, golden ID, the values of `read` in order) of the members of
+    golden records `golden_ids` as `membership` (record id → golden ID) says that carry any
+    attribute of `present`: one query, only those attributes read, streamed (a server-side
+    cursor) past STREAMED_MEMBERS members — a batch run; a neighbourhood is one round trip."""
+    from django.db.models.fields.json import KT
+
+    from mdm.db.ids import narrowed
+
+    wanted = set(golden_ids)
+    members = [pk for pk, golden_id in membership.items() if golden_id in wanted]
+    records, keep = narrowed(
+        SourceRecord.objects.filter(entity_type=entity, attributes__has_any_keys=sorted(present)),
+        "id",
+        members,
+    )
+    columns = {f"member_{name}": KT(f"attributes__{name}") for name in read}
+    rows = records.annotate(**columns).values_list("pk", "source_system__code", *columns)
+    if len(members) > STREAMED_MEMBERS:
+        rows = rows.order_by().iterator(chunk_size=10_000)
+    else:
+        rows = rows.order_by()
+    for pk, system, *values in rows:
+        golden_id = membership.get(pk)
+        if (keep is None or pk in keep) and golden_id in wanted:
+            yield pk, system, golden_id, values
+
+
 def held_identifiers(
     entity: str, membership: Mapping[int, str], golden_ids: Collection[str]
 ) -> dict[str, dict[str, set[str]]]:
     """Golden ID → identifier kind → the valid values its records hold, for the golden
     records `golden_ids` and their members as `membership` (record id → golden ID) says —
-    what clustering's identifier constraint reads. One query over the members carrying an
-    identifier attribute, only those attributes read."""
-    from django.db.models.fields.json import KT
-
+    what clustering's identifier constraint reads (`_members_with`)."""
     from mdm import identifiers
-    from mdm.db.ids import narrowed
 
     declared = get_entity(entity).identifiers
     if not declared or not golden_ids:
         return {}
-    wanted = set(golden_ids)
-    members = [pk for pk, golden_id in membership.items() if golden_id in wanted]
     names = sorted({i.attribute for i in declared} | {i.country for i in declared if i.country})
-    records, keep = narrowed(
-        SourceRecord.objects.filter(
-            entity_type=entity,
-            attributes__has_any_keys=sorted({i.attribute for i in declared}),
-        ),
-        "id",
-        members,
-    )
-    columns = {f"identifier_{name}": KT(f"attributes__{name}") for name in names}
-    rows = records.annotate(**columns).values_list("pk", "source_system__code", *columns)
-    if len(members) > STREAMED_MEMBERS:  # a batch run: streamed (a server-side cursor)
-        rows = rows.order_by().iterator(chunk_size=10_000)
-    else:  # a neighbourhood: one round trip
-        rows = rows.order_by()
+    present = {i.attribute for i in declared}
     held: dict[str, dict[str, set[str]]] = {}
-    for pk, system, *values in rows:
-        if keep is not None and pk not in keep:
-            continue
-        golden_id = membership.get(pk)
-        if golden_id not in wanted:
-            continue
+    for _pk, system, golden_id, values in _members_with(
+        entity, membership, golden_ids, present=present, read=names
+    ):
         attributes = dict(zip(names, values, strict=True))
         for kind, value in identifiers.identifiers(
             entity, attributes, source_system=system
@@ -310,33 +323,17 @@ def held_dates(
 ) -> dict[int, str]:
     """Record id → its date of birth (the entity's `birth_date`, a valid ISO date), for the
     members of golden records `golden_ids` as `membership` says — what clustering's date
-    constraint reads. Records without one (or with a value kept raw as no date) are left out."""
-    from django.db.models.fields.json import KT
-
-    from mdm.db.ids import narrowed
-
+    constraint reads (`_members_with`). Records without one (or with a value kept raw as no
+    date) are left out."""
     attribute = get_entity(entity).birth_date
     if not attribute or not golden_ids:
         return {}
-    wanted = set(golden_ids)
-    members = [pk for pk, golden_id in membership.items() if golden_id in wanted]
-    records, keep = narrowed(
-        SourceRecord.objects.filter(entity_type=entity, attributes__has_key=attribute),
-        "id",
-        members,
-    )
-    rows = records.annotate(birth=KT(f"attributes__{attribute}")).values_list("pk", "birth")
-    if len(members) > STREAMED_MEMBERS:  # a batch run: streamed (a server-side cursor)
-        rows = rows.order_by().iterator(chunk_size=10_000)
-    else:
-        rows = rows.order_by()
     return {
         pk: value
-        for pk, value in rows
-        if (keep is None or pk in keep)
-        and membership.get(pk) in wanted
-        and isinstance(value, str)
-        and _ISO_DAY.fullmatch(value)
+        for pk, _system, _golden_id, (value,) in _members_with(
+            entity, membership, golden_ids, present=[attribute], read=[attribute]
+        )
+        if isinstance(value, str) and _ISO_DAY.fullmatch(value)
     }
 
 
