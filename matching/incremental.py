@@ -49,6 +49,7 @@ from matching.scoring import (
 )
 from matching.specs import SPECS, MatchSpec, Thresholds
 from mdm import identifiers
+from mdm.db.background import Background
 from mdm.db.conflicts import lost_race
 from mdm.db.ids import ids_in
 from mdm.errors import InvalidResolution
@@ -148,14 +149,14 @@ class _Changed:
     golden_of: dict[int, str]  # record id -> golden ID, filled in as records are read
     removed_goldens: set[str] = field(default_factory=set)  # the deleted ones' golden records
     generic_values: generic.Found = field(default_factory=dict)  # `generic.stored`, read once
-    writing: keys.BackgroundWrite | None = None
+    writing: Background | None = None
 
-    def start_writing(self, entity_type: str) -> keys.BackgroundWrite:
+    def start_writing(self, entity_type: str) -> Background:
         """Replace the stored keys of the changed and removed records, in the background
         (`keys.candidates` does not depend on them being stored yet); started once their
         candidates are read, so the write does not slow that lookup down."""
         stale = [*self.frame["unique_id"].to_pylist(), *self.removed]
-        self.writing = keys.BackgroundWrite(entity_type, self.keys, stale=stale)
+        self.writing = keys.write_in_background(entity_type, self.keys, stale=stale)
         return self.writing
 
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import duckdb
 import pyarrow as pa
@@ -33,10 +33,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 from splink.internals.dialects import SplinkDialect
 
+from matching import engine
 from matching.engine import local_connection
 from matching.models import MatchKey
 from matching.specs import MatchSpec
 from mdm.db.arrow import constant, insert_table
+from mdm.db.background import Background
 from mdm.db.ids import array_param, ids_in
 from mdm.db.prepared import prepared_cursor
 
@@ -304,39 +306,25 @@ def write_keys(entity_type: str, rows: pa.Table, *, stale: Iterable[int]) -> Non
         _insert(entity_type, rows)
 
 
-class BackgroundWrite:
-    """`write_keys` on a thread of its own (its own database connection and transaction),
-    so the caller can go on reading; `wait()` joins it and raises what it raised. Where the
-    caller is inside a transaction (the thread could not see its rows) or not on PostgreSQL,
-    the write happens at once, on the caller's connection."""
+def write_in_background(entity_type: str, rows: pa.Table, *, stale: Iterable[int]) -> Background:
+    """`write_keys` beside the caller (`mdm.db.background`): on a thread of its own on
+    PostgreSQL outside a transaction, else at once. `wait()` on the result joins it."""
+    return Background(
+        partial(write_keys, entity_type, rows, stale=list(stale)), name="keystone-keys"
+    )
 
-    def __init__(self, entity_type: str, rows: pa.Table, *, stale: Iterable[int]):
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        stale = list(stale)
-        if connection.vendor != "postgresql" or connection.in_atomic_block:
-            write_keys(entity_type, rows, stale=stale)
-            return
-        self._thread = threading.Thread(
-            target=self._run, args=(entity_type, rows, stale), name="keystone-keys", daemon=True
-        )
-        self._thread.start()
 
-    def _run(self, entity_type: str, rows: pa.Table, stale: list[int]) -> None:
-        try:
-            write_keys(entity_type, rows, stale=stale)
-        except BaseException as error:  # raised again by wait(), on the caller's thread
-            self._error = error
-        finally:
-            connection.close()  # this thread's own connection
+def rebuild_in_background(spec: MatchSpec, frame: pa.Table) -> Background:
+    """`rebuild_index` beside the caller, on a DuckDB connection of its own: a batch run
+    starts it once the frame is read, so the keys are written while the model trains (EM
+    keeps about one CPU busy; the rebuild is mostly PostgreSQL's work). `wait()` gives the
+    number of keys written."""
 
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+    def rebuild() -> int:
+        with engine.connection() as con:
+            return rebuild_index(spec, frame, con=con)
+
+    return Background(rebuild, name="keystone-key-rebuild")
 
 
 # ------------------------------------------------------------------------------- lookups

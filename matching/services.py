@@ -50,6 +50,7 @@ from matching.specs import MatchSpec, get_spec
 from matching.training import training_notes
 from mdm import identifiers, metrics
 from mdm.context import audit_context
+from mdm.db.background import Background
 from mdm.db.conflicts import lost_race
 from mdm.db.ids import narrowed
 from mdm.db.maintenance import analyze, vacuum
@@ -211,14 +212,23 @@ def _start_run(entity_type: str, actor: Actor, retrain: bool, run_id: int | None
 
 
 def refresh_derived_tables(
-    spec: MatchSpec, frame: pa.Table, model: MatchModel, *, since: datetime
+    spec: MatchSpec,
+    frame: pa.Table,
+    model: MatchModel,
+    *,
+    since: datetime,
+    key_rebuild: Background | None = None,
 ) -> dict:
-    """Rebuild the blocking-key index and the term frequencies of `spec.entity_type` from
-    `frame`; then re-key the records changed since `since` (after the frame was read), so an
-    incremental update that raced the rebuild is not lost."""
+    """Rebuild the blocking-key index (or wait for `key_rebuild`, the rebuild a batch run
+    started beside training, `keys.rebuild_in_background`) and the term frequencies of
+    `spec.entity_type` from `frame`; then re-key the records changed since `since` (after the
+    frame was read), so an incremental update that raced the rebuild is not lost."""
     with connection() as con:
-        written = keys.rebuild_index(spec, frame, con=con)
+        if key_rebuild is None:
+            written = keys.rebuild_index(spec, frame, con=con)
         tf = frequencies.compute(frame, frequencies.tf_columns(model.settings), con=con)
+    if key_rebuild is not None:
+        written = key_rebuild.wait()
     stored = frequencies.rebuild(spec.entity_type, tf)
     # Rewritten wholesale: the planner must see their size, and the key lookups of incremental
     # matching read the covering index only once the visibility map is set (VACUUM).
@@ -256,6 +266,7 @@ def run_batch_matching(
         summary.timings[step] = round(now - since, 3)
         return now
 
+    key_rebuild: Background | None = None
     try:
         mark = time.monotonic()
         _progress(run, summary, "frame")
@@ -265,6 +276,8 @@ def run_batch_matching(
         _progress(run, summary, "train" if retrain else "index", records=frame.num_rows)
         if frame.num_rows < 2:
             return _finish(run, summary, started)
+        # The keys depend on the records alone: written while the model trains.
+        key_rebuild = keys.rebuild_in_background(spec, frame)
 
         model = active_model(entity_type)
         if model is None or retrain:
@@ -274,6 +287,7 @@ def run_batch_matching(
             summary.training_notes = training_notes(trained.training_report or {})
             mark = lap("train", mark)
             if not trained.is_active:  # staged: a steward activates it; nothing applied now
+                key_rebuild.wait()  # the records' keys, current either way
                 summary.staged_model_version = trained.version
                 MatchRun.objects.filter(pk=run.pk).update(retrained=True)
                 return _finish(run, summary, started)
@@ -284,7 +298,8 @@ def run_batch_matching(
         MatchRun.objects.filter(pk=run.pk).update(model=model, retrained=run.retrained)
 
         _progress(run, summary, "index")
-        refresh_derived_tables(spec, frame, model, since=frame_read_at)
+        refresh_derived_tables(spec, frame, model, since=frame_read_at, key_rebuild=key_rebuild)
+        key_rebuild = None  # joined
         mark = lap("index", mark)
 
         _progress(run, summary, "predict")
@@ -336,6 +351,11 @@ def run_batch_matching(
         lap("review", mark)
         return _finish(run, summary, started)
     except Exception as error:
+        if key_rebuild is not None:  # joined, so no write outlives the failed run
+            try:
+                key_rebuild.wait()
+            except Exception:
+                logger.exception("match run #%s: the key rebuild failed too", run.pk)
         run.status = RunStatus.FAILED
         run.error = f"{type(error).__name__}: {error}"[:5000]
         run.finished_at = timezone.now()

@@ -169,3 +169,112 @@ def test_run_matching_retrain_with_an_active_model_stages_it(customer_model):
 
     assert "staged customer model v2: nothing applied" in out.getvalue()
     assert MatchRun.objects.get().merges == 0
+
+
+# ------------------------------------------------------------------ the key rebuild beside training
+
+
+def _stored_keys() -> set[tuple[str, str, int]]:
+    from matching.models import MatchKey
+
+    return set(MatchKey.objects.values_list("name", "value", "record_id"))
+
+
+def _keys_of_every_live_record() -> set[tuple[str, str, int]]:
+    from matching.frame import build_frame
+    from matching.keys import key_rows
+    from matching.specs import get_spec
+
+    spec = get_spec("customer")
+    rows = key_rows(spec, build_frame(spec)).to_pylist()
+    return {(row["name"], row["value"], row["record_id"]) for row in rows}
+
+
+@pytest.mark.postgres(reason="the rebuild runs on a thread of its own on PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_run_writes_the_keys_on_a_thread_of_its_own_while_it_trains(
+    load_febrl, monkeypatch
+):
+    import threading
+
+    from matching import keys, services
+
+    load_febrl()
+    events: list[str] = []
+    rebuild, train = keys.rebuild_index, services.train_model
+
+    def rebuild_spy(*args, **kwargs):
+        events.append(
+            "rebuild on a thread"
+            if threading.current_thread() is not threading.main_thread()
+            else "rebuild inline"
+        )
+        return rebuild(*args, **kwargs)
+
+    def train_spy(*args, **kwargs):
+        events.append("train")
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(keys, "rebuild_index", rebuild_spy)
+    monkeypatch.setattr(services, "train_model", train_spy)
+    threads = threading.active_count()
+
+    summary = run_batch_matching(entity_type="customer", actor="test", retrain=True)
+
+    assert sorted(events) == ["rebuild on a thread", "train"]
+    assert summary.merges > 0
+    assert _stored_keys() == _keys_of_every_live_record()
+    assert threading.active_count() == threads  # the rebuild is done and gone
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_key_rebuild_fails_the_run(load_febrl, monkeypatch):
+    from matching import keys
+
+    load_febrl()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(keys, "rebuild_index", broken)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_batch_matching(entity_type="customer", actor="test", retrain=True)
+
+    run = MatchRun.objects.get()
+    assert run.status == RunStatus.FAILED
+    assert "disk full" in run.error
+    assert not GoldenRecord.objects.filter(status=GoldenStatus.MERGED).exists()  # nothing applied
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_training_fails_waits_for_the_key_rebuild(load_febrl, monkeypatch):
+    import threading
+    import time
+
+    from matching import keys, services
+
+    load_febrl()
+    rebuild = keys.rebuild_index
+    rebuilding = threading.Event()
+
+    def slow_rebuild(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            rebuilding.wait(timeout=10)  # still writing when training fails
+            time.sleep(0.5)
+        return rebuild(*args, **kwargs)
+
+    def failing_training(*args, **kwargs):
+        rebuilding.set()
+        raise RuntimeError("EM diverged")
+
+    monkeypatch.setattr(keys, "rebuild_index", slow_rebuild)
+    monkeypatch.setattr(services, "train_model", failing_training)
+    threads = threading.active_count()
+
+    with pytest.raises(RuntimeError, match="EM diverged"):
+        run_batch_matching(entity_type="customer", actor="test", retrain=True)
+
+    assert MatchRun.objects.get().status == RunStatus.FAILED
+    assert threading.active_count() == threads  # no write outlives the failed run
+    assert _stored_keys() == _keys_of_every_live_record()

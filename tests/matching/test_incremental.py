@@ -259,13 +259,13 @@ def test_keys_are_written_beside_matching_outside_a_transaction(
 
     run_batch_matching(entity_type="customer", actor="test")
     writers = []
-    real = keys.BackgroundWrite._run
+    real = keys.write_keys
 
-    def spy(self, *args):
+    def spy(*args, **kwargs):
         writers.append(threading.current_thread() is not threading.main_thread())
-        return real(self, *args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(keys.BackgroundWrite, "_run", spy)
+    monkeypatch.setattr(keys, "write_keys", spy)
     row = _crm(febrl_sample, "rec-10-org") | {"source_key": "b-10"}
     threads = threading.active_count()
 
