@@ -277,10 +277,17 @@ def bare_splink_scores(truth: dict[tuple[str, str], str]) -> dict:
         for column in ("postal_code_key", "name_key", "phone_key"):
             if frame[column].null_count == frame.num_rows:
                 continue  # a column the data does not carry: no user blocks on it
+            core = linker._settings_obj.core_model_settings
+            prior, comparisons = core.probability_two_random_records_match, list(core.comparisons)
             try:
                 training.estimate_parameters_using_expectation_maximisation(block_on(column))
             except Exception as error:  # an empty block: Splink's own behaviour, reported
                 print(f"{'':<22} bare Splink: EM over {column} failed: {error}", flush=True)
+                # Splink 5.0.0 leaves the failed session's prior and reduced comparison list
+                # (without the blocked column's comparison) on the linker: put them back.
+                core = linker._settings_obj.core_model_settings  # the session may replace it
+                core.probability_two_random_records_match = prior
+                core.comparisons = comparisons
         predictions = linker.inference.predict(threshold_match_probability=min(BARE_THRESHOLDS))
         threshold = thresholds_for("customer").auto_link
         by_threshold = {
