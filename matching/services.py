@@ -212,23 +212,15 @@ def _start_run(entity_type: str, actor: Actor, retrain: bool, run_id: int | None
 
 
 def refresh_derived_tables(
-    spec: MatchSpec,
-    frame: pa.Table,
-    model: MatchModel,
-    *,
-    since: datetime,
-    key_rebuild: Background | None = None,
+    spec: MatchSpec, frame: pa.Table, model: MatchModel, *, since: datetime, key_rebuild: Background
 ) -> dict:
-    """Rebuild the blocking-key index (or wait for `key_rebuild`, the rebuild a batch run
-    started beside training, `keys.rebuild_in_background`) and the term frequencies of
+    """Wait for `key_rebuild` (the blocking-key index a batch run rebuilds from `frame` beside
+    training, `keys.rebuild_in_background`) and rebuild the term frequencies of
     `spec.entity_type` from `frame`; then re-key the records changed since `since` (after the
     frame was read), so an incremental update that raced the rebuild is not lost."""
     with connection() as con:
-        if key_rebuild is None:
-            written = keys.rebuild_index(spec, frame, con=con)
         tf = frequencies.compute(frame, frequencies.tf_columns(model.settings), con=con)
-    if key_rebuild is not None:
-        written = key_rebuild.wait()
+    written = key_rebuild.wait()
     stored = frequencies.rebuild(spec.entity_type, tf)
     # Rewritten wholesale: the planner must see their size, and the key lookups of incremental
     # matching read the covering index only once the visibility map is set (VACUUM).
@@ -299,7 +291,6 @@ def run_batch_matching(
 
         _progress(run, summary, "index")
         refresh_derived_tables(spec, frame, model, since=frame_read_at, key_rebuild=key_rebuild)
-        key_rebuild = None  # joined
         mark = lap("index", mark)
 
         _progress(run, summary, "predict")
@@ -351,7 +342,7 @@ def run_batch_matching(
         lap("review", mark)
         return _finish(run, summary, started)
     except Exception as error:
-        if key_rebuild is not None:  # joined, so no write outlives the failed run
+        if key_rebuild is not None:  # joined (again: a no-op), so no write outlives the run
             try:
                 key_rebuild.wait()
             except Exception:
